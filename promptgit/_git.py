@@ -1,0 +1,375 @@
+"""The only module that imports pygit2: a small, typed view of one bare repository.
+
+New objects are *staged*: hashed and held in memory, readable through the same
+methods as stored ones, and written to the object database only when a ref
+transaction has locked and re-checked its refs and the policy has said yes.
+A refused operation therefore leaves no file behind, not even a loose object.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import pygit2
+from pygit2.enums import ObjectType, RepositoryOpenFlag
+
+from .errors import ConcurrentUpdate, InvalidInput
+
+ZERO = "0" * 40
+_TYPES = {"blob": ObjectType.BLOB, "tree": ObjectType.TREE, "commit": ObjectType.COMMIT,
+          "tag": ObjectType.TAG}  # fmt: skip
+LOOSE_OBJECTS_BEFORE_PACK = 2000  # estimated like `git gc --auto` does, from objects/17
+
+
+@dataclass(frozen=True)
+class Person:
+    """Who did it and when: an explicit actor, never process-wide identity."""
+
+    name: str
+    email: str
+    time: int = 0
+    offset: int = 0  # minutes east of UTC
+
+    def now(self) -> Person:
+        t = time.time()
+        offset = (time.localtime(t).tm_gmtoff or 0) // 60
+        return Person(self.name, self.email, int(t), offset)
+
+    def raw(self) -> bytes:
+        sign = "-" if self.offset < 0 else "+"
+        hh, mm = divmod(abs(self.offset), 60)
+        return f"{self.name} <{self.email}> {self.time} {sign}{hh:02d}{mm:02d}".encode()
+
+    @property
+    def at(self) -> str:
+        """ISO 8601, in the offset the commit was made in."""
+        tz = timezone(timedelta(minutes=self.offset))
+        return datetime.fromtimestamp(self.time, tz).isoformat()
+
+    @property
+    def by(self) -> str:
+        return f"{self.name} <{self.email}>"
+
+
+@dataclass(frozen=True, slots=True)
+class Commit:
+    sha: str
+    tree: str
+    parents: tuple[str, ...]
+    message: str
+    author: Person
+
+
+@dataclass(frozen=True, slots=True)
+class Tag:
+    sha: str
+    name: str
+    target: str
+    target_type: str
+    message: str
+    tagger: Person | None
+
+
+@dataclass(frozen=True, slots=True)
+class RefUpdate:
+    """One proposed ref change; `old`/`new` None mean absent (create / delete)."""
+
+    ref: str
+    old: str | None
+    new: str | None
+
+
+@dataclass
+class _Staged:
+    raw: dict[str, tuple[str, bytes]] = field(default_factory=dict)
+    commits: dict[str, Commit] = field(default_factory=dict)
+    tags: dict[str, Tag] = field(default_factory=dict)
+    trees: dict[str, dict[str, str]] = field(default_factory=dict)
+    blobs: dict[str, bytes] = field(default_factory=dict)
+
+
+def _hash(kind: str, raw: bytes) -> str:
+    return hashlib.sha1(b"%s %d\0%s" % (kind.encode(), len(raw), raw)).hexdigest()
+
+
+class Repo:
+    """One bare prompt repository. Reads see staged objects; writes are staged."""
+
+    def __init__(self, path: str, *, from_env: bool = False) -> None:
+        self._r: Any
+        try:
+            if from_env:  # inside a hook: honour GIT_DIR and the push quarantine
+                self._r = pygit2.Repository(path, RepositoryOpenFlag.FROM_ENV)
+            else:
+                self._r = pygit2.Repository(path, RepositoryOpenFlag.BARE | RepositoryOpenFlag.NO_SEARCH)
+        except pygit2.GitError as e:
+            raise InvalidInput(f"cannot open repository {path}: {e}") from None
+        self.path = path
+        self._staged = _Staged()
+
+    @classmethod
+    def init(cls, path: str, head: str, config: Mapping[str, str]) -> Repo:
+        r = pygit2.init_repository(path, bare=True)
+        for key, value in config.items():
+            r.config[key] = value
+        r.references.create("HEAD", head, force=True)
+        return cls(path)
+
+    # --- refs --------------------------------------------------------------
+
+    def ref(self, name: str) -> str | None:
+        ref = self._r.references.get(name)
+        return None if ref is None else str(ref.target)
+
+    def refs(self, prefix: str = "refs/") -> dict[str, str]:
+        out = {}
+        for ref in self._r.listall_reference_objects():
+            if ref.name.startswith(prefix) and ref.type == pygit2.enums.ReferenceType.DIRECT:
+                out[ref.name] = str(ref.target)
+        return out
+
+    # --- reading objects ---------------------------------------------------
+
+    def exists(self, sha: str) -> bool:
+        return sha in self._staged.raw or sha in self._r
+
+    def expand(self, prefix: str) -> str | None:
+        """The full sha of an object named by a unique hex prefix (None: unknown or ambiguous)."""
+        if prefix in self._staged.raw:
+            return prefix
+        try:
+            obj = self._r.git_object_lookup_prefix(prefix)
+        except (ValueError, KeyError, pygit2.GitError):
+            return None
+        return None if obj is None else str(obj.id)
+
+    def kind(self, sha: str) -> str | None:
+        if sha in self._staged.raw:
+            return self._staged.raw[sha][0]
+        obj = self._r.get(sha)
+        return None if obj is None else str(obj.type_str)
+
+    def commit(self, sha: str) -> Commit:
+        staged = self._staged.commits.get(sha)
+        if staged is not None:
+            return staged
+        c = self._r[sha]
+        if c.type != ObjectType.COMMIT:
+            raise KeyError(sha)
+        a = c.author
+        return Commit(
+            sha=sha,
+            tree=str(c.tree_id),
+            parents=tuple(str(p) for p in c.parent_ids),
+            message=c.message,
+            author=Person(a.name or "?", a.email or "?", a.time, a.offset),
+        )
+
+    def tag(self, sha: str) -> Tag | None:
+        staged = self._staged.tags.get(sha)
+        if staged is not None:
+            return staged
+        t = self._r.get(sha)
+        if t is None or t.type != ObjectType.TAG:
+            return None
+        tg = t.tagger
+        tagger = Person(tg.name or "?", tg.email or "?", tg.time, tg.offset) if tg else None
+        target = self._r.get(t.target)
+        return Tag(sha, t.name, str(t.target), str(target.type_str), t.message or "", tagger)
+
+    def first_parents(self, sha: str) -> Iterator[Commit]:
+        """The first-parent chain from `sha`, newest first."""
+        cur: str | None = sha
+        while cur is not None:
+            c = self.commit(cur)
+            yield c
+            cur = c.parents[0] if c.parents else None
+
+    def files(self, tree: str) -> dict[str, bytes]:
+        """A tree's entries as {name: bytes}; a subtree shows as 'name/' with no data."""
+        staged = self._staged.trees.get(tree)
+        if staged is not None:
+            return {n: self.blob(s) for n, s in staged.items()}
+        out: dict[str, bytes] = {}
+        for entry in self._r[tree]:
+            if entry.type == ObjectType.BLOB:
+                out[entry.name] = entry.data
+            else:
+                out[entry.name + "/"] = b""
+        return out
+
+    def file(self, commit: str, path: str) -> bytes | None:
+        files = self.files(self.commit(commit).tree)
+        return files.get(path)
+
+    def blob(self, sha: str) -> bytes:
+        staged = self._staged.blobs.get(sha)
+        return staged if staged is not None else bytes(self._r[sha].data)
+
+    def is_ancestor(self, ancestor: str, descendant: str) -> bool:
+        """True when `ancestor` is reachable from `descendant` (or equal to it)."""
+        if ancestor == descendant:
+            return True
+        if ancestor in self._staged.raw:
+            return False
+        if descendant in self._staged.commits:
+            return any(self.is_ancestor(ancestor, p) for p in self.commit(descendant).parents)
+        return bool(self._r.descendant_of(descendant, ancestor))
+
+    def diff(self, a: str, b: str) -> str:
+        ta, tb = self._r[a].peel(pygit2.Tree), self._r[b].peel(pygit2.Tree)
+        return str(self._r.diff(ta, tb, context_lines=3).patch or "")
+
+    # --- staging new objects -------------------------------------------------
+
+    def _stage(self, kind: str, raw: bytes) -> str:
+        sha = _hash(kind, raw)
+        self._staged.raw[sha] = (kind, raw)
+        return sha
+
+    def stage_tree(self, files: Mapping[str, bytes]) -> str:
+        entries = {}
+        body = b""
+        for name in sorted(files):
+            blob = self._stage("blob", files[name])
+            self._staged.blobs[blob] = files[name]
+            entries[name] = blob
+            body += b"100644 " + name.encode() + b"\0" + bytes.fromhex(blob)
+        sha = self._stage("tree", body)
+        self._staged.trees[sha] = entries
+        return sha
+
+    def stage_commit(self, tree: str, parents: Sequence[str], message: str, author: Person) -> str:
+        head = [f"tree {tree}"] + [f"parent {p}" for p in parents]
+        raw = ("\n".join(head) + "\n").encode()
+        raw += b"author " + author.raw() + b"\ncommitter " + author.raw() + b"\n\n"
+        raw += message.encode()
+        sha = self._stage("commit", raw)
+        self._staged.commits[sha] = Commit(sha, tree, tuple(parents), message, author)
+        return sha
+
+    def stage_tag(self, name: str, target: str, message: str, tagger: Person) -> str:
+        raw = f"object {target}\ntype commit\ntag {name}\n".encode()
+        raw += b"tagger " + tagger.raw() + b"\n\n" + message.encode()
+        sha = self._stage("tag", raw)
+        self._staged.tags[sha] = Tag(sha, name, target, "commit", message, tagger)
+        return sha
+
+    def discard(self) -> None:
+        self._staged = _Staged()
+
+    def _write_staged(self) -> None:
+        odb = self._r.odb
+        for sha, (kind, raw) in self._staged.raw.items():
+            written = str(odb.write(_TYPES[kind], raw))
+            if written != sha:  # our serializer and libgit2 must agree to the byte
+                raise AssertionError(f"object hash mismatch: {written} != {sha}")
+        self._staged = _Staged()
+
+    # --- the one way refs change -------------------------------------------
+
+    def update_refs(
+        self,
+        steps: Sequence[Sequence[RefUpdate]],
+        *,
+        read: Mapping[str, str | None],
+        check: Any,
+        who: Person,
+        message: str,
+    ) -> None:
+        """Lock every ref changed or read, re-check them, run `check`, then write.
+
+        `steps` are applied in order, each its own transaction, so that a crash
+        between two leaves a state the next operation can detect and finish.
+        The first transaction holds every lock while the caller's `check`
+        (the policy) runs; later steps re-lock and re-check their own refs.
+        """
+        expected: dict[str, str | None] = dict(read)
+        for step in steps:
+            for u in step:
+                expected.setdefault(u.ref, u.old)
+        # pygit2's transaction cannot take a Signature (it passes bytes to C), so the
+        # reflog identity is set on the repository for the duration of this update.
+        self._r.set_ident(who.name, who.email)
+        try:
+            for i, step in enumerate(steps):
+                names = sorted(expected) if i == 0 else sorted(u.ref for u in step)
+                with self._r.transaction() as txn:
+                    for name in names:
+                        txn.lock_ref(name)
+                    for name in names:
+                        now = self.ref(name)
+                        if now != expected[name]:
+                            raise ConcurrentUpdate(
+                                f"{name.removeprefix('refs/heads/')} changed while this "
+                                f"operation ran (it is now {_short(now)}, was {_short(expected[name])}): "
+                                "someone else updated this prompt; look again and retry",
+                                current=now,
+                            )
+                    if i == 0:
+                        check()
+                        self._write_staged()
+                    for u in step:
+                        if u.new is None:
+                            txn.remove(u.ref)
+                        else:
+                            txn.set_target(u.ref, u.new, message=message)
+                for u in step:
+                    expected[u.ref] = u.new
+        except pygit2.GitError as e:
+            if "lock" in str(e).lower() or "exists" in str(e).lower():
+                raise ConcurrentUpdate(
+                    f"another operation is updating this prompt ({e}); retry in a moment"
+                ) from None
+            raise
+        finally:
+            self.discard()
+            self._r.set_ident(None, None)
+        self._maybe_pack()
+
+    def _maybe_pack(self) -> None:
+        """Pack once loose objects pile up (every write is a loose object)."""
+        probe = os.path.join(self.path, "objects", "17")
+        try:
+            loose = len(os.listdir(probe)) * 256
+        except FileNotFoundError:
+            return
+        if loose >= LOOSE_OBJECTS_BEFORE_PACK:
+            subprocess.run(["git", "-C", self.path, "repack", "-d", "-q"], check=False, capture_output=True)
+            subprocess.run(["git", "-C", self.path, "prune-packed", "-q"], check=False, capture_output=True)
+
+
+def _short(sha: str | None) -> str:
+    return "absent" if sha is None else sha[:10]
+
+
+def git_identity() -> tuple[str | None, str | None]:
+    """user.name and user.email as git would find them (env first, then config)."""
+    name = os.environ.get("GIT_AUTHOR_NAME")
+    email = os.environ.get("GIT_AUTHOR_EMAIL")
+    if name and email:
+        return name, email
+    try:
+        cfg = pygit2.Config.get_global_config()
+    except (OSError, pygit2.GitError):
+        try:
+            cfg = pygit2.Config()
+        except (OSError, pygit2.GitError):
+            return name, email
+    for key in ("user.name", "user.email"):
+        try:
+            value = cfg[key]
+        except KeyError:
+            continue
+        if key == "user.name":
+            name = name or value
+        else:
+            email = email or value
+    return name, email

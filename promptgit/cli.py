@@ -1,0 +1,417 @@
+"""The `promptgit` command: parse, make one library call, format.
+
+Errors are converted in exactly one place (`_Group.invoke`): a PromptgitError
+becomes one red `error: ...` line and exit status 1; Click's usage errors exit
+2. The store (and with it pygit2) is imported only inside commands, so
+`--help` and start-up stay cheap.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
+
+import click
+
+from .errors import PromptgitError
+
+if TYPE_CHECKING:
+    from .model import Actor
+    from .store import Store
+
+STAGE = click.Choice(["dev", "tst", "prod"])
+
+
+class _Group(click.Group):
+    """Maps library errors to one line on stderr; no traceback reaches a user."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except PromptgitError as e:
+            _fail(ctx, e, str(e))
+        except OSError as e:
+            where = f" {e.filename}" if e.filename else ""
+            _fail(ctx, e, f"{e.strerror or e}{where}: check the path and its permissions")
+        except (click.ClickException, click.exceptions.Exit, click.Abort, KeyboardInterrupt):
+            raise
+        except Exception as e:  # a bug: say so plainly, keep the traceback behind a flag
+            _fail(
+                ctx,
+                e,
+                f"unexpected {type(e).__name__}: {e}. This is a bug in promptgit: "
+                "rerun with --traceback and report it",
+            )
+
+
+def _fail(ctx: click.Context, exc: BaseException, message: str) -> NoReturn:
+    if ctx.find_root().params.get("traceback"):
+        raise exc
+    lines = message.splitlines() or [message]
+    click.secho(f"error: {lines[0]}", fg="red", err=True)
+    for line in lines[1:]:
+        click.secho(f"error: {line}", fg="red", err=True)
+    ctx.exit(1)
+
+
+@click.group(cls=_Group)
+@click.option(
+    "--store",
+    "store_path",
+    envvar="PROMPTGIT_STORE",
+    default="prompts",
+    show_default=True,
+    help="The store directory (or set $PROMPTGIT_STORE).",
+)
+@click.option("--traceback", is_flag=True, hidden=True, help="Show Python tracebacks.")
+@click.version_option(package_name="promptgit")
+@click.pass_context
+def cli(ctx: click.Context, store_path: str, traceback: bool) -> None:
+    """promptgit: prompts with release discipline, stored in git.
+
+    Each prompt is a bare git repository in the store; versions (v1.0, v1.1)
+    are lines of revisions; the stages dev -> tst -> prod only move forward.
+    REF is a stage (dev, tst, prod), a version (v2.3) or a revision sha.
+    """
+    ctx.obj = store_path
+
+
+def _store(ctx: click.Context) -> Store:
+    from .store import Store
+
+    return Store(ctx.find_root().obj)
+
+
+def _actor() -> Actor:
+    from .model import Actor
+
+    return Actor.from_git()
+
+
+def _emit(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+def _table(rows: Sequence[Sequence[str]], header: Sequence[str]) -> None:
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        click.echo("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+
+
+def _target(text: str) -> tuple[str, Any]:
+    from .names import split_target
+
+    return split_target(text)
+
+
+def _read_files(path: str | None, tests: str | None, current: str | None = None) -> dict[str, str]:
+    """prompt.yaml (and tests.yaml) from -f FILE, -f DIR, -f - (stdin) or $EDITOR."""
+    files: dict[str, str] = {}
+    if path == "-":
+        files["prompt.yaml"] = sys.stdin.read()
+    elif path is not None:
+        p = Path(path)
+        if p.is_dir():
+            for name in ("prompt.yaml", "tests.yaml"):
+                if (p / name).is_file():
+                    files[name] = (p / name).read_text(encoding="utf-8")
+            if not files:
+                raise click.UsageError(f"{path} holds neither prompt.yaml nor tests.yaml")
+        else:
+            files["prompt.yaml"] = p.read_text(encoding="utf-8")
+    elif current is not None and sys.stdin.isatty():
+        edited = click.edit(current, extension=".yaml", require_save=True)
+        if edited is None:
+            raise click.ClickException("nothing saved in the editor; the prompt is unchanged")
+        files["prompt.yaml"] = edited
+    elif tests is None:
+        raise click.UsageError("give the content with -f FILE, -f DIR or -f - (stdin)")
+    if tests is not None:
+        files["tests.yaml"] = Path(tests).read_text(encoding="utf-8")
+    return files
+
+
+FILE_HELP = "prompt.yaml to save; a folder holding prompt.yaml/tests.yaml; '-' reads stdin."
+json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+
+
+@cli.command()
+@click.pass_context
+def init(ctx: click.Context) -> None:
+    """Create the store directory and its promptgit.yaml (safe to repeat)."""
+    from .store import Store
+
+    store = Store.init(ctx.find_root().obj)
+    click.echo(f"store ready at {store.path}")
+
+
+@cli.command()
+@click.argument("name")
+@click.option("-f", "--file", "path", required=True, help=FILE_HELP)
+@click.option("--tests", type=click.Path(dir_okay=False), help="tests.yaml to save with it.")
+@click.option("-m", "--message", default="", help="Change summary (default: 'Create v1.0').")
+@json_option
+@click.pass_context
+def create(ctx: click.Context, name: str, path: str, tests: str | None, message: str, as_json: bool) -> None:
+    """Create prompt NAME: v1.0, a DEV draft served by dev."""
+    info = _store(ctx).create(name, _read_files(path, tests), message, actor=_actor())
+    if as_json:
+        _emit(info.to_json())
+    else:
+        click.echo(f"created {name}@{info.version} ({info.revision[:10]}), served by dev")
+
+
+@cli.command()
+@click.argument("target", metavar="NAME[@VERSION]")
+@click.option("-f", "--file", "path", help=FILE_HELP + " Default: open $EDITOR.")
+@click.option("--tests", type=click.Path(dir_okay=False), help="tests.yaml to save with it.")
+@click.option("-m", "--message", default="", help="Change summary of this revision.")
+@click.option("--expect", metavar="REV", help="The revision you edited; refuse if the draft moved.")
+@json_option
+@click.pass_context
+def edit(
+    ctx: click.Context,
+    target: str,
+    path: str | None,
+    tests: str | None,
+    message: str,
+    expect: str | None,
+    as_json: bool,
+) -> None:
+    """Save a new revision of a draft (DEV or TST); stages serving it follow.
+
+    With no VERSION, edits the version current in dev.
+    """
+    store = _store(ctx)
+    name, ref = _target(target)
+    version = ref.value if ref is not None else "dev"
+    if path is None and tests is None:
+        tip = store.prompt(name, str(store.resolve(name, version).version))
+        expect = expect or tip.revision
+        files = _read_files(None, None, tip.source)
+    else:
+        files = _read_files(path, tests)
+    result = store.edit(name, version, files, message, expect=expect, actor=_actor())
+    if as_json:
+        _emit(
+            {
+                "version": result.version,
+                "revision": result.revision,
+                "changed": result.changed,
+                "deployed_to": list(result.deployed_to),
+            }
+        )
+    elif not result.changed:
+        click.echo(f"{name}@{result.version} unchanged: the content is the same as its tip")
+    else:
+        also = f"; {', '.join(result.deployed_to)} updated" if result.deployed_to else ""
+        click.echo(f"saved {name}@{result.version} as {result.revision[:10]}{also}")
+
+
+@cli.command("new-version")
+@click.argument("name")
+@click.option("--from", "source", metavar="REF", help="Source version or stage (default: prod, else dev).")
+@click.option("--major", is_flag=True, help="Start the next major version (v2.0).")
+@click.option("--as", "as_version", metavar="vX.Y", help="A custom, never-used number.")
+@click.option("-m", "--message", default="", help="Change summary.")
+@json_option
+@click.pass_context
+def new_version(
+    ctx: click.Context,
+    name: str,
+    source: str | None,
+    major: bool,
+    as_version: str | None,
+    message: str,
+    as_json: bool,
+) -> None:
+    """Create the next version of NAME as a DEV draft (it becomes current in dev)."""
+    if major and as_version:
+        raise click.UsageError("--major and --as exclude each other: pick one")
+    info = _store(ctx).new_version(
+        name, source, major=major, as_version=as_version, message=message, actor=_actor()
+    )
+    if as_json:
+        _emit(info.to_json())
+    else:
+        click.echo(f"created {name}@{info.version} ({info.revision[:10]}), a DEV draft served by dev")
+
+
+@cli.command()
+@click.argument("target", metavar="NAME[@VERSION]")
+@click.option("--to", type=click.Choice(["tst", "prod"]), help="Target stage (default: the next one).")
+@json_option
+@click.pass_context
+def promote(ctx: click.Context, target: str, to: str | None, as_json: bool) -> None:
+    """Deploy a draft to TST, or release it to PROD.
+
+    With no VERSION: the version current in the stage before --to (default --to tst).
+    """
+    name, ref = _target(target)
+    d = _store(ctx).promote(name, ref.value if ref else None, to=to, actor=_actor())
+    if as_json:
+        _emit(d.to_json())
+    else:
+        click.echo(f"{d.stage} now serves {name}@{d.version} ({d.revision[:10]})")
+
+
+@cli.command()
+@click.argument("name")
+@click.option("--to", "version", required=True, metavar="VERSION", help="The version to restore.")
+@click.option("--stage", type=STAGE, default="prod", show_default=True)
+@json_option
+@click.pass_context
+def rollback(ctx: click.Context, name: str, version: str, stage: str, as_json: bool) -> None:
+    """Make STAGE serve again what it last served for VERSION (a logged deployment)."""
+    d = _store(ctx).rollback(name, version, stage=stage, actor=_actor())
+    if as_json:
+        _emit(d.to_json() if d else None)
+    elif d is None:
+        click.echo(f"{stage} already serves {name}@{version}: nothing to do")
+    else:
+        click.echo(f"{stage} rolled back to {name}@{d.version} ({d.revision[:10]})")
+
+
+@cli.command()
+@click.argument("target", metavar="NAME@VERSION")
+@click.pass_context
+def delete(ctx: click.Context, target: str) -> None:
+    """Delete a DEV draft that never reached TST (its number is retired)."""
+    name, ref = _target(target)
+    if ref is None or ref.kind != "version":
+        raise click.UsageError(f"name the draft to delete, e.g. {name}@v1.2")
+    _store(ctx).delete(name, ref.value, actor=_actor())
+    click.echo(f"deleted {name}@{ref.value}; the number {ref.value} is retired")
+
+
+@cli.command("list")
+@json_option
+@click.pass_context
+def list_(ctx: click.Context, as_json: bool) -> None:
+    """Every prompt with the version current in each stage."""
+    prompts = _store(ctx).list()
+    if as_json:
+        _emit([p.to_json() for p in prompts])
+    elif not prompts:
+        click.echo("no prompts yet: promptgit create NAME -f prompt.yaml")
+    else:
+        _table([[p.name, *(p.current[s] or "-" for s in ("dev", "tst", "prod"))] for p in prompts],
+               ["NAME", "DEV", "TST", "PROD"])  # fmt: skip
+
+
+@cli.command()
+@click.argument("target", metavar="NAME[@REF]")
+@json_option
+@click.pass_context
+def show(ctx: click.Context, target: str, as_json: bool) -> None:
+    """A version (or what a stage serves) and its content. No REF: prod if released, else dev."""
+    name, ref = _target(target)
+    shown = _store(ctx).show(name, ref)
+    if as_json:
+        _emit(shown.to_json())
+        return
+    p = shown.prompt
+    click.echo(f"{name}@{p.version}  {shown.stage}  revision {p.revision[:10]}")
+    if shown.current_in:
+        click.echo(f"current in: {', '.join(shown.current_in)}")
+    if shown.deployment:
+        d = shown.deployment
+        click.echo(f"deployed: {d.action} by {d.stamp.by} at {d.stamp.at}")
+    for note in shown.notes:
+        click.echo(f"note: {note}")
+    click.echo("")
+    click.echo(p.source.rstrip())
+
+
+@cli.command()
+@click.argument("name")
+@json_option
+@click.pass_context
+def versions(ctx: click.Context, name: str, as_json: bool) -> None:
+    """The version history: stage, current stages, created/updated, summary."""
+    infos = _store(ctx).versions(name)
+    if as_json:
+        _emit([v.to_json() for v in infos])
+        return
+    rows = [
+        [v.version, v.stage, ",".join(v.current_in) or "-", v.created.at[:16], v.updated.at[:16], v.summary]
+        for v in infos
+    ]
+    _table(rows, ["VERSION", "STAGE", "CURRENT", "CREATED", "UPDATED", "SUMMARY"])
+
+
+@cli.command()
+@click.argument("target", metavar="NAME[@REF]")
+@json_option
+@click.pass_context
+def log(ctx: click.Context, target: str, as_json: bool) -> None:
+    """A stage's deployment log, or a version's revisions; newest first."""
+    from .model import DeploymentInfo
+
+    name, ref = _target(target)
+    entries = _store(ctx).log(name, ref)
+    if as_json:
+        _emit([e.to_json() for e in entries])
+        return
+    for e in entries:
+        if isinstance(e, DeploymentInfo):
+            mark = "  <- rollback" if e.action == "rollback" else ""
+            click.echo(
+                f"{e.deployment[:10]}  {e.stamp.at[:19]}  {e.action:<8} {e.version:<7} "
+                f"{e.revision[:10]}  {e.stamp.by}{mark}"
+            )
+        else:
+            click.echo(f"{e.revision[:10]}  {e.stamp.at[:19]}  {e.stamp.by}  {e.summary}")
+
+
+@cli.command()
+@click.argument("name")
+@click.argument("ref_a", metavar="REF_A")
+@click.argument("ref_b", metavar="REF_B")
+@click.pass_context
+def diff(ctx: click.Context, name: str, ref_a: str, ref_b: str) -> None:
+    """What changed from REF_A to REF_B (a unified diff of the files)."""
+    text = _store(ctx).diff(name, ref_a, ref_b)
+    click.echo(text.rstrip() if text else f"no difference between {ref_a} and {ref_b}")
+
+
+@cli.command()
+@click.argument("target", metavar="NAME[@REF]")
+@click.option("--var", "pairs", multiple=True, metavar="KEY=VALUE", help="A template variable.")
+@json_option
+@click.pass_context
+def render(ctx: click.Context, target: str, pairs: Iterable[str], as_json: bool) -> None:
+    """Render a prompt with --var values (in Jinja2's sandbox)."""
+    variables = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"{pair!r}: write KEY=VALUE", param_hint="--var")
+        variables[key] = value
+    name, ref = _target(target)
+    out = _store(ctx).render(name, ref, **variables)
+    if as_json:
+        _emit({"messages": out} if isinstance(out, list) else {"text": out})
+    elif isinstance(out, list):
+        for m in out:
+            click.echo(f"[{m['role']}]\n{m['content']}")
+    else:
+        click.echo(out, nl=not out.endswith("\n"))
+
+
+@cli.command()
+@click.pass_context
+def demo(ctx: click.Context) -> None:
+    """Walk through the daily loop on a prompt named 'greeting' (the quick start)."""
+    from .demo import run
+
+    run(ctx.find_root().obj, click.echo)
+
+
+def main() -> None:
+    os.environ.setdefault("PYTHONIOENCODING", "utf-8")
+    cli(prog_name="promptgit")

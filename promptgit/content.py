@@ -1,0 +1,191 @@
+"""The schema of a revision's files: `prompt.yaml` (required), `tests.yaml` (optional).
+
+Validation is a pure function of the text, shared by the library (before it
+writes anything) and the pre-receive hook (for every pushed commit). Errors
+name the file, the line and the fix.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import lru_cache
+from typing import Any
+
+from .errors import InvalidContent
+
+PROMPT_FILE = "prompt.yaml"
+TESTS_FILE = "tests.yaml"
+FILES = (PROMPT_FILE, TESTS_FILE)
+MAX_FILE_BYTES = 1 << 20
+
+PROMPT_KEYS = {
+    "description": "a one-line string",
+    "model": "a string such as gpt-4o-mini",
+    "parameters": "a mapping, e.g. {temperature: 0.2}",
+    "variables": "a list of variable names, e.g. [name]",
+    "template": "a string (a Jinja2 template)",
+    "messages": "a list of {role, content} mappings",
+}
+ROLES = ("system", "user", "assistant", "tool")
+TESTS_KEYS = {"cases": "a list of test cases, each a mapping with a name"}
+
+
+def _yaml_loader() -> Any:
+    import yaml
+
+    return getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def _load(text: str, file: str) -> Any:
+    import yaml
+
+    try:
+        return yaml.load(text, Loader=_yaml_loader())
+    except yaml.MarkedYAMLError as e:
+        line = e.problem_mark.line + 1 if e.problem_mark else None
+        raise InvalidContent(file, f"not valid YAML: {e.problem}; fix the syntax", line) from None
+    except yaml.YAMLError as e:
+        raise InvalidContent(file, f"not valid YAML: {e}") from None
+
+
+def _line_of(text: str, key: str, index: int | None = None) -> int | None:
+    """1-based line of a top-level key (or of item `index` of its list value)."""
+    import yaml
+
+    try:
+        root = yaml.compose(text, Loader=_yaml_loader())
+    except yaml.YAMLError:
+        return None
+    if not isinstance(root, yaml.MappingNode):
+        return 1
+    for k, v in root.value:
+        if k.value == key:
+            if index is not None and isinstance(v, yaml.SequenceNode) and index < len(v.value):
+                return int(v.value[index].start_mark.line) + 1
+            return int(k.start_mark.line) + 1
+    return None
+
+
+def _mapping_of(text: str, file: str, keys: Mapping[str, str]) -> dict[str, Any]:
+    data = _load(text, file)
+    if not isinstance(data, dict):
+        raise InvalidContent(file, "must be a YAML mapping of keys such as " + ", ".join(keys), 1)
+    for key in data:
+        if key not in keys:
+            raise InvalidContent(
+                file,
+                f"unknown key {key!r}: allowed keys are {', '.join(keys)}",
+                _line_of(text, str(key)),
+            )
+    return data
+
+
+@lru_cache(maxsize=1024)
+def parse_prompt(text: str, file: str = PROMPT_FILE) -> Mapping[str, Any]:
+    """Validate prompt.yaml and return it as a mapping (shared: do not mutate)."""
+    data = _mapping_of(text, file, PROMPT_KEYS)
+
+    def bad(key: str, problem: str, index: int | None = None) -> InvalidContent:
+        return InvalidContent(file, f"{key}: {problem}", _line_of(text, key, index))
+
+    for key in ("description", "model", "template"):
+        if key in data and not isinstance(data[key], str):
+            raise bad(key, f"must be {PROMPT_KEYS[key]}, not {type(data[key]).__name__}")
+    if "parameters" in data and not isinstance(data["parameters"], dict):
+        raise bad("parameters", f"must be {PROMPT_KEYS['parameters']}")
+    if ("template" in data) == ("messages" in data):
+        raise InvalidContent(file, "needs exactly one of 'template' (text) or 'messages' (chat)", 1)
+
+    sources: list[tuple[str, str, int | None]] = []
+    if "template" in data:
+        sources.append(("template", data["template"], None))
+    else:
+        messages = data["messages"]
+        if not isinstance(messages, list) or not messages:
+            raise bad("messages", f"must be {PROMPT_KEYS['messages']} (at least one)")
+        for i, msg in enumerate(messages):
+            if not isinstance(msg, dict) or set(msg) != {"role", "content"}:
+                raise bad("messages", f"item {i + 1} must be a mapping with role and content", i)
+            if msg["role"] not in ROLES:
+                raise bad("messages", f"item {i + 1}: role must be one of {', '.join(ROLES)}", i)
+            if not isinstance(msg["content"], str):
+                raise bad("messages", f"item {i + 1}: content must be a string", i)
+            sources.append(("messages", msg["content"], i))
+
+    used = _template_variables(text, file, sources)
+    if "variables" in data:
+        declared = data["variables"]
+        if not isinstance(declared, list) or not all(isinstance(v, str) for v in declared):
+            raise bad("variables", f"must be {PROMPT_KEYS['variables']}")
+        if set(declared) != used:
+            missing, extra = sorted(used - set(declared)), sorted(set(declared) - used)
+            parts = []
+            if missing:
+                parts.append(f"the template uses {', '.join(missing)} but they are not declared")
+            if extra:
+                parts.append(f"{', '.join(extra)} declared but not used by the template")
+            raise bad("variables", "; ".join(parts) + f" (the template uses: {sorted(used)})")
+    return data
+
+
+def _template_variables(text: str, file: str, sources: list[tuple[str, str, int | None]]) -> set[str]:
+    from jinja2 import TemplateSyntaxError
+
+    from .render import variables_of
+
+    used: set[str] = set()
+    for key, source, index in sources:
+        try:
+            used |= variables_of(source)
+        except TemplateSyntaxError as e:
+            base = _line_of(text, key, index) or 1
+            # A block scalar starts on the line after its key.
+            line = base + (e.lineno or 1) if key == "template" else base
+            raise InvalidContent(
+                file, f"{key}: template syntax error: {e.message}; fix the Jinja2 syntax", line
+            ) from None
+    return used
+
+
+@lru_cache(maxsize=1024)
+def parse_tests(text: str, file: str = TESTS_FILE) -> Mapping[str, Any]:
+    """Validate the shape of tests.yaml: a mapping with a list of named cases."""
+    data = _mapping_of(text, file, TESTS_KEYS)
+    cases = data.get("cases", [])
+    if not isinstance(cases, list):
+        raise InvalidContent(file, "cases: must be a list", _line_of(text, "cases"))
+    names = set()
+    for i, case in enumerate(cases):
+        if not isinstance(case, dict) or not isinstance(case.get("name"), str):
+            raise InvalidContent(
+                file,
+                f"cases: item {i + 1} must be a mapping with a name",
+                _line_of(text, "cases", i),
+            )
+        if case["name"] in names:
+            raise InvalidContent(
+                file, f"cases: duplicate case name {case['name']!r}", _line_of(text, "cases", i)
+            )
+        names.add(case["name"])
+    return data
+
+
+def decode(file: str, data: bytes) -> str:
+    if len(data) > MAX_FILE_BYTES:
+        raise InvalidContent(file, f"is {len(data)} bytes; the limit is {MAX_FILE_BYTES}")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise InvalidContent(file, f"is not UTF-8 text (byte {e.start}); save it as UTF-8") from None
+
+
+def check_files(files: Mapping[str, bytes]) -> None:
+    """Validate a revision's whole tree: only prompt.yaml and tests.yaml, both valid."""
+    extra = sorted(set(files) - set(FILES))
+    if extra:
+        raise InvalidContent(extra[0], "is not allowed: a revision holds only prompt.yaml and tests.yaml")
+    if PROMPT_FILE not in files:
+        raise InvalidContent(PROMPT_FILE, "is missing: every revision needs one")
+    parse_prompt(decode(PROMPT_FILE, files[PROMPT_FILE]))
+    if TESTS_FILE in files:
+        parse_tests(decode(TESTS_FILE, files[TESTS_FILE]))

@@ -1,0 +1,150 @@
+"""Every failure a user can cause, one class per kind.
+
+Interfaces map these classes (never their text) to exit codes and HTTP
+statuses. Each message names the bad value and says how to fix it.
+
+    PromptgitError
+    ├── NotFound            404   something named does not exist
+    │   ├── StoreNotFound
+    │   ├── PromptNotFound
+    │   └── RefNotFound         a version, stage or revision
+    ├── Conflict            409   the store changed, or the name is taken
+    │   ├── PromptExists
+    │   ├── VersionExists
+    │   └── ConcurrentUpdate    a lost compare-and-swap
+    ├── RuleViolation       409   the release rules forbid it (policy.py)
+    ├── InvalidInput        422   the caller's input is malformed
+    │   ├── InvalidName
+    │   ├── InvalidContent      prompt.yaml / tests.yaml
+    │   └── RenderError         a missing variable, a sandbox refusal
+    └── Forbidden           403   the actor's role may not do it
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+__all__ = [
+    "ConcurrentUpdate",
+    "Conflict",
+    "Forbidden",
+    "InvalidContent",
+    "InvalidInput",
+    "InvalidName",
+    "NotFound",
+    "PromptExists",
+    "PromptNotFound",
+    "PromptgitError",
+    "RefNotFound",
+    "RenderError",
+    "RuleViolation",
+    "StoreNotFound",
+    "VersionExists",
+]
+
+
+class PromptgitError(Exception):
+    """Base class: the message is what a user reads, already with the fix."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class NotFound(PromptgitError):
+    pass
+
+
+class StoreNotFound(NotFound):
+    def __init__(self, path: str) -> None:
+        super().__init__(
+            f"no promptgit store at {path}: run 'promptgit init' there, "
+            "or point --store / $PROMPTGIT_STORE at an existing store"
+        )
+        self.path = path
+
+
+class PromptNotFound(NotFound):
+    def __init__(self, name: str, known: Sequence[str] = ()) -> None:
+        hint = f" (prompts: {', '.join(known[:10])})" if known else ""
+        super().__init__(f"no prompt named '{name}'{hint}: check the name with 'promptgit list'")
+        self.name = name
+
+
+class RefNotFound(NotFound):
+    def __init__(self, name: str, ref: str, known: Sequence[str] = ()) -> None:
+        hint = f" (versions: {', '.join(known)})" if known else ""
+        super().__init__(f"prompt '{name}' has no {ref}{hint}")
+        self.name = name
+        self.ref = ref
+
+
+class Conflict(PromptgitError):
+    pass
+
+
+class PromptExists(Conflict):
+    def __init__(self, name: str) -> None:
+        super().__init__(
+            f"prompt '{name}' already exists: pick another name, or edit it with 'promptgit edit {name}@dev'"
+        )
+        self.name = name
+
+
+class VersionExists(Conflict):
+    def __init__(self, name: str, version: str, why: str = "is taken") -> None:
+        super().__init__(
+            f"prompt '{name}' version {version} {why}: version numbers are never "
+            "reused; leave out --as to get the next free number"
+        )
+        self.name = name
+        self.version = version
+
+
+class ConcurrentUpdate(Conflict):
+    """A compare-and-swap lost: someone else moved a ref first."""
+
+    def __init__(self, message: str, *, current: str | None = None, saved: str | None = None):
+        super().__init__(message)
+        self.current = current
+        self.saved = saved
+
+
+class RuleViolation(PromptgitError):
+    """The policy refused a proposed set of ref updates; one line per violation."""
+
+    def __init__(self, violations: Sequence[object]) -> None:
+        self.violations = list(violations)
+        super().__init__("\n".join(str(v) for v in self.violations))
+
+
+class InvalidInput(PromptgitError):
+    pass
+
+
+class InvalidName(InvalidInput):
+    def __init__(self, what: str, value: str, rule: str) -> None:
+        super().__init__(f"invalid {what} {value!r}: {rule}")
+        self.value = value
+
+
+class InvalidContent(InvalidInput):
+    """A prompt.yaml or tests.yaml that does not validate, with file and line."""
+
+    def __init__(self, file: str, problem: str, line: int | None = None) -> None:
+        where = f"{file}:{line}" if line else file
+        super().__init__(f"{where}: {problem}")
+        self.file = file
+        self.line = line
+        self.problem = problem
+
+
+class RenderError(InvalidInput):
+    """A template that cannot render with the given variables."""
+
+
+class Forbidden(PromptgitError):
+    """The actor's role does not allow the action; the message names the role needed."""

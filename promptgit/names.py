@@ -1,0 +1,179 @@
+"""The grammar of prompt names, versions, refs and promptgit's commit trailers.
+
+Everything that builds or parses one of these names lives here, so the CLI,
+the library and the hooks can never disagree about what `v2.3` or `prod` means.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+from .errors import InvalidName
+
+STAGES: tuple[str, ...] = ("dev", "tst", "prod")
+STAGE_REFS = {f"refs/heads/{s}": s for s in STAGES}
+RESERVED = frozenset({"versions", "stages", "git", "ui"})
+ACTIONS = frozenset({"create", "promote", "update", "rollback"})
+NOTES_TESTS_REF = "refs/notes/promptgit-tests"
+MAX_NAME = 200
+
+_SEGMENT = re.compile(r"[a-z0-9][a-z0-9._-]{0,99}")
+_VERSION = re.compile(r"v?(0|[1-9][0-9]{0,5})\.(0|[1-9][0-9]{0,5})")
+_SHA = re.compile(r"[0-9a-f]{7,40}")
+_TRAILER = re.compile(r"^(Promptgit-[A-Za-z]+): *(.*?) *$", re.MULTILINE)
+
+NAME_RULE = (
+    "use lower-case segments of [a-z0-9._-] joined by '/', each starting with a "
+    "letter or digit, none ending in '.git' or '.lock', none of " + ", ".join(sorted(RESERVED))
+)
+
+
+def check_name(name: str) -> str:
+    """Return `name` if it is a safe prompt name, else raise InvalidName.
+
+    Checked before any file is touched: a valid name is a relative path that
+    cannot escape the store or shadow an HTTP route.
+    """
+    if not isinstance(name, str) or not name or len(name) > MAX_NAME:
+        raise InvalidName("prompt name", str(name), f"1 to {MAX_NAME} characters; {NAME_RULE}")
+    for segment in name.split("/"):
+        if not _SEGMENT.fullmatch(segment) or segment in RESERVED or segment.endswith((".git", ".lock")):
+            raise InvalidName("prompt name", name, NAME_RULE)
+    return name
+
+
+@dataclass(frozen=True, order=True)
+class Version:
+    """`vMAJOR.MINOR`; orders numerically (v1.10 after v1.9)."""
+
+    major: int
+    minor: int
+
+    def __str__(self) -> str:
+        return f"v{self.major}.{self.minor}"
+
+    @property
+    def branch(self) -> str:
+        return f"refs/heads/{self}"
+
+    @property
+    def tag(self) -> str:
+        return f"refs/tags/{self}"
+
+    @classmethod
+    def parse(cls, text: str) -> Version:
+        """Accept `v2.3` or `2.3`; no leading zeros, so each number has one spelling."""
+        m = _VERSION.fullmatch(text.strip()) if isinstance(text, str) else None
+        if not m:
+            raise InvalidName("version", str(text), "write it as vMAJOR.MINOR, e.g. v1.0 or v2.3")
+        return cls(int(m.group(1)), int(m.group(2)))
+
+    @classmethod
+    def maybe(cls, text: str) -> Version | None:
+        m = _VERSION.fullmatch(text)
+        return cls(int(m.group(1)), int(m.group(2))) if m and text.startswith("v") else None
+
+
+FIRST = Version(1, 0)
+
+RefKind = Literal["stage", "version", "revision"]
+
+
+@dataclass(frozen=True)
+class RefSpec:
+    """What a user wrote after `NAME@`: a stage, a version or a revision sha."""
+
+    kind: RefKind
+    value: str
+
+    def __str__(self) -> str:
+        return self.value
+
+    @classmethod
+    def parse(cls, text: str) -> RefSpec:
+        text = text.strip()
+        if text in STAGES:
+            return cls("stage", text)
+        if _VERSION.fullmatch(text):
+            return cls("version", str(Version.parse(text)))
+        if _SHA.fullmatch(text):
+            return cls("revision", text)
+        raise InvalidName(
+            "ref",
+            text,
+            "use a stage (dev, tst, prod), a version (v2.3) or a revision sha (7+ hex digits)",
+        )
+
+
+def split_target(target: str) -> tuple[str, RefSpec | None]:
+    """`greeting@v1.0` -> ('greeting', version v1.0); `greeting` -> ('greeting', None)."""
+    name, sep, ref = target.partition("@")
+    check_name(name)
+    if sep and not ref:
+        raise InvalidName("ref", target, "write NAME@REF, e.g. greeting@v1.0 or greeting@prod")
+    return name, (RefSpec.parse(ref) if sep else None)
+
+
+def check_stage(stage: str) -> str:
+    if stage not in STAGES:
+        raise InvalidName("stage", stage, "use one of dev, tst, prod")
+    return stage
+
+
+# What a ref is, for the policy: stage, draft branch, release tag, note, or foreign.
+RefClass = Literal["stage", "draft", "tag", "notes", "other"]
+
+
+def classify_ref(ref: str) -> tuple[RefClass, str | Version]:
+    if ref in STAGE_REFS:
+        return "stage", STAGE_REFS[ref]
+    for prefix, kind in (("refs/heads/", "draft"), ("refs/tags/", "tag")):
+        if ref.startswith(prefix):
+            version = Version.maybe(ref[len(prefix) :])
+            if version is not None and str(version) == ref[len(prefix) :]:
+                return kind, version  # type: ignore[return-value]
+            return "other", ref
+    if ref.startswith("refs/notes/") and ref != NOTES_TESTS_REF:
+        return "notes", ref
+    return "other", ref
+
+
+# --- commit trailers -------------------------------------------------------
+
+
+def trailers(message: str) -> dict[str, str]:
+    """The `Promptgit-*` trailers of a commit message (first occurrence wins)."""
+    found: dict[str, str] = {}
+    for key, value in _TRAILER.findall(message):
+        found.setdefault(key, value)
+    return found
+
+
+def summary(message: str) -> str:
+    return message.split("\n", 1)[0].strip()
+
+
+def deployment_message(action: str, stage: str, version: Version, revision: str, note: str) -> str:
+    verb = {
+        "create": f"Create {version} on {stage}",
+        "promote": f"Promote {version} to {stage}",
+        "update": f"Update {stage} to the new tip of {version}",
+        "rollback": f"Roll {stage} back to {version}",
+    }[action]
+    body = f"\n\n{note}" if note else ""
+    return (
+        f"{verb}{body}\n\n"
+        f"Promptgit-Action: {action}\n"
+        f"Promptgit-Version: {version}\n"
+        f"Promptgit-Revision: {revision}\n"
+    )
+
+
+def creation_message(version: Version, source: Version | None, summary_line: str) -> str:
+    head = summary_line or (f"Create {version} from {source}" if source else f"Create {version}")
+    lines = [f"Promptgit-Created: {version}"]
+    if source is not None:
+        lines.append(f"Promptgit-From: {source}")
+    return head + "\n\n" + "\n".join(lines) + "\n"

@@ -1,0 +1,330 @@
+"""The rules, in one place: is this set of ref updates allowed?
+
+`check(repo, updates, role)` is a pure function of the repository and the
+proposed `(ref, old, new)` updates. The library calls it (under the ref locks)
+before every transaction; the pre-receive hook calls it for every push. So a
+push can do exactly what the CLI can, and nothing more.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from . import content, history, names
+from ._git import RefUpdate, Repo
+from .errors import InvalidContent
+from .names import Version
+
+ROLES = ("reader", "editor", "releaser", "admin")
+_RANK = {r: i for i, r in enumerate(ROLES)}
+
+
+@dataclass(frozen=True)
+class Violation:
+    ref: str
+    message: str
+    kind: str = "rule"  # "rule", "invalid" (content) or "forbidden" (role)
+
+    def __str__(self) -> str:
+        short = self.ref.removeprefix("refs/heads/").removeprefix("refs/tags/")
+        return f"{short}: {self.message}"
+
+
+def allows(role: str, needed: str) -> bool:
+    return _RANK.get(role, -1) >= _RANK[needed]
+
+
+class _Check:
+    """One evaluation: the repository, the whole push, and what it found."""
+
+    def __init__(self, repo: Repo, updates: Sequence[RefUpdate], role: str, name: str):
+        self.repo = repo
+        self.updates = {u.ref: u for u in updates}
+        self.role = role
+        self.name = name
+        self.found: list[Violation] = []
+
+    def bad(self, ref: str, message: str, kind: str = "rule") -> None:
+        self.found.append(Violation(ref, message, kind))
+
+    def need(self, ref: str, role: str, action: str) -> None:
+        if not allows(self.role, role):
+            self.bad(ref, f"{action} needs role '{role}' (you have '{self.role}')", "forbidden")
+
+    def after(self, ref: str) -> str | None:
+        u = self.updates.get(ref)
+        return u.new if u is not None else self.repo.ref(ref)
+
+    def released(self, v: Version) -> bool:
+        return self.repo.ref(v.tag) is not None
+
+    def tip_after(self, v: Version) -> str | None:
+        """A version's tip once the push has landed."""
+        tag = self.after(v.tag)
+        if tag is not None:
+            t = self.repo.tag(tag)
+            return t.target if t is not None else None
+        return self.after(v.branch)
+
+    # --- per kind of ref -------------------------------------------------
+
+    def other(self, u: RefUpdate) -> None:
+        short = u.ref.rsplit("/", 1)[-1]
+        if short in names.STAGES:
+            self.bad(u.ref, f"'{short}' is a stage; stages live only at refs/heads/{short}")
+        elif u.ref == names.NOTES_TESTS_REF:
+            self.bad(u.ref, "test runs are recorded by 'promptgit test' only; they cannot be pushed")
+        else:
+            self.bad(
+                u.ref,
+                "not a promptgit ref: push only the dev, tst and prod branches, "
+                "vX.Y branches (drafts), vX.Y tags (releases) or refs/notes/*",
+            )
+
+    def tag(self, u: RefUpdate, v: Version) -> None:
+        if u.old is not None:
+            self.bad(u.ref, f"{v} is a release: its tag never moves and is never deleted")
+            return
+        self.need(u.ref, "releaser", "releasing")
+        t = self.repo.tag(u.new) if u.new else None
+        if t is None or t.target_type != "commit" or t.name != str(v):
+            self.bad(u.ref, f"must be an annotated tag named {v} on a revision (git tag -a {v})")
+            return
+        fix = f"release with 'promptgit promote {self.name}@{v} --to prod'"
+        branch_tip = self.repo.ref(v.branch)
+        if branch_tip is None:
+            self.bad(u.ref, f"{v} is not a draft, so it cannot be released; {fix}")
+        elif t.target != branch_tip:
+            self.bad(u.ref, f"the tag must point at the tip of {v} ({branch_tip[:10]})")
+        if self.after(v.branch) is not None:
+            self.bad(u.ref, f"a release deletes branch {v} in the same push (git push --atomic)")
+        prod = self.updates.get("refs/heads/prod")
+        d = history.as_deployment(self.repo.commit(prod.new), "prod") if prod and prod.new else None
+        if d is None or d.action != "promote" or d.version != v:
+            self.bad(u.ref, f"a tag is created only with the prod deployment that releases it; {fix}")
+
+    def draft(self, u: RefUpdate, v: Version) -> None:
+        releasing = self.updates.get(v.tag)
+        if self.released(v):
+            tag = self.repo.tag(self.repo.ref(v.tag) or "")
+            if u.new is None and tag is not None and tag.target == u.old:
+                return  # finishing a half-landed release: the tag holds the tip
+            self.bad(
+                u.ref,
+                f"{v} is released and immutable: make a new version with "
+                f"'promptgit new-version {self.name} --from {v}'",
+            )
+            return
+        self.need(u.ref, "editor", "changing a draft")
+        if u.new is None:
+            if releasing is None:
+                self.delete_draft(u, v)
+        elif u.old is None:
+            self.new_draft(u, v)
+        else:
+            self.walk_revisions(u.ref, u.new, stop=u.old, version=v)
+
+    def delete_draft(self, u: RefUpdate, v: Version) -> None:
+        dev = self.after("refs/heads/dev")
+        serving = history.current(self.repo, "dev", dev) if dev else None
+        if serving is not None and serving.version == v:
+            self.bad(
+                u.ref,
+                f"{v} is the current DEV version: roll dev back to an earlier draft first "
+                f"('promptgit rollback {self.name} --stage dev --to vX.Y')",
+            )
+        if v in history.versions_in_log(self.repo, "tst"):
+            self.bad(u.ref, f"{v} has been in TST and can no longer be deleted")
+
+    def new_draft(self, u: RefUpdate, v: Version) -> None:
+        assert u.new is not None
+        if v in history.versions_in_log(self.repo, "dev"):
+            self.bad(u.ref, f"{v} was used before and is retired: version numbers are never reused")
+            return
+        creation = self.walk_revisions(u.ref, u.new, stop=None, version=v)
+        if creation is None:
+            return
+        c = self.repo.commit(creation)
+        fix = (
+            f"begin the branch with a creation commit: git commit --allow-empty -m 'Create {v}' "
+            f"--trailer 'Promptgit-Created: {v}' --trailer 'Promptgit-From: vX.Y'"
+        )
+        if history.is_creation(c) != v:
+            self.bad(u.ref, f"commit {creation[:10]} creates another version; {fix}")
+            return
+        source_from = names.trailers(c.message).get("Promptgit-From")
+        if not c.parents:
+            if v != names.FIRST or self.repo.ref("refs/heads/dev") is not None:
+                self.bad(u.ref, f"only a new prompt starts without a source; {fix}")
+            return
+        parent = self.repo.commit(c.parents[0])
+        source = history.version_of(self.repo, parent.sha)
+        source_tip = self.tip_after(source) if source else None
+        if len(c.parents) != 1 or source is None or source_tip is None:
+            self.bad(u.ref, f"the creation commit's parent must be a revision of a version; {fix}")
+        elif not self.repo.is_ancestor(parent.sha, source_tip):
+            self.bad(u.ref, f"the creation commit's parent is not a revision of {source}; {fix}")
+        elif c.tree != parent.tree:
+            self.bad(u.ref, "the creation commit must keep its source's content (use --allow-empty)")
+        elif source_from is not None and source_from != str(source):
+            self.bad(u.ref, f"Promptgit-From says {source_from} but the parent is from {source}")
+
+    def walk_revisions(self, ref: str, new: str, stop: str | None, version: Version) -> str | None:
+        """Check each revision from `new` back to `stop` (exclusive); with no stop,
+        back to the creation commit, whose sha is returned."""
+        for commit in self.repo.first_parents(new):
+            if commit.sha == stop:
+                return None
+            t = names.trailers(commit.message)
+            creation = stop is None and history.is_creation(commit) is not None
+            if t and not creation:
+                self.bad(
+                    ref,
+                    f"commit {commit.sha[:10]} carries a {next(iter(t))} trailer: only promptgit "
+                    "writes those; remove it (git commit --amend) and push again",
+                )
+                return None
+            if len(commit.parents) > 1:
+                self.bad(
+                    ref,
+                    f"commit {commit.sha[:10]} is a merge: a version is a line of revisions; "
+                    "rebase instead (git pull --rebase)",
+                )
+                return None
+            try:
+                content.check_files(self.repo.files(commit.tree))
+            except InvalidContent as e:
+                self.bad(ref, f"commit {commit.sha[:10]}: {e}", "invalid")
+                return None
+            if creation:
+                return commit.sha
+        if stop is not None:
+            self.bad(ref, f"not a fast-forward of {version}: fetch, rebase and push again")
+        else:
+            self.bad(ref, f"a new draft must begin with a creation commit for {version}")
+        return None
+
+    def stage(self, u: RefUpdate, stage: str) -> None:
+        fix = "stages move only through 'promptgit promote' and 'promptgit rollback'"
+        if u.new is None:
+            self.bad(u.ref, f"stages are never deleted; {fix}")
+            return
+        if self.repo.kind(u.new) != "commit":
+            self.bad(u.ref, f"a stage points only at deployment commits; {fix}")
+            return
+        c = self.repo.commit(u.new)
+        expected_parents = 1 if u.old is None else 2
+        if len(c.parents) != expected_parents or (u.old is not None and c.parents[0] != u.old):
+            self.bad(
+                u.ref,
+                f"{stage} only grows by one deployment commit on top of its tip "
+                f"(no rewind, rewrite or force-push); {fix}",
+            )
+            return
+        d = history.as_deployment(c, stage)
+        if d is None or d.revision != c.parents[-1]:
+            self.bad(
+                u.ref,
+                f"{u.new[:10]} is not a well-formed deployment (Promptgit-Action, -Version and "
+                f"-Revision trailers, second parent = the revision); {fix}",
+            )
+            return
+        revision = self.repo.commit(d.revision)
+        if c.tree != revision.tree:
+            self.bad(u.ref, "a deployment's tree must equal its revision's tree")
+        getattr(self, f"deploy_{d.action}")(u, d)
+
+    def deploy_create(self, u: RefUpdate, d: history.Deployment) -> None:
+        self.need(u.ref, "editor", "creating a version")
+        if d.stage != "dev":
+            self.bad(u.ref, "a create deployment goes to dev only")
+        elif self.tip_after(d.version) != d.revision or self.released(d.version):
+            self.bad(u.ref, f"a create deployment deploys the tip of draft {d.version}")
+        elif u.old is not None and d.version in history.versions_in_log(self.repo, "dev", u.old):
+            self.bad(u.ref, f"{d.version} was created before; a version is created once")
+
+    def deploy_promote(self, u: RefUpdate, d: history.Deployment) -> None:
+        v = d.version
+        if d.stage == "dev":
+            self.bad(u.ref, "nothing is promoted into dev; create or edit a draft instead")
+            return
+        if d.stage == "tst":
+            self.need(u.ref, "editor", "promoting to TST")
+            if self.released(v):
+                self.bad(u.ref, f"{v} is a release: a release is never promoted into tst")
+            elif self.tip_after(v) != d.revision:
+                self.bad(u.ref, f"a promotion deploys the tip of {v}")
+            return
+        self.need(u.ref, "releaser", "promoting to PROD")
+        tag = self.updates.get(v.tag)
+        if tag is None or tag.old is not None or self.tip_after(v) != d.revision:
+            self.bad(
+                u.ref,
+                f"a release creates tag {v} on the deployed revision in the same push; "
+                f"use 'promptgit promote {self.name}@{v} --to prod'",
+            )
+        if not history.has_served_revision(self.repo, "tst", d.revision):
+            self.bad(
+                u.ref,
+                f"TST never served revision {d.revision[:10]} of {v}: promote it to TST first "
+                f"('promptgit promote {self.name}@{v} --to tst')",
+            )
+
+    def deploy_update(self, u: RefUpdate, d: history.Deployment) -> None:
+        self.need(u.ref, "editor", "updating a stage")
+        v = d.version
+        serving = history.current(self.repo, d.stage, u.old) if u.old else None
+        if d.stage == "prod":
+            self.bad(u.ref, "prod is never updated in place: release a new version")
+        elif serving is None or serving.version != v:
+            self.bad(u.ref, f"an update deploys the version {d.stage} already serves, not {v}")
+        elif self.released(v):
+            self.bad(u.ref, f"{v} is a release: releases are never updated")
+        elif self.tip_after(v) != d.revision:
+            self.bad(u.ref, f"an update deploys the tip of {v}")
+
+    def deploy_rollback(self, u: RefUpdate, d: history.Deployment) -> None:
+        self.need(u.ref, "releaser", "rolling back")
+        v = d.version
+        if self.tip_after(v) is None:
+            self.bad(u.ref, f"{v} no longer exists; roll back to a version that does")
+            return
+        if d.stage == "prod" and not self.released(v):
+            self.bad(u.ref, f"prod rolls back only to a release, and {v} is a draft")
+            return
+        last = history.last_served(self.repo, d.stage, v, u.old) if u.old else None
+        if last is None:
+            self.bad(u.ref, f"{d.stage} never served {v}, so it cannot roll back to it")
+        elif last.revision != d.revision:
+            self.bad(
+                u.ref,
+                f"a rollback restores the revision {d.stage} last served for {v} "
+                f"({last.revision[:10]}), not {d.revision[:10]}",
+            )
+
+
+def check(repo: Repo, updates: Sequence[RefUpdate], role: str, name: str = "NAME") -> list[Violation]:
+    """Every rule the proposed updates break, one violation per problem (empty: allowed).
+
+    `repo` must see the proposed objects (staged by the library, or the push's
+    quarantine in a hook). `name` only makes the suggested commands concrete.
+    """
+    c = _Check(repo, updates, role, name)
+    for u in updates:
+        if u.old == u.new:
+            continue
+        kind, what = names.classify_ref(u.ref)
+        if kind == "stage":
+            c.stage(u, str(what))
+        elif kind == "draft":
+            assert isinstance(what, Version)
+            c.draft(u, what)
+        elif kind == "tag":
+            assert isinstance(what, Version)
+            c.tag(u, what)
+        elif kind == "notes":
+            c.need(u.ref, "editor", "writing notes")
+        else:
+            c.other(u)
+    return c.found

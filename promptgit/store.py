@@ -1,0 +1,623 @@
+"""The porcelain: what a user can do to a store of prompts.
+
+Each write computes the ref updates it proposes (with its new objects only
+staged), then `Repo.update_refs` locks every ref it changes or reads, re-checks
+them, asks `policy.check`, and only then writes objects and refs. A refused or
+lost operation leaves the store exactly as it was.
+"""
+
+from __future__ import annotations
+
+import builtins
+import os
+import shutil
+import tempfile
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from . import content, history, names, policy
+from ._git import Commit, Person, RefUpdate, Repo
+from .errors import (
+    ConcurrentUpdate,
+    Forbidden,
+    InvalidInput,
+    PromptExists,
+    PromptNotFound,
+    RefNotFound,
+    RuleViolation,
+    StoreNotFound,
+    VersionExists,
+)
+from .history import Deployment
+from .model import Actor, DeploymentInfo, Prompt, PromptSummary, RevisionInfo, Shown, VersionInfo
+from .names import STAGES, RefSpec, Version
+
+CONFIG_FILE = "promptgit.yaml"
+DEFAULT_STORE = "prompts"
+REPO_CONFIG = {
+    "core.logAllRefUpdates": "always",
+    "receive.denyNonFastForwards": "true",
+    "receive.denyDeletes": "false",
+    "gc.auto": "0",  # promptgit packs for itself; never a surprise gc inside a push
+}
+STAGE_LABEL = {"dev": "DEV", "tst": "TST", "prod": "PROD"}
+NEXT_STAGE = {"dev": "tst", "tst": "prod"}
+Files = Mapping[str, str]
+
+
+def default_path() -> str:
+    return os.environ.get("PROMPTGIT_STORE") or DEFAULT_STORE
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """A NAME@REF pinned down: the revision, its version, and how it was reached."""
+
+    version: Version
+    revision: str
+    released: bool
+    tip: str
+    deployment: Deployment | None = None
+
+
+@dataclass(frozen=True)
+class EditResult:
+    version: str
+    revision: str
+    changed: bool
+    deployed_to: tuple[str, ...]
+
+
+class Store:
+    """A directory of prompt repositories. Thread-safe for reads through `get`."""
+
+    def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
+        self.path = Path(path if path is not None else default_path())
+        self._repos: dict[str, Repo] = {}
+        self._served: dict[tuple[str, str], tuple[str, Prompt]] = {}
+        self._local = threading.local()
+
+    # --- the store itself ---------------------------------------------------
+
+    @classmethod
+    def init(cls, path: str | os.PathLike[str] | None = None) -> Store:
+        """Create the store directory and its promptgit.yaml (idempotent)."""
+        store = cls(path)
+        store.path.mkdir(parents=True, exist_ok=True)
+        cfg = store.path / CONFIG_FILE
+        if not cfg.exists():
+            cfg.write_text(
+                "# promptgit store configuration (never served; secrets by env var name only)\nversion: 1\n"
+            )
+        return store
+
+    def _check_store(self) -> None:
+        if not (self.path / CONFIG_FILE).is_file():
+            raise StoreNotFound(str(self.path))
+
+    def _repo_path(self, name: str) -> Path:
+        return self.path / f"{names.check_name(name)}.git"
+
+    def _open(self, name: str) -> Repo:
+        repo = self._repos.get(name)
+        if repo is not None:
+            return repo
+        path = self._repo_path(name)
+        if not (path / "HEAD").is_file():
+            self._check_store()
+            raise PromptNotFound(name, self.names())
+        repo = Repo(str(path))
+        self._repos[name] = repo
+        return repo
+
+    def names(self) -> builtins.list[str]:
+        """Every prompt in the store, collections as `folder/name`."""
+        self._check_store()
+        found = []
+        for root, dirs, _files in os.walk(self.path):
+            keep = []
+            for d in sorted(dirs):
+                if d.startswith((".", "_")):
+                    continue
+                if d.endswith(".git"):
+                    rel = os.path.relpath(os.path.join(root, d[:-4]), self.path)
+                    found.append(rel.replace(os.sep, "/"))
+                else:
+                    keep.append(d)
+            dirs[:] = keep
+        return sorted(found)
+
+    # --- reads ----------------------------------------------------------------
+
+    def list(self) -> builtins.list[PromptSummary]:
+        out = []
+        for name in self.names():
+            repo = self._open(name)
+            current = {}
+            for stage in STAGES:
+                d = history.current(repo, stage)
+                current[stage] = str(d.version) if d else None
+            out.append(PromptSummary(name, current))
+        return out
+
+    def get(self, name: str, stage: str = "prod") -> Prompt:
+        """What `stage` serves now. The hot path: one ref read when nothing changed."""
+        key = (name, stage)
+        repo = self._open(name)
+        tip = repo.ref(f"refs/heads/{stage}")
+        cached = self._served.get(key)
+        if cached is not None and cached[0] == tip:
+            return cached[1]
+        if tip is None:
+            names.check_stage(stage)
+            raise RefNotFound(name, f"deployment in {stage} yet", [])
+        d = history.current(repo, stage, tip)
+        if d is None:
+            raise RefNotFound(name, f"deployment at the tip of {stage}")
+        prompt = self._prompt(repo, name, d.version, d.revision, stage=stage, deployment=tip)
+        self._served[key] = (tip, prompt)
+        return prompt
+
+    def _prompt(
+        self,
+        repo: Repo,
+        name: str,
+        version: Version,
+        revision: str,
+        stage: str | None = None,
+        deployment: str | None = None,
+    ) -> Prompt:
+        files = repo.files(repo.commit(revision).tree)
+        prompt_text = content.decode(content.PROMPT_FILE, files.get(content.PROMPT_FILE, b""))
+        tests = files.get(content.TESTS_FILE)
+        return Prompt(
+            name=name,
+            version=str(version),
+            revision=revision,
+            content=content.parse_prompt(prompt_text),
+            source=prompt_text,
+            tests=content.decode(content.TESTS_FILE, tests) if tests is not None else None,
+            stage=stage,
+            deployment=deployment,
+        )
+
+    def resolve(self, name: str, ref: RefSpec | str | None = None) -> Resolved:
+        """Pin NAME@REF to a revision; no REF means prod if anything is released, else dev."""
+        return self._resolve(self._open(name), name, ref)
+
+    def _resolve(self, repo: Repo, name: str, ref: RefSpec | str | None) -> Resolved:
+        spec = RefSpec.parse(ref) if isinstance(ref, str) else ref
+        if spec is None:
+            spec = RefSpec("stage", "prod" if repo.ref("refs/heads/prod") else "dev")
+        if spec.kind == "stage":
+            d = history.current(repo, spec.value)
+            if d is None:
+                raise RefNotFound(name, f"deployment in {spec.value} yet")
+            tip = history.version_tip(repo, d.version)
+            released = bool(tip and tip[1])
+            return Resolved(d.version, d.revision, released, tip[0] if tip else d.revision, d)
+        if spec.kind == "version":
+            v = Version.parse(spec.value)
+            sha, released = self._tip(repo, name, v)
+            return Resolved(v, sha, released, sha)
+        full = repo.expand(spec.value)
+        if full is None or repo.kind(full) != "commit":
+            raise RefNotFound(name, f"revision {spec.value}")
+        d = history.as_deployment(repo.commit(full), "?")
+        sha = d.revision if d is not None else full
+        found = history.version_of(repo, sha)
+        if found is None:
+            raise RefNotFound(name, f"revision {spec.value} in any version")
+        tip = history.version_tip(repo, found)
+        return Resolved(found, sha, bool(tip and tip[1]), tip[0] if tip else sha)
+
+    def _stage_facts(self, repo: Repo) -> tuple[dict[str, Deployment | None], set[Version]]:
+        current = {s: history.current(repo, s) for s in STAGES}
+        return current, history.versions_in_log(repo, "tst")
+
+    @staticmethod
+    def _stage_of(v: Version, released: bool, in_tst: set[Version]) -> str:
+        return "PROD" if released else "TST" if v in in_tst else "DEV"
+
+    def versions(self, name: str) -> builtins.list[VersionInfo]:
+        """Every version with its stage, current stages, created/updated and summary."""
+        repo = self._open(name)
+        current, in_tst = self._stage_facts(repo)
+        return [
+            self._info(repo, v, tip, released, current, in_tst)
+            for v, (tip, released) in sorted(history.all_versions(repo).items())
+        ]
+
+    def show(self, name: str, ref: RefSpec | str | None = None) -> Shown:
+        repo = self._open(name)
+        r = self._resolve(repo, name, ref)
+        current, in_tst = self._stage_facts(repo)
+        current_in = tuple(s for s, d in current.items() if d and d.version == r.version)
+        notes = []
+        if r.deployment is not None and r.revision != r.tip:
+            notes.append(
+                f"{r.deployment.stage} serves an older revision of {r.version} "
+                f"({r.revision[:10]}, restored by a rollback); the draft's tip is {r.tip[:10]}"
+            )
+        stage, deployed = (r.deployment.stage, r.deployment.sha) if r.deployment else (None, None)
+        return Shown(
+            prompt=self._prompt(repo, name, r.version, r.revision, stage, deployed),
+            stage=self._stage_of(r.version, r.released, in_tst),
+            current_in=current_in,
+            tip=r.tip,
+            deployment=_deployment_info(repo, r.deployment) if r.deployment else None,
+            notes=tuple(notes),
+        )
+
+    def log(self, name: str, ref: RefSpec | str | None = None) -> builtins.list[DeploymentInfo] | builtins.list[RevisionInfo]:
+        """A stage's deployment log, or a version's revisions; newest first."""
+        repo = self._open(name)
+        spec = RefSpec.parse(ref) if isinstance(ref, str) else ref
+        if spec is None:
+            spec = RefSpec("stage", "prod" if repo.ref("refs/heads/prod") else "dev")
+        if spec.kind == "stage":
+            return [_deployment_info(repo, d) for d in history.stage_log(repo, spec.value)]
+        r = self._resolve(repo, name, spec)
+        return [_revision_info(c) for c in history.revisions(repo, r.revision)]
+
+    def diff(self, name: str, a: RefSpec | str, b: RefSpec | str) -> str:
+        repo = self._open(name)
+        return repo.diff(self._resolve(repo, name, a).revision, self._resolve(repo, name, b).revision)
+
+    def render(self, name: str, ref: RefSpec | str | None = None, **variables: Any) -> Any:
+        repo = self._open(name)
+        r = self._resolve(repo, name, ref)
+        return self._prompt(repo, name, r.version, r.revision).render(**variables)
+
+    def prompt(self, name: str, ref: RefSpec | str | None = None) -> Prompt:
+        repo = self._open(name)
+        r = self._resolve(repo, name, ref)
+        return self._prompt(repo, name, r.version, r.revision)
+
+    # --- writes -----------------------------------------------------------------
+
+    def _apply(
+        self,
+        repo: Repo,
+        name: str,
+        steps: Sequence[Sequence[RefUpdate]],
+        actor: Actor,
+        message: str,
+        read: Mapping[str, str | None] = {},
+    ) -> None:
+        updates = [u for step in steps for u in step]
+
+        def check() -> None:
+            found = policy.check(repo, updates, actor.role, name)
+            forbidden = [v for v in found if v.kind == "forbidden"]
+            if forbidden:
+                raise Forbidden(f"{actor.name}: " + "; ".join(str(v) for v in forbidden))
+            if found:
+                raise RuleViolation(found)
+
+        repo.update_refs(steps, read=read, check=check, who=actor.person(), message=message)
+        self._served.clear()
+
+    def _deploy(
+        self,
+        repo: Repo,
+        stage: str,
+        action: str,
+        version: Version,
+        revision: str,
+        who: Person,
+        note: str = "",
+        tip: str | None = None,
+    ) -> RefUpdate:
+        """Stage one deployment commit on top of `stage`'s tip (read now unless given)."""
+        ref = f"refs/heads/{stage}"
+        old = repo.ref(ref) if tip is None else tip
+        parents = [old, revision] if old is not None else [revision]
+        message = names.deployment_message(action, stage, version, revision, note)
+        sha = repo.stage_commit(repo.commit(revision).tree, parents, message, who)
+        return RefUpdate(ref, old, sha)
+
+    def create(self, name: str, files: Files, message: str, *, actor: Actor) -> VersionInfo:
+        """A new prompt: v1.0 as a DEV draft, served by dev."""
+        path = self._repo_path(name)
+        self._check_store()
+        data = _encode(files)
+        content.check_files(data)
+        if path.exists():
+            raise PromptExists(name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=".create-", dir=self.path))
+        try:
+            repo = Repo.init(str(tmp / "repo.git"), "refs/heads/dev", REPO_CONFIG)
+            who = actor.person()
+            v = names.FIRST
+            tree = repo.stage_tree(data)
+            rev = repo.stage_commit(tree, [], names.creation_message(v, None, message), who)
+            dev = self._deploy(repo, "dev", "create", v, rev, who, tip=None)
+            steps = [[RefUpdate(v.branch, None, rev), dev]]
+            self._apply(repo, name, steps, actor, f"promptgit: create {name}")
+            try:
+                os.rename(tmp / "repo.git", path)
+            except OSError:
+                raise PromptExists(name) from None
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        return self.versions(name)[0]
+
+    def edit(
+        self,
+        name: str,
+        version: str | Version,
+        files: Files,
+        message: str,
+        *,
+        expect: str | None = None,
+        actor: Actor,
+    ) -> EditResult:
+        """A new revision of a draft; every stage serving it gets an `update`.
+
+        `expect` is the revision the caller edited (default: the tip read now);
+        if the draft moved since, this is a conflict and the text is kept.
+        """
+        repo = self._open(name)
+        v = self._version_arg(repo, name, version)
+        found = history.version_tip(repo, v)
+        if found is None:
+            raise RefNotFound(name, f"version {v}", [str(k) for k in sorted(history.all_versions(repo))])
+        tip, released = found
+        old_files = repo.files(repo.commit(tip).tree)
+        new_files = {**old_files, **_encode(files)}
+        content.check_files(new_files)
+        if expect is not None:
+            expected = repo.expand(expect)
+            if expected != tip:
+                raise self._edit_conflict(name, v, tip, files)
+        if new_files == old_files and not released:
+            return EditResult(str(v), tip, False, ())
+        who = actor.person()
+        rev = repo.stage_commit(repo.stage_tree(new_files), [tip], _message(message, v), who)
+        branch = RefUpdate(v.branch, None if released else tip, rev)
+        stage_tips = {f"refs/heads/{s}": repo.ref(f"refs/heads/{s}") for s in ("dev", "tst")}
+        deploys = []
+        for ref, stage_tip in stage_tips.items():
+            stage = ref.removeprefix("refs/heads/")
+            d = history.current(repo, stage, stage_tip) if stage_tip and not released else None
+            if d is not None and d.version == v:
+                note = names.summary(message)
+                deploys.append(self._deploy(repo, stage, "update", v, rev, who, note, stage_tip))
+        try:
+            self._apply(repo, name, [[branch, *deploys]], actor, f"promptgit: edit {v}", read=stage_tips)
+        except ConcurrentUpdate:
+            now = history.version_tip(repo, v)
+            if now is not None and now[0] != tip:
+                raise self._edit_conflict(name, v, now[0], files) from None
+            raise
+        return EditResult(str(v), rev, True, tuple(u.ref.removeprefix("refs/heads/") for u in deploys))
+
+    def _edit_conflict(self, name: str, v: Version, winner: str, files: Files) -> ConcurrentUpdate:
+        fd, saved = tempfile.mkstemp(prefix=f"promptgit-{name.replace('/', '-')}-{v}-", suffix=".yaml")
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(files.get(content.PROMPT_FILE, ""))
+        return ConcurrentUpdate(
+            f"{name}@{v} was changed by someone else (it is now at revision {winner[:10]}); "
+            f"your text is saved in {saved}: look at the new revision "
+            f"('promptgit show {name}@{v}'), merge, and edit again",
+            current=winner,
+            saved=saved,
+        )
+
+    def new_version(
+        self,
+        name: str,
+        source: RefSpec | str | None = None,
+        *,
+        major: bool = False,
+        as_version: str | None = None,
+        message: str = "",
+        actor: Actor,
+    ) -> VersionInfo:
+        """A new DEV draft with the source's content; it becomes current in dev."""
+        repo = self._open(name)
+        src = self._resolve(repo, name, source)
+        used = history.used_numbers(repo)
+        if as_version is not None:
+            v = Version.parse(as_version)
+            if v in used:
+                raise VersionExists(
+                    name,
+                    str(v),
+                    "is taken" if v in history.all_versions(repo) else "was used before",
+                )
+        elif major:
+            v = Version(max(u.major for u in used) + 1, 0)
+        else:
+            v = Version(src.version.major, max(u.minor for u in used if u.major == src.version.major) + 1)
+        who = actor.person()
+        source_commit = repo.commit(src.revision)
+        rev = repo.stage_commit(
+            source_commit.tree,
+            [src.revision],
+            names.creation_message(v, src.version, message),
+            who,
+        )
+        dev = self._deploy(repo, "dev", "create", v, rev, who, names.summary(message))
+        self._apply(
+            repo,
+            name,
+            [[RefUpdate(v.branch, None, rev), dev]],
+            actor,
+            f"promptgit: new version {v}",
+        )
+        return self._version_info(repo, v)
+
+    def promote(
+        self,
+        name: str,
+        version: str | Version | None = None,
+        *,
+        to: str | None = None,
+        actor: Actor,
+    ) -> DeploymentInfo:
+        """Deploy a draft's tip to tst, or release it to prod (tag, prod, branch gone)."""
+        repo = self._open(name)
+        if to is not None:
+            names.check_stage(to)
+            if to == "dev":
+                raise InvalidInput(
+                    "promote goes to tst or prod; dev gets new drafts by create and new-version"
+                )
+        if version is None:
+            to = to or "tst"
+            source = "dev" if to == "tst" else "tst"
+            d = history.current(repo, source)
+            if d is None:
+                raise RefNotFound(name, f"version in {source} to promote")
+            v = d.version
+        else:
+            v = self._version_arg(repo, name, version)
+        found = history.version_tip(repo, v)
+        if found is None:
+            raise RefNotFound(name, f"version {v}", [str(k) for k in sorted(history.all_versions(repo))])
+        tip, released = found
+        if to is None:
+            in_tst = v in history.versions_in_log(repo, "tst")
+            to = "prod" if released or in_tst else "tst"
+        who = actor.person()
+        deploy = self._deploy(repo, to, "promote", v, tip, who)
+        if to == "tst":
+            steps: list[list[RefUpdate]] = [[deploy]]
+            read = {v.branch: None if released else tip, v.tag: repo.ref(v.tag)}
+        else:
+            tag_old = repo.ref(v.tag)
+            tag = repo.stage_tag(str(v), tip, f"Release {v}\n", who)
+            steps = [
+                [RefUpdate(v.tag, tag_old, tag), deploy],
+                [RefUpdate(v.branch, repo.ref(v.branch), None)],
+            ]
+            read = {"refs/heads/tst": repo.ref("refs/heads/tst")}
+        self._apply(repo, name, steps, actor, f"promptgit: promote {v} to {to}", read=read)
+        return self._current_info(repo, to)
+
+    def rollback(
+        self, name: str, version: str | Version, *, stage: str = "prod", actor: Actor
+    ) -> DeploymentInfo | None:
+        """Make `stage` serve again the revision it last served for `version`.
+
+        Returns None when the stage already serves that version (nothing changes)."""
+        repo = self._open(name)
+        names.check_stage(stage)
+        v = self._version_arg(repo, name, version)
+        found = history.version_tip(repo, v)
+        if found is None:
+            raise RefNotFound(name, f"version {v}", [str(k) for k in sorted(history.all_versions(repo))])
+        stage_tip = repo.ref(f"refs/heads/{stage}")
+        now = history.current(repo, stage, stage_tip) if stage_tip else None
+        if now is not None and now.version == v:
+            return None
+        last = history.last_served(repo, stage, v, stage_tip) if stage_tip else None
+        revision = last.revision if last else found[0]
+        deploy = self._deploy(repo, stage, "rollback", v, revision, actor.person(), tip=stage_tip)
+        self._apply(
+            repo,
+            name,
+            [[deploy]],
+            actor,
+            f"promptgit: roll {stage} back to {v}",
+            read={v.tag: repo.ref(v.tag), v.branch: repo.ref(v.branch)},
+        )
+        return self._current_info(repo, stage)
+
+    def delete(self, name: str, version: str | Version, *, actor: Actor) -> None:
+        """Remove a DEV draft that never reached TST and is not current in dev."""
+        repo = self._open(name)
+        v = self._version_arg(repo, name, version)
+        branch, tag = repo.ref(v.branch), repo.ref(v.tag)
+        if branch is None and tag is None:
+            raise RefNotFound(name, f"version {v}", [str(k) for k in sorted(history.all_versions(repo))])
+        update = RefUpdate(v.branch, branch, None) if branch else RefUpdate(v.tag, tag, None)
+        read = {s: repo.ref(s) for s in ("refs/heads/dev", "refs/heads/tst")}
+        self._apply(repo, name, [[update]], actor, f"promptgit: delete {v}", read=read)
+
+    # --- helpers ------------------------------------------------------------------
+
+    def _version_arg(self, repo: Repo, name: str, version: str | Version) -> Version:
+        """A version given as v2.3 / 2.3, or as a stage meaning the version it serves."""
+        if isinstance(version, Version):
+            return version
+        if version in STAGES:
+            d = history.current(repo, version)
+            if d is None:
+                raise RefNotFound(name, f"deployment in {version} yet")
+            return d.version
+        return Version.parse(version)
+
+    def _current_info(self, repo: Repo, stage: str) -> DeploymentInfo:
+        d = history.current(repo, stage)
+        assert d is not None, "a stage just deployed to has a deployment"
+        return _deployment_info(repo, d)
+
+    def _tip(self, repo: Repo, name: str, v: Version) -> tuple[str, bool]:
+        """(tip, released?) of an existing version, else RefNotFound listing the versions."""
+        found = history.version_tip(repo, v)
+        if found is None:
+            raise RefNotFound(name, f"version {v}", [str(k) for k in sorted(history.all_versions(repo))])
+        return found
+
+    def _version_info(self, repo: Repo, v: Version) -> VersionInfo:
+        current, in_tst = self._stage_facts(repo)
+        tip, released = history.version_tip(repo, v) or ("", False)
+        return self._info(repo, v, tip, released, current, in_tst)
+
+    def _info(
+        self,
+        repo: Repo,
+        v: Version,
+        tip: str,
+        released: bool,
+        current: Mapping[str, Deployment | None],
+        in_tst: set[Version],
+    ) -> VersionInfo:
+        revs = history.revisions(repo, tip)
+        return VersionInfo(
+            version=str(v),
+            stage=self._stage_of(v, released, in_tst),
+            current_in=tuple(s for s, d in current.items() if d and d.version == v),
+            revision=tip,
+            created=revs[-1].author,
+            updated=revs[0].author,
+            summary=names.summary(revs[0].message),
+        )
+
+    def iter_repos(self) -> Iterator[tuple[str, Repo]]:
+        for name in self.names():
+            yield name, self._open(name)
+
+
+def _encode(files: Files) -> dict[str, bytes]:
+    if content.PROMPT_FILE not in files and content.TESTS_FILE not in files:
+        raise InvalidInput("nothing to save: give prompt.yaml (and optionally tests.yaml)")
+    return {k: v.encode("utf-8") for k, v in files.items()}
+
+
+def _message(message: str, v: Version) -> str:
+    text = message.strip() or f"Edit {v}"
+    return text + "\n"
+
+
+def _deployment_info(repo: Repo, d: Deployment) -> DeploymentInfo:
+    return DeploymentInfo(
+        deployment=d.sha,
+        stage=d.stage,
+        action=d.action,
+        version=str(d.version),
+        revision=d.revision,
+        stamp=d.by,
+        message=d.summary,
+    )
+
+
+def _revision_info(c: Commit) -> RevisionInfo:
+    return RevisionInfo(revision=c.sha, summary=names.summary(c.message), stamp=c.author, message=c.message)
