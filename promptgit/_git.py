@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import hashlib
 import os
+import random
 import subprocess
 import time
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -25,6 +27,7 @@ from .errors import ConcurrentUpdate, InvalidInput
 ZERO = "0" * 40
 _TYPES = {"blob": ObjectType.BLOB, "tree": ObjectType.TREE, "commit": ObjectType.COMMIT,
           "tag": ObjectType.TAG}  # fmt: skip
+LOCK_TIMEOUT = 2.0  # seconds to wait for a ref lock another writer holds
 LOOSE_OBJECTS_BEFORE_PACK = 2000  # estimated like `git gc --auto` does, from objects/17
 
 
@@ -301,15 +304,13 @@ class Repo:
         try:
             for i, step in enumerate(steps):
                 names = sorted(expected) if i == 0 else sorted(u.ref for u in step)
-                with self._r.transaction() as txn:
-                    for name in names:
-                        txn.lock_ref(name)
+                with self._locked(names) as txn:
                     for name in names:
                         now = self.ref(name)
                         if now != expected[name]:
                             raise ConcurrentUpdate(
-                                f"{name.removeprefix('refs/heads/')} changed while this "
-                                f"operation ran (it is now {_short(now)}, was {_short(expected[name])}): "
+                                f"{name.removeprefix('refs/heads/')} changed while this operation ran "
+                                f"(it is now {_short(now)}, was {_short(expected[name])}): "
                                 "someone else updated this prompt; look again and retry",
                                 current=now,
                             )
@@ -323,16 +324,36 @@ class Repo:
                             txn.set_target(u.ref, u.new, message=message)
                 for u in step:
                     expected[u.ref] = u.new
-        except pygit2.GitError as e:
-            if "lock" in str(e).lower() or "exists" in str(e).lower():
-                raise ConcurrentUpdate(
-                    f"another operation is updating this prompt ({e}); retry in a moment"
-                ) from None
-            raise
         finally:
             self.discard()
             self._r.set_ident(None, None)
         self._maybe_pack()
+
+    @contextmanager
+    def _locked(self, names: Sequence[str]) -> Iterator[Any]:
+        """A ref transaction holding every lock in `names`; commits on a clean exit.
+
+        Another writer holds a lock for milliseconds, so a busy lock is retried
+        for a moment (like git's core.filesRefLockTimeout) before giving up.
+        """
+        deadline = time.monotonic() + LOCK_TIMEOUT
+        while True:
+            txn = self._r.transaction()
+            try:
+                for name in names:
+                    txn.lock_ref(name)
+                break
+            except pygit2.GitError as e:
+                txn.__exit__(type(e), e, None)  # frees the transaction and its locks
+                if time.monotonic() > deadline:
+                    raise ConcurrentUpdate(
+                        f"another operation has held the lock on {name} for over "
+                        f"{LOCK_TIMEOUT:g} s; retry, or remove {name}.lock if no promptgit "
+                        "or git process is running"
+                    ) from None
+                time.sleep(random.uniform(0.002, 0.02))
+        with txn:
+            yield txn
 
     def _maybe_pack(self) -> None:
         """Pack once loose objects pile up (every write is a loose object)."""

@@ -393,7 +393,7 @@ def render(ctx: click.Context, target: str, pairs: Iterable[str], as_json: bool)
             raise click.BadParameter(f"{pair!r}: write KEY=VALUE", param_hint="--var")
         variables[key] = value
     name, ref = _target(target)
-    out = _store(ctx).render(name, ref, **variables)
+    out = _store(ctx).render(name, ref, variables)
     if as_json:
         _emit({"messages": out} if isinstance(out, list) else {"text": out})
     elif isinstance(out, list):

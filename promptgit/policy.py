@@ -257,6 +257,13 @@ class _Check:
                 self.bad(u.ref, f"a promotion deploys the tip of {v}")
             return
         self.need(u.ref, "releaser", "promoting to PROD")
+        if self.released(v):
+            self.bad(
+                u.ref,
+                f"{v} is already released; to serve it again, roll back: "
+                f"'promptgit rollback {self.name} --to {v}'",
+            )
+            return
         tag = self.updates.get(v.tag)
         if tag is None or tag.old is not None or self.tip_after(v) != d.revision:
             self.bad(

@@ -252,7 +252,9 @@ class Store:
             notes=tuple(notes),
         )
 
-    def log(self, name: str, ref: RefSpec | str | None = None) -> builtins.list[DeploymentInfo] | builtins.list[RevisionInfo]:
+    def log(
+        self, name: str, ref: RefSpec | str | None = None
+    ) -> builtins.list[DeploymentInfo] | builtins.list[RevisionInfo]:
         """A stage's deployment log, or a version's revisions; newest first."""
         repo = self._open(name)
         spec = RefSpec.parse(ref) if isinstance(ref, str) else ref
@@ -267,10 +269,11 @@ class Store:
         repo = self._open(name)
         return repo.diff(self._resolve(repo, name, a).revision, self._resolve(repo, name, b).revision)
 
-    def render(self, name: str, ref: RefSpec | str | None = None, **variables: Any) -> Any:
-        repo = self._open(name)
-        r = self._resolve(repo, name, ref)
-        return self._prompt(repo, name, r.version, r.revision).render(**variables)
+    def render(
+        self, name: str, ref: RefSpec | str | None = None, variables: Mapping[str, Any] | None = None
+    ) -> str | builtins.list[dict[str, str]]:
+        """Render NAME@REF; `variables` is a mapping so a variable may be called `name`."""
+        return self.prompt(name, ref).render(**(variables or {}))
 
     def prompt(self, name: str, ref: RefSpec | str | None = None) -> Prompt:
         repo = self._open(name)

@@ -58,9 +58,7 @@ def greeting(store: Store, actor: Actor) -> Store:
 
 def git(repo: Path | str, *args: str, check: bool = True) -> str:
     """Run the real git binary and return its stdout."""
-    out = subprocess.run(
-        ["git", "-C", str(repo), *args], capture_output=True, text=True, check=False
-    )
+    out = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, check=False)
     if check and out.returncode != 0:
         raise AssertionError(f"git {' '.join(args)} failed: {out.stderr}")
     return out.stdout
