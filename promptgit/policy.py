@@ -27,8 +27,7 @@ class Violation:
     kind: str = "rule"  # "rule", "invalid" (content) or "forbidden" (role)
 
     def __str__(self) -> str:
-        short = self.ref.removeprefix("refs/heads/").removeprefix("refs/tags/")
-        return f"{short}: {self.message}"
+        return self.message
 
 
 def allows(role: str, needed: str) -> bool:
