@@ -7,6 +7,7 @@ name the file, the line and the fix.
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
@@ -48,22 +49,62 @@ def _load(text: str, file: str) -> Any:
         raise InvalidContent(file, f"not valid YAML: {e}") from None
 
 
-def _line_of(text: str, key: str, index: int | None = None) -> int | None:
-    """1-based line of a top-level key (or of item `index` of its list value)."""
+def _nodes(text: str, key: object) -> tuple[Any, Any] | None:
+    """The (key node, value node) of a top-level key; the last one wins, as in PyYAML."""
     import yaml
 
+    loader = _yaml_loader()
     try:
-        root = yaml.compose(text, Loader=_yaml_loader())
+        root = yaml.compose(text, Loader=loader)
     except yaml.YAMLError:
         return None
     if not isinstance(root, yaml.MappingNode):
-        return 1
+        return None
+    found = None
     for k, v in root.value:
-        if k.value == key:
-            if index is not None and isinstance(v, yaml.SequenceNode) and index < len(v.value):
-                return int(v.value[index].start_mark.line) + 1
-            return int(k.start_mark.line) + 1
-    return None
+        if k.value == key or (
+            isinstance(k, yaml.ScalarNode) and not k.style and yaml.load(k.value, Loader=loader) == key
+        ):
+            found = (k, v)
+    return found
+
+
+def _line_of(text: str, key: object, index: int | None = None) -> int | None:
+    """1-based line of a top-level key (or of item `index` of its list value)."""
+    import yaml
+
+    nodes = _nodes(text, key)
+    if nodes is None:
+        return 1 if text.strip() else None
+    k, v = nodes
+    if index is not None and isinstance(v, yaml.SequenceNode) and index < len(v.value):
+        return int(v.value[index].start_mark.line) + 1
+    return int(k.start_mark.line) + 1
+
+
+def _template_error_line(text: str, lineno: int) -> int | None:
+    """The file line of a syntax error at template line `lineno` of `template:`.
+
+    A block scalar's lines are the file's lines below the key; a folded one (>)
+    loses its line breaks, so its raw lines are parsed again to find the line.
+    """
+    from jinja2 import TemplateSyntaxError
+
+    from .render import environment
+
+    nodes = _nodes(text, "template")
+    if nodes is None:
+        return None
+    value = nodes[1]
+    first = int(value.start_mark.line) + 1  # 1-based line of the scalar's start
+    if value.style not in ("|", ">"):
+        return first + lineno - 1
+    raw = textwrap.dedent("\n".join(text.splitlines()[first : int(value.end_mark.line)]))
+    try:
+        environment().parse(raw)
+    except TemplateSyntaxError as e:
+        lineno = e.lineno or lineno
+    return first + lineno
 
 
 def _mapping_of(text: str, file: str, keys: Mapping[str, str]) -> dict[str, Any]:
@@ -75,7 +116,7 @@ def _mapping_of(text: str, file: str, keys: Mapping[str, str]) -> dict[str, Any]
             raise InvalidContent(
                 file,
                 f"unknown key {key!r}: allowed keys are {', '.join(keys)}",
-                _line_of(text, str(key)),
+                _line_of(text, key),
             )
     return data
 
@@ -115,8 +156,15 @@ def parse_prompt(text: str, file: str = PROMPT_FILE) -> Mapping[str, Any]:
     used = _template_variables(text, file, sources)
     if "variables" in data:
         declared = data["variables"]
-        if not isinstance(declared, list) or not all(isinstance(v, str) for v in declared):
+        if not isinstance(declared, list):
             raise bad("variables", f"must be {PROMPT_KEYS['variables']}")
+        for item in declared:
+            if not isinstance(item, str):
+                raise bad(
+                    "variables",
+                    f"must be {PROMPT_KEYS['variables']}; {item!r} is not a name "
+                    "(YAML reads words like no, yes, on, null as other types: quote them)",
+                )
         if set(declared) != used:
             missing, extra = sorted(used - set(declared)), sorted(set(declared) - used)
             parts = []
@@ -138,9 +186,10 @@ def _template_variables(text: str, file: str, sources: list[tuple[str, str, int 
         try:
             used |= variables_of(source)
         except TemplateSyntaxError as e:
-            base = _line_of(text, key, index) or 1
-            # A block scalar starts on the line after its key.
-            line = base + (e.lineno or 1) if key == "template" else base
+            if key == "template":
+                line = _template_error_line(text, e.lineno or 1)
+            else:
+                line = _line_of(text, key, index)
             raise InvalidContent(
                 file, f"{key}: template syntax error: {e.message}; fix the Jinja2 syntax", line
             ) from None
@@ -150,6 +199,8 @@ def _template_variables(text: str, file: str, sources: list[tuple[str, str, int 
 @lru_cache(maxsize=1024)
 def parse_tests(text: str, file: str = TESTS_FILE) -> Mapping[str, Any]:
     """Validate the shape of tests.yaml: a mapping with a list of named cases."""
+    if _load(text, file) is None:
+        return {"cases": []}  # an empty tests.yaml holds no cases
     data = _mapping_of(text, file, TESTS_KEYS)
     cases = data.get("cases", [])
     if not isinstance(cases, list):

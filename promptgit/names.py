@@ -135,7 +135,7 @@ def classify_ref(ref: str) -> tuple[RefClass, str | Version]:
             if version is not None and str(version) == ref[len(prefix) :]:
                 return kind, version  # type: ignore[return-value]
             return "other", ref
-    if ref.startswith("refs/notes/") and ref != NOTES_TESTS_REF:
+    if ref.startswith("refs/notes/") and not ref.startswith(NOTES_TESTS_REF):
         return "notes", ref
     return "other", ref
 
@@ -144,9 +144,11 @@ def classify_ref(ref: str) -> tuple[RefClass, str | Version]:
 
 
 def trailers(message: str) -> dict[str, str]:
-    """The `Promptgit-*` trailers of a commit message (first occurrence wins)."""
+    """The `Promptgit-*` trailers of a commit message: only its last paragraph counts,
+    as for git, so a summary or note line can never pose as a trailer."""
+    last = message.strip().rsplit("\n\n", 1)[-1]
     found: dict[str, str] = {}
-    for key, value in _TRAILER.findall(message):
+    for key, value in _TRAILER.findall(last):
         found.setdefault(key, value)
     return found
 

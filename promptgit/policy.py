@@ -72,7 +72,7 @@ class _Check:
         short = u.ref.rsplit("/", 1)[-1]
         if short in names.STAGES:
             self.bad(u.ref, f"'{short}' is a stage; stages live only at refs/heads/{short}")
-        elif u.ref == names.NOTES_TESTS_REF:
+        elif u.ref.startswith(names.NOTES_TESTS_REF):
             self.bad(u.ref, "test runs are recorded by 'promptgit test' only; they cannot be pushed")
         else:
             self.bad(

@@ -7,11 +7,14 @@ it costs ~50 ms, which commands that never render should not pay.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from .errors import RenderError
+
+_MISSING = re.compile(r"'([A-Za-z_][A-Za-z0-9_]*)' is undefined")
 
 if TYPE_CHECKING:
     from jinja2 import Template
@@ -46,17 +49,12 @@ def render_string(source: str, values: Mapping[str, Any], where: str = "template
     try:
         return compile_template(source).render(values)
     except UndefinedError as e:
-        raise RenderError(f"{where}: {e.message}: pass it, e.g. --var {_missing_name(e)}=...") from None
+        missing = _MISSING.fullmatch(str(e.message))
+        hint = f": pass it, e.g. --var {missing.group(1)}=..." if missing else ""
+        raise RenderError(f"{where}: {e.message}{hint}") from None
     except SecurityError as e:
         raise RenderError(f"{where}: the sandbox refused: {e}") from None
     except TemplateError as e:
         raise RenderError(f"{where}: {e}") from None
     except (TypeError, ValueError, ArithmeticError) as e:
         raise RenderError(f"{where}: {type(e).__name__}: {e}") from None
-
-
-def _missing_name(e: Exception) -> str:
-    text = str(e)
-    if text.startswith("'") and "'" in text[1:]:
-        return text[1 : text.index("'", 1)]
-    return "NAME"

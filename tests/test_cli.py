@@ -105,10 +105,15 @@ def test_edit_unchanged_and_errors(seeded, tmp_path: Path) -> None:
         "greeting@v1.0 unchanged: the content is the same as its tip\n"
     )
     fails(seeded("edit", "greeting@v1.0"), "give the content with -f FILE", code=2)
-    fails(seeded("edit", "greeting@v9.9", "-f", "prompt.yaml"), "error: prompt 'greeting' has no version v9.9")
+    fails(
+        seeded("edit", "greeting@v9.9", "-f", "prompt.yaml"), "error: prompt 'greeting' has no version v9.9"
+    )
     write(tmp_path, "template: Hello {{ name }}\nvariables: [nam]\n", "bad.yaml")
     fails(seeded("edit", "greeting@v1.0", "-f", "bad.yaml"), "error: prompt.yaml:2: variables:")
-    fails(seeded("edit", "greeting@v1.0", "-f", "prompt.yaml", "--expect", "0000000"), "was changed by someone else")
+    fails(
+        seeded("edit", "greeting@v1.0", "-f", "prompt.yaml", "--expect", "0000000"),
+        "was changed by someone else",
+    )
 
 
 def test_edit_conflict_keeps_text(seeded, tmp_path: Path) -> None:
@@ -136,7 +141,12 @@ def test_edit_opens_the_editor_on_a_terminal(seeded, tmp_path: Path) -> None:
     code = "from promptgit.cli import main; main()"
     result = subprocess.run(
         [sys.executable, "-c", code, "edit", "greeting@v1.0", "-m", "in editor"],
-        stdin=slave, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60,
+        stdin=slave,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=60,
     )
     os.close(slave)
     os.close(master)
@@ -185,12 +195,21 @@ def test_the_whole_loop_with_json(seeded, tmp_path: Path) -> None:
     assert set(log[0]) >= {"deployment", "action", "version", "revision", "at", "by", "message"}
     assert log[0]["by"] == "Test Author <author@example.com>"
     # rollback and delete
-    fails(seeded("rollback", "greeting", "--to", "v1.1"), "error: prod rolls back only to a release, and v1.1 is a draft")
-    assert ok(seeded("rollback", "greeting", "--to", "v1.0")) == "prod already serves greeting@v1.0: nothing to do\n"
+    fails(
+        seeded("rollback", "greeting", "--to", "v1.1"),
+        "error: prod rolls back only to a release, and v1.1 is a draft",
+    )
+    assert (
+        ok(seeded("rollback", "greeting", "--to", "v1.0"))
+        == "prod already serves greeting@v1.0: nothing to do\n"
+    )
     out = ok(seeded("rollback", "greeting", "--to", "v1.1", "--stage", "dev"))
     assert out.startswith("dev rolled back to greeting@v1.1 (")
     assert ok(seeded("delete", "greeting@v3.7")) == "deleted greeting@v3.7; the number v3.7 is retired\n"
-    fails(seeded("delete", "greeting@v1.0"), "error: v1.0 is a release: its tag never moves and is never deleted")
+    fails(
+        seeded("delete", "greeting@v1.0"),
+        "error: v1.0 is a release: its tag never moves and is never deleted",
+    )
     fails(seeded("delete", "greeting"), "name the draft to delete, e.g. greeting@v1.2", code=2)
     fails(seeded("delete", "greeting@v1.1"), "v1.1 is the current DEV version")
 
@@ -198,7 +217,10 @@ def test_the_whole_loop_with_json(seeded, tmp_path: Path) -> None:
 def test_promote_errors(seeded) -> None:
     fails(seeded("promote", "greeting@v1.0", "--to", "prod"), "promote it to TST first")
     fails(seeded("promote", "greeting@v1.0", "--to", "dev"), "Invalid value for '--to'", code=2)
-    fails(seeded("promote", "greeting", "--to", "prod"), "error: prompt 'greeting' has no version in tst to promote")
+    fails(
+        seeded("promote", "greeting", "--to", "prod"),
+        "error: prompt 'greeting' has no version in tst to promote",
+    )
     fails(seeded("promote", "nope@v1.0"), "error: no prompt named 'nope' (prompts: greeting)")
 
 
@@ -206,14 +228,21 @@ def test_render_text_and_chat(seeded, tmp_path: Path) -> None:
     assert ok(seeded("render", "greeting", "--var", "name=Ada")) == "Hello Ada, how can I help?\n"
     data = json.loads(ok(seeded("render", "greeting@dev", "--var", "name=Ada", "--json")))
     assert data == {"text": "Hello Ada, how can I help?\n"}
-    fails(seeded("render", "greeting"), "error: greeting@v1.0: 'name' is undefined: pass it, e.g. --var name=...")
+    fails(
+        seeded("render", "greeting"),
+        "error: greeting@v1.0: 'name' is undefined: pass it, e.g. --var name=...",
+    )
     fails(seeded("render", "greeting", "--var", "oops"), "'oops': write KEY=VALUE", code=2)
     chat = "messages:\n  - {role: system, content: You help.}\n  - {role: user, content: '{{ q }}'}\n"
     write(tmp_path, chat, "chat.yaml")
     ok(seeded("create", "support/chat", "-f", "chat.yaml"))
     data = json.loads(ok(seeded("render", "support/chat", "--var", "q=Where?", "--json")))
-    assert data == {"messages": [{"role": "system", "content": "You help."}, {"role": "user", "content": "Where?"}]}
-    assert ok(seeded("render", "support/chat", "--var", "q=Where?")) == "[system]\nYou help.\n[user]\nWhere?\n"
+    assert data == {
+        "messages": [{"role": "system", "content": "You help."}, {"role": "user", "content": "Where?"}]
+    }
+    assert (
+        ok(seeded("render", "support/chat", "--var", "q=Where?")) == "[system]\nYou help.\n[user]\nWhere?\n"
+    )
 
 
 def test_render_sandbox(seeded, tmp_path: Path) -> None:
@@ -250,13 +279,17 @@ def test_every_command_has_help() -> None:
         assert result.exit_code == 0 and "Usage:" in result.output
 
 
-def test_unexpected_errors_are_one_line_and_traceback_is_opt_in(seeded, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_unexpected_errors_are_one_line_and_traceback_is_opt_in(
+    seeded, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from promptgit import store
 
     def boom(*args: object, **kwargs: object) -> None:
         raise RuntimeError("kaboom")
 
     monkeypatch.setattr(store.Store, "versions", boom)
-    fails(seeded("versions", "greeting"), "error: unexpected RuntimeError: kaboom. This is a bug in promptgit")
+    fails(
+        seeded("versions", "greeting"), "error: unexpected RuntimeError: kaboom. This is a bug in promptgit"
+    )
     with pytest.raises(RuntimeError):
         seeded("--traceback", "versions", "greeting")

@@ -44,7 +44,13 @@ class Session:
         return git(self.repo, *args)
 
     def deployments(self, stage: str) -> list[str]:
-        out = self.git("log", "--first-parent", "--grep=^Promptgit-Action:", "--format=%(trailers:key=Promptgit-Action,valueonly,separator=)%x20%(trailers:key=Promptgit-Version,valueonly,separator=)", stage)
+        out = self.git(
+            "log",
+            "--first-parent",
+            "--grep=^Promptgit-Action:",
+            "--format=%(trailers:key=Promptgit-Action,valueonly,separator=)%x20%(trailers:key=Promptgit-Version,valueonly,separator=)",
+            stage,
+        )
         return [line.strip() for line in out.splitlines()]
 
 
@@ -62,7 +68,12 @@ def test_iterate_on_a_dev_draft(me: Session, tmp_path: Path) -> None:
     me.save("v1.0", "Hi", "friendlier")
     me.save("v1.0", "Hey", "shorter")
     me.save("v1.0", "Good day", "formal")
-    assert me.git("log", "--format=%s", "v1.0").splitlines() == ["formal", "shorter", "friendlier", "first draft"]
+    assert me.git("log", "--format=%s", "v1.0").splitlines() == [
+        "formal",
+        "shorter",
+        "friendlier",
+        "first draft",
+    ]
     assert me.git("show", "dev:prompt.yaml") == prompt_text("Good day")
     assert me.deployments("dev") == ["update v1.0", "update v1.0", "update v1.0", "create v1.0"]
     assert me.stages() == {"v1.0": ("DEV", ["dev"])}
@@ -85,7 +96,10 @@ def test_fix_in_tst_then_release(me: Session) -> None:
     assert me.git("cat-file", "-p", "v1.0").splitlines()[2] == "tag v1.0"
     assert me.stages() == {"v1.0": ("PROD", ["dev", "tst", "prod"])}
     err = me.refused("edit", "greeting@v1.0", "-f", "prompt.yaml")
-    assert "v1.0 is released and immutable: make a new version with 'promptgit new-version greeting --from v1.0'" in err
+    assert (
+        "v1.0 is released and immutable: make a new version with 'promptgit new-version greeting --from v1.0'"
+        in err
+    )
 
 
 def test_new_version_from_prod(me: Session) -> None:

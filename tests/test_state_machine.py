@@ -75,14 +75,16 @@ class PromptLifecycle(RuleBasedStateMachine):
     def edit(self, index: int, word: str) -> None:
         version = self.pick(index)
         text = PROMPT.replace("Hello", word)
-        self.attempt(self.store.edit, "greeting", version, {"prompt.yaml": text}, f"say {word}", actor=self.actor)
+        self.attempt(
+            self.store.edit, "greeting", version, {"prompt.yaml": text}, f"say {word}", actor=self.actor
+        )
 
     @rule(index=VERSIONS, to=st.sampled_from([None, "tst", "prod"]))
     def promote(self, index: int, to: str | None) -> None:
         version = self.pick(index)
-        if self.attempt(self.store.promote, "greeting", version, to=to, actor=self.actor):
-            if version not in self.released and stage_map(self.store)[version] == "PROD":
-                self.released.add(version)
+        done = self.attempt(self.store.promote, "greeting", version, to=to, actor=self.actor)
+        if done and stage_map(self.store)[version] == "PROD":
+            self.released.add(version)
 
     @rule(source=VERSIONS, major=st.booleans())
     def new_version(self, source: int, major: bool) -> None:

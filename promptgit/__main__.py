@@ -1,0 +1,5 @@
+"""`python -m promptgit`: the same as the `promptgit` command."""
+
+from .cli import main
+
+main()
