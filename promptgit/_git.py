@@ -280,7 +280,7 @@ class Repo:
 
     def update_refs(
         self,
-        steps: Sequence[Sequence[RefUpdate]],
+        updates: Sequence[RefUpdate],
         *,
         read: Mapping[str, str | None],
         check: Any,
@@ -289,41 +289,36 @@ class Repo:
     ) -> None:
         """Lock every ref changed or read, re-check them, run `check`, then write.
 
-        `steps` are applied in order, each its own transaction, so that a crash
-        between two leaves a state the next operation can detect and finish.
-        The first transaction holds every lock while the caller's `check`
-        (the policy) runs; later steps re-lock and re-check their own refs.
+        `read` are refs the rules depend on (ref -> the value the caller saw).
+        While every lock is held: each ref must still hold the value the caller
+        saw, `check` (the policy) must pass, then staged objects are written and
+        the refs set in one transaction.
         """
         expected: dict[str, str | None] = dict(read)
-        for step in steps:
-            for u in step:
-                expected.setdefault(u.ref, u.old)
+        for u in updates:
+            expected[u.ref] = u.old
+        names = sorted(expected)
         # pygit2's transaction cannot take a Signature (it passes bytes to C), so the
         # reflog identity is set on the repository for the duration of this update.
         self._r.set_ident(who.name, who.email)
         try:
-            for i, step in enumerate(steps):
-                names = sorted(expected) if i == 0 else sorted(u.ref for u in step)
-                with self._locked(names) as txn:
-                    for name in names:
-                        now = self.ref(name)
-                        if now != expected[name]:
-                            raise ConcurrentUpdate(
-                                f"{name.removeprefix('refs/heads/')} changed while this operation ran "
-                                f"(it is now {_short(now)}, was {_short(expected[name])}): "
-                                "someone else updated this prompt; look again and retry",
-                                current=now,
-                            )
-                    if i == 0:
-                        check()
-                        self._write_staged()
-                    for u in step:
-                        if u.new is None:
-                            txn.remove(u.ref)
-                        else:
-                            txn.set_target(u.ref, u.new, message=message)
-                for u in step:
-                    expected[u.ref] = u.new
+            with self._locked(names) as txn:
+                for name in names:
+                    now = self.ref(name)
+                    if now != expected[name]:
+                        raise ConcurrentUpdate(
+                            f"{name.removeprefix('refs/heads/')} changed while this operation ran "
+                            f"(it is now {_short(now)}, was {_short(expected[name])}): "
+                            "someone else updated this prompt; look again and retry",
+                            current=now,
+                        )
+                check()
+                self._write_staged()
+                for u in updates:
+                    if u.new is None:
+                        txn.remove(u.ref)
+                    else:
+                        txn.set_target(u.ref, u.new, message=message)
         finally:
             self.discard()
             self._r.set_ident(None, None)

@@ -92,15 +92,17 @@ class _Check:
             return
         fix = f"release with 'promptgit promote {self.name}@{v} --to prod'"
         branch_tip = self.repo.ref(v.branch)
-        if branch_tip is None:
-            self.bad(u.ref, f"{v} is not a draft, so it cannot be released; {fix}")
-        elif t.target != branch_tip:
+        if branch_tip is not None and t.target != branch_tip:
             self.bad(u.ref, f"the tag must point at the tip of {v} ({branch_tip[:10]})")
         if self.after(v.branch) is not None:
             self.bad(u.ref, f"a release deletes branch {v} in the same push (git push --atomic)")
-        prod = self.updates.get("refs/heads/prod")
-        d = history.as_deployment(self.repo.commit(prod.new), "prod") if prod and prod.new else None
-        if d is None or d.action != "promote" or d.version != v:
+        # The prod deployment that releases it: in this push, or (finishing a
+        # release a crash or a non-atomic push left half-landed) already in prod's log.
+        prod = self.after("refs/heads/prod")
+        if not any(
+            d.action == "promote" and d.version == v and d.revision == t.target
+            for d in history.stage_log(self.repo, "prod", prod)
+        ):
             self.bad(u.ref, f"a tag is created only with the prod deployment that releases it; {fix}")
 
     def draft(self, u: RefUpdate, v: Version) -> None:

@@ -286,12 +286,11 @@ class Store:
         self,
         repo: Repo,
         name: str,
-        steps: Sequence[Sequence[RefUpdate]],
+        updates: Sequence[RefUpdate],
         actor: Actor,
         message: str,
         read: Mapping[str, str | None] = {},
     ) -> None:
-        updates = [u for step in steps for u in step]
 
         def check() -> None:
             found = policy.check(repo, updates, actor.role, name)
@@ -301,7 +300,7 @@ class Store:
             if found:
                 raise RuleViolation(found)
 
-        repo.update_refs(steps, read=read, check=check, who=actor.person(), message=message)
+        repo.update_refs(updates, read=read, check=check, who=actor.person(), message=message)
         self._served.clear()
 
     def _deploy(
@@ -340,8 +339,7 @@ class Store:
             tree = repo.stage_tree(data)
             rev = repo.stage_commit(tree, [], names.creation_message(v, None, message), who)
             dev = self._deploy(repo, "dev", "create", v, rev, who, tip=None)
-            steps = [[RefUpdate(v.branch, None, rev), dev]]
-            self._apply(repo, name, steps, actor, f"promptgit: create {name}")
+            self._apply(repo, name, [RefUpdate(v.branch, None, rev), dev], actor, f"promptgit: create {name}")
             try:
                 os.rename(tmp / "repo.git", path)
             except OSError:
@@ -382,7 +380,7 @@ class Store:
             return EditResult(str(v), tip, False, ())
         who = actor.person()
         rev = repo.stage_commit(repo.stage_tree(new_files), [tip], _message(message, v), who)
-        branch = RefUpdate(v.branch, None if released else tip, rev)
+        branch = RefUpdate(v.branch, repo.ref(v.branch) if released else tip, rev)
         stage_tips = {f"refs/heads/{s}": repo.ref(f"refs/heads/{s}") for s in ("dev", "tst")}
         deploys = []
         for ref, stage_tip in stage_tips.items():
@@ -392,7 +390,7 @@ class Store:
                 note = names.summary(message)
                 deploys.append(self._deploy(repo, stage, "update", v, rev, who, note, stage_tip))
         try:
-            self._apply(repo, name, [[branch, *deploys]], actor, f"promptgit: edit {v}", read=stage_tips)
+            self._apply(repo, name, [branch, *deploys], actor, f"promptgit: edit {v}", read=stage_tips)
         except ConcurrentUpdate:
             now = history.version_tip(repo, v)
             if now is not None and now[0] != tip:
@@ -424,6 +422,7 @@ class Store:
     ) -> VersionInfo:
         """A new DEV draft with the source's content; it becomes current in dev."""
         repo = self._open(name)
+        self._finish_releases(repo, name, actor)
         src = self._resolve(repo, name, source)
         used = history.used_numbers(repo)
         if as_version is not None:
@@ -450,7 +449,7 @@ class Store:
         self._apply(
             repo,
             name,
-            [[RefUpdate(v.branch, None, rev), dev]],
+            [RefUpdate(v.branch, None, rev), dev],
             actor,
             f"promptgit: new version {v}",
         )
@@ -466,6 +465,7 @@ class Store:
     ) -> DeploymentInfo:
         """Deploy a draft's tip to tst, or release it to prod (tag, prod, branch gone)."""
         repo = self._open(name)
+        self._finish_releases(repo, name, actor)
         if to is not None:
             names.check_stage(to)
             if to == "dev":
@@ -491,17 +491,20 @@ class Store:
         who = actor.person()
         deploy = self._deploy(repo, to, "promote", v, tip, who)
         if to == "tst":
-            steps: list[list[RefUpdate]] = [[deploy]]
+            updates = [deploy]
             read = {v.branch: None if released else tip, v.tag: repo.ref(v.tag)}
         else:
-            tag_old = repo.ref(v.tag)
+            # One transaction: tag, prod deployment, branch gone. libgit2 applies
+            # them in no set order; whatever a crash leaves, `finish_releases`
+            # completes, and the revision stays reachable from tst's log.
             tag = repo.stage_tag(str(v), tip, f"Release {v}\n", who)
-            steps = [
-                [RefUpdate(v.tag, tag_old, tag), deploy],
-                [RefUpdate(v.branch, repo.ref(v.branch), None)],
+            updates = [
+                RefUpdate(v.tag, repo.ref(v.tag), tag),
+                deploy,
+                RefUpdate(v.branch, repo.ref(v.branch), None),
             ]
             read = {"refs/heads/tst": repo.ref("refs/heads/tst")}
-        self._apply(repo, name, steps, actor, f"promptgit: promote {v} to {to}", read=read)
+        self._apply(repo, name, updates, actor, f"promptgit: promote {v} to {to}", read=read)
         return self._current_info(repo, to)
 
     def rollback(
@@ -511,6 +514,7 @@ class Store:
 
         Returns None when the stage already serves that version (nothing changes)."""
         repo = self._open(name)
+        self._finish_releases(repo, name, actor)
         names.check_stage(stage)
         v = self._version_arg(repo, name, version)
         found = history.version_tip(repo, v)
@@ -526,7 +530,7 @@ class Store:
         self._apply(
             repo,
             name,
-            [[deploy]],
+            [deploy],
             actor,
             f"promptgit: roll {stage} back to {v}",
             read={v.tag: repo.ref(v.tag), v.branch: repo.ref(v.branch)},
@@ -536,13 +540,47 @@ class Store:
     def delete(self, name: str, version: str | Version, *, actor: Actor) -> None:
         """Remove a DEV draft that never reached TST and is not current in dev."""
         repo = self._open(name)
+        self._finish_releases(repo, name, actor)
         v = self._version_arg(repo, name, version)
         branch, tag = repo.ref(v.branch), repo.ref(v.tag)
         if branch is None and tag is None:
             raise RefNotFound(name, f"version {v}", [str(k) for k in sorted(history.all_versions(repo))])
         update = RefUpdate(v.branch, branch, None) if branch else RefUpdate(v.tag, tag, None)
         read = {s: repo.ref(s) for s in ("refs/heads/dev", "refs/heads/tst")}
-        self._apply(repo, name, [[update]], actor, f"promptgit: delete {v}", read=read)
+        self._apply(repo, name, [update], actor, f"promptgit: delete {v}", read=read)
+
+    def finish_releases(self, name: str, *, actor: Actor) -> builtins.list[str]:
+        """Complete releases that a crash or a non-atomic push left half-landed.
+
+        A release is one transaction (tag, prod, branch gone), but libgit2 and a
+        push without --atomic apply refs one by one. Whatever part landed, the
+        rest is finished here; returns the versions it finished.
+        """
+        return self._finish_releases(self._open(name), name, actor)
+
+    def _finish_releases(self, repo: Repo, name: str, actor: Actor) -> builtins.list[str]:
+        tags = repo.refs("refs/tags/v")
+        updates: dict[str, RefUpdate] = {}
+        for ref, sha in repo.refs("refs/heads/v").items():
+            v = Version.maybe(ref.removeprefix("refs/heads/"))
+            released = repo.tag(tags[v.tag]) if v is not None and v.tag in tags else None
+            if released is not None and released.target == sha:  # tagged and deployed: drop the branch
+                updates[ref] = RefUpdate(ref, sha, None)
+        prod = history.current(repo, "prod")
+        if prod is not None and prod.action == "promote" and prod.version.tag not in tags:
+            v = prod.version  # deployed to prod, but the tag never landed
+            branch = repo.ref(v.branch)
+            if branch in (None, prod.revision):
+                sha = repo.stage_tag(str(v), prod.revision, f"Release {v}\n", actor.person())
+                updates[v.tag] = RefUpdate(v.tag, None, sha)
+                if branch is not None:
+                    updates[v.branch] = RefUpdate(v.branch, branch, None)
+        if not updates:
+            return []
+        system = Actor(actor.name, actor.email, "admin")  # the release itself was authorized
+        read = {"refs/heads/prod": prod.sha if prod else None}
+        self._apply(repo, name, list(updates.values()), system, "promptgit: finish release", read=read)
+        return sorted({u.ref.rsplit("/", 1)[-1] for u in updates.values()})
 
     # --- helpers ------------------------------------------------------------------
 

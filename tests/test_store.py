@@ -406,3 +406,42 @@ def test_versions_json_contract(greeting: Store, actor: Actor) -> None:
     assert data[1]["current_in"] == ["dev"] and data[0]["current_in"] == []
     assert data[1]["summary"] == "second"
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d", data[0]["created_at"])
+
+
+# --- half-landed releases ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "left",
+    ["tag and branch", "prod and branch", "prod only"],
+    ids=["branch-not-deleted", "tag-missing", "tag-missing-branch-gone"],
+)
+def test_a_half_landed_release_is_finished(greeting: Store, actor: Actor, left: str) -> None:
+    """libgit2 applies a transaction's refs in no set order, and a push without
+    --atomic one by one: whatever part of a release landed, the next operation
+    completes it."""
+    greeting.promote("greeting", "v1.0", actor=actor)
+    greeting.promote("greeting", "v1.0", actor=actor)
+    repo = greeting.path / "greeting.git"
+    revision = git(repo, "rev-parse", "v1.0^{commit}").strip()
+    if "branch" in left:
+        git(repo, "update-ref", "refs/heads/v1.0", revision)
+    if "tag" not in left:
+        git(repo, "update-ref", "-d", "refs/tags/v1.0")
+    assert greeting.finish_releases("greeting", actor=actor) == ["v1.0"]
+    assert "refs/heads/v1.0" not in refs(repo)
+    assert git(repo, "rev-parse", "v1.0^{commit}").strip() == revision
+    assert git(repo, "cat-file", "-t", "v1.0").strip() == "tag"
+    assert greeting.finish_releases("greeting", actor=actor) == []  # idempotent
+    assert greeting.versions("greeting")[0].stage == "PROD"
+
+
+def test_operations_finish_a_half_landed_release_first(greeting: Store, actor: Actor) -> None:
+    greeting.promote("greeting", "v1.0", actor=actor)
+    greeting.promote("greeting", "v1.0", actor=actor)
+    repo = greeting.path / "greeting.git"
+    git(repo, "update-ref", "refs/heads/v1.0", git(repo, "rev-parse", "v1.0^{commit}").strip())
+    with pytest.raises(RuleViolation, match="released and immutable"):
+        greeting.edit("greeting", "v1.0", files("Hi"), "x", actor=actor)
+    greeting.new_version("greeting", "v1.0", actor=actor)
+    assert "refs/heads/v1.0" not in refs(repo)
