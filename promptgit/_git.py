@@ -125,6 +125,10 @@ class Repo:
         r.references.create("HEAD", head, force=True)
         return cls(path)
 
+    def configure(self, config: Mapping[str, str]) -> None:
+        for key, value in config.items():
+            self._r.config[key] = value
+
     # --- refs --------------------------------------------------------------
 
     def ref(self, name: str) -> str | None:

@@ -403,6 +403,20 @@ def render(ctx: click.Context, target: str, pairs: Iterable[str], as_json: bool)
         click.echo(out, nl=not out.endswith("\n"))
 
 
+@cli.group()
+def hooks() -> None:
+    """Server-side git hooks: every push obeys the same rules as the CLI."""
+
+
+@hooks.command("install")
+@click.argument("names", nargs=-1, metavar="[NAME]...")
+@click.pass_context
+def hooks_install(ctx: click.Context, names: tuple[str, ...]) -> None:
+    """(Re)install the hooks into prompts' repositories (default: every prompt)."""
+    done = _store(ctx).install_hooks(names)
+    click.echo(f"hooks installed in {len(done)} prompt(s), running {sys.executable}")
+
+
 @cli.command()
 @click.pass_context
 def demo(ctx: click.Context) -> None:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import content, history, names, policy
+from . import content, history, hooks, names, policy
 from ._git import Commit, Person, RefUpdate, Repo
 from .errors import (
     ConcurrentUpdate,
@@ -334,6 +334,7 @@ class Store:
         tmp = Path(tempfile.mkdtemp(prefix=".create-", dir=self.path))
         try:
             repo = Repo.init(str(tmp / "repo.git"), "refs/heads/dev", REPO_CONFIG)
+            hooks.install(tmp / "repo.git")
             who = actor.person()
             v = names.FIRST
             tree = repo.stage_tree(data)
@@ -365,10 +366,7 @@ class Store:
         """
         repo = self._open(name)
         v = self._version_arg(repo, name, version)
-        found = history.version_tip(repo, v)
-        if found is None:
-            raise RefNotFound(name, f"version {v}", [str(k) for k in sorted(history.all_versions(repo))])
-        tip, released = found
+        tip, released = self._tip(repo, name, v)
         old_files = repo.files(repo.commit(tip).tree)
         new_files = {**old_files, **_encode(files)}
         content.check_files(new_files)
@@ -381,14 +379,8 @@ class Store:
         who = actor.person()
         rev = repo.stage_commit(repo.stage_tree(new_files), [tip], _message(message, v), who)
         branch = RefUpdate(v.branch, repo.ref(v.branch) if released else tip, rev)
-        stage_tips = {f"refs/heads/{s}": repo.ref(f"refs/heads/{s}") for s in ("dev", "tst")}
-        deploys = []
-        for ref, stage_tip in stage_tips.items():
-            stage = ref.removeprefix("refs/heads/")
-            d = history.current(repo, stage, stage_tip) if stage_tip and not released else None
-            if d is not None and d.version == v:
-                note = names.summary(message)
-                deploys.append(self._deploy(repo, stage, "update", v, rev, who, note, stage_tip))
+        stage_tips = _stage_tips(repo)
+        deploys = [] if released else self._follow(repo, v, rev, who, stage_tips, names.summary(message))
         try:
             self._apply(repo, name, [branch, *deploys], actor, f"promptgit: edit {v}", read=stage_tips)
         except ConcurrentUpdate:
@@ -397,6 +389,53 @@ class Store:
                 raise self._edit_conflict(name, v, now[0], files) from None
             raise
         return EditResult(str(v), rev, True, tuple(u.ref.removeprefix("refs/heads/") for u in deploys))
+
+    def _follow(
+        self,
+        repo: Repo,
+        v: Version,
+        revision: str,
+        who: Person,
+        stage_tips: Mapping[str, str | None],
+        note: str,
+    ) -> builtins.list[RefUpdate]:
+        """`update` deployments for the stages serving `v` at another revision."""
+        out = []
+        for ref, stage_tip in stage_tips.items():
+            stage = ref.removeprefix("refs/heads/")
+            d = history.current(repo, stage, stage_tip) if stage_tip else None
+            if d is not None and d.version == v and d.revision != revision:
+                out.append(self._deploy(repo, stage, "update", v, revision, who, note, stage_tip))
+        return out
+
+    def follow(
+        self, name: str, version: str | Version, *, actor: Actor, attempts: int = 5
+    ) -> builtins.list[str]:
+        """After a push to a draft: the stages serving it move to its tip, and a
+        new draft gets its `create` deployment (it becomes current in dev), as
+        `edit` and `new-version` would have done. Idempotent; retries lost races.
+        Returns the stages it moved."""
+        for _ in range(attempts):
+            repo = self._open(name)
+            v = self._version_arg(repo, name, version)
+            tip = repo.ref(v.branch)
+            if tip is None or repo.ref(v.tag) is not None:
+                return []
+            who = actor.person()
+            stage_tips = _stage_tips(repo)
+            updates = self._follow(repo, v, tip, who, stage_tips, "pushed with git")
+            if v not in history.versions_in_log(repo, "dev"):
+                dev = stage_tips["refs/heads/dev"]
+                updates.append(self._deploy(repo, "dev", "create", v, tip, who, "pushed with git", dev))
+            if not updates:
+                return []
+            read = {**stage_tips, v.branch: tip, v.tag: None}
+            try:
+                self._apply(repo, name, updates, actor, f"promptgit: follow {v}", read=read)
+            except ConcurrentUpdate:
+                continue
+            return [u.ref.removeprefix("refs/heads/") for u in updates]
+        raise ConcurrentUpdate(f"{name}@{version} kept changing; run the operation again")
 
     def _edit_conflict(self, name: str, v: Version, winner: str, files: Files) -> ConcurrentUpdate:
         fd, saved = tempfile.mkstemp(prefix=f"promptgit-{name.replace('/', '-')}-{v}-", suffix=".yaml")
@@ -549,6 +588,16 @@ class Store:
         read = {s: repo.ref(s) for s in ("refs/heads/dev", "refs/heads/tst")}
         self._apply(repo, name, [update], actor, f"promptgit: delete {v}", read=read)
 
+    def install_hooks(self, prompt_names: Sequence[str] = ()) -> builtins.list[str]:
+        """(Re)install the git hooks and the safety config into prompts (default: all)."""
+        done = []
+        for name in prompt_names or self.names():
+            repo = self._open(name)
+            repo.configure(REPO_CONFIG)
+            hooks.install(repo.path)
+            done.append(name)
+        return done
+
     def finish_releases(self, name: str, *, actor: Actor) -> builtins.list[str]:
         """Complete releases that a crash or a non-atomic push left half-landed.
 
@@ -635,6 +684,11 @@ class Store:
     def iter_repos(self) -> Iterator[tuple[str, Repo]]:
         for name in self.names():
             yield name, self._open(name)
+
+
+def _stage_tips(repo: Repo) -> dict[str, str | None]:
+    """The tips of the stages an edit may update (prod is never updated in place)."""
+    return {f"refs/heads/{s}": repo.ref(f"refs/heads/{s}") for s in ("dev", "tst")}
 
 
 def _encode(files: Files) -> dict[str, bytes]:

@@ -1,0 +1,264 @@
+"""Server-side git hooks: every push obeys the same policy as the CLI.
+
+Each prompt repository gets three shims (the files in the top-level `hooks/`
+folder, with the absolute path of this Python) that run `python -m
+promptgit.hooks HOOK`:
+
+- pre-receive: `policy.check` on the whole push, with the pushed objects seen
+  through the quarantine (RepositoryOpenFlag.FROM_ENV). It never writes a ref;
+  it records the refs it read, for the next hook.
+- reference-transaction (prepared): runs with the refs being updated locked,
+  and refuses if any ref pre-receive read has changed since (pre-receive
+  cannot lock what it reads). Needs no pygit2, so it starts fast.
+- post-receive: the stages serving a pushed draft follow it, a new draft gets
+  its `create` deployment, and a half-landed release is finished, through the
+  same library code as `promptgit edit`. Safe to run twice or two at once.
+
+The pusher is REMOTE_USER (set by `promptgit serve`); their role is
+PROMPTGIT_ROLE (default admin: whoever can push over a file path or SSH can
+write the repository's files anyway).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .model import Actor
+
+HOOKS = ("pre-receive", "post-receive", "reference-transaction")
+ZERO = "0" * 40
+STATE_DIR = "promptgit"  # inside the repository: what pre-receive read, per push
+STALE_SECONDS = 3600
+
+_SHIMS = {
+    "pre-receive": """\
+#!/bin/sh
+# promptgit: every pushed ref is checked by the same policy as the CLI.
+exec {python} -m promptgit.hooks pre-receive "$PPID"
+""",
+    "reference-transaction": """\
+#!/bin/sh
+# promptgit: with the refs locked, re-check that nothing pre-receive read has changed.
+[ "$1" = prepared ] || exit 0
+[ -f "promptgit/push-$PPID.json" ] || exit 0  # not a push that pre-receive checked
+exec {python} -m promptgit.hooks reference-transaction "$PPID"
+""",
+    "post-receive": """\
+#!/bin/sh
+# promptgit: stages serving a pushed draft follow it, as after 'promptgit edit'.
+# Python starts only for a new draft, a draft that dev or tst serves, a tag or prod.
+input=$(cat)
+served=$(git for-each-ref --format='%(contents:trailers:key=Promptgit-Version,valueonly)' \\
+  refs/heads/dev refs/heads/tst)
+printf '%s\\n' "$input" | while read -r old new ref; do
+  case "$ref" in
+    refs/tags/v*|refs/heads/prod) echo run ;;
+    refs/heads/v*)
+      case "$old $(echo "$served" | grep -x "${{ref#refs/heads/}}")" in
+        0000000000000000000000000000000000000000*|*" v"*) echo run ;;
+      esac ;;
+  esac
+done | grep -q run || {{ rm -f "promptgit/push-$PPID.json"; exit 0; }}
+printf '%s\\n' "$input" | exec {python} -m promptgit.hooks post-receive "$PPID"
+""",
+}
+
+
+def shim(hook: str, python: str) -> str:
+    """The text of a hook shim that runs `python` (already shell-quoted)."""
+    return _SHIMS[hook].format(python=python)
+
+
+def _quote(path: str) -> str:
+    return "'" + path.replace("'", "'\\''") + "'"
+
+
+def install(repo: str | os.PathLike[str], python: str | None = None) -> None:
+    """(Re)install the shims into a bare repository, with this Python's absolute path."""
+    hooks = Path(repo) / "hooks"
+    hooks.mkdir(exist_ok=True)
+    exe = _quote(os.path.abspath(python or sys.executable))
+    for hook in HOOKS:
+        path = hooks / hook
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(shim(hook, exe))
+        tmp.chmod(0o755)
+        tmp.replace(path)
+    for sample in hooks.glob("*.sample"):
+        sample.unlink()
+
+
+# --- running inside git ------------------------------------------------------
+
+
+def _updates(lines: Iterable[str]) -> list[tuple[str, str, str]]:
+    out = []
+    for line in lines:
+        parts = line.split()
+        if len(parts) == 3:
+            out.append((parts[0], parts[1], parts[2]))
+    return out
+
+
+def _state_file(git_dir: str, push: str) -> Path:
+    """Where pre-receive leaves what it read; `push` is receive-pack's pid ($PPID of the shims)."""
+    return Path(git_dir) / STATE_DIR / f"push-{int(push)}.json"
+
+
+def _store_and_name(git_dir: str) -> tuple[Path, str]:
+    """The store holding this repository, and the prompt's name in it."""
+    repo = Path(git_dir).resolve()
+    for parent in repo.parents:
+        if (parent / "promptgit.yaml").is_file():
+            rel = repo.relative_to(parent).as_posix()
+            return parent, rel.removesuffix(".git")
+    return repo.parent, repo.name.removesuffix(".git")
+
+
+def _say(lines: Sequence[str]) -> None:
+    for line in lines:
+        print(f"promptgit: {line}", file=sys.stderr)
+
+
+def pre_receive(lines: Iterable[str], git_dir: str, push: str) -> int:
+    from . import policy
+    from ._git import RefUpdate, Repo
+
+    pushed = _updates(lines)
+    updates = [
+        RefUpdate(ref, None if old == ZERO else old, None if new == ZERO else new) for old, new, ref in pushed
+    ]
+    repo = Repo(git_dir, from_env=True)
+    _, name = _store_and_name(git_dir)
+    role = os.environ.get("PROMPTGIT_ROLE", "admin")
+    found = policy.check(repo, updates, role, name)
+    if found:
+        _say([f"{v.ref}: {v.message}" for v in found])
+        _say(["push rejected: nothing was changed"])
+        return 1
+    _record(_state_file(git_dir, push), repo.refs(), pushed)
+    return 0
+
+
+def _record(state: Path, refs: dict[str, str], pushed: list[tuple[str, str, str]]) -> None:
+    """Keep what pre-receive read, for reference-transaction to compare against."""
+    state.parent.mkdir(exist_ok=True)
+    for old in state.parent.glob("push-*.json"):  # left by pushes that never got to post-receive
+        if old.stat().st_mtime < time.time() - STALE_SECONDS:
+            old.unlink(missing_ok=True)
+    state.write_text(json.dumps({"refs": refs, "push": {ref: new for _old, new, ref in pushed}}))
+
+
+def reference_transaction(lines: Iterable[str], git_dir: str, push: str) -> int:
+    state = _state_file(git_dir, push)
+    try:
+        seen = json.loads(state.read_text())
+    except (OSError, ValueError):
+        return 0  # not a push pre-receive checked (e.g. an admin's git update-ref)
+    now_updating = {ref for _old, _new, ref in _updates(lines)}
+    out = subprocess.run(
+        ["git", "for-each-ref", "--format=%(objectname) %(refname)"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    current: dict[str, str] = {}
+    for line in out.splitlines():
+        sha, _, ref = line.partition(" ")
+        current[ref] = sha
+    pushed: dict[str, str] = seen["push"]
+    changed = []
+    for ref in set(seen["refs"]) | set(current):
+        if ref in now_updating:
+            continue  # git itself checks its old value under the lock
+        now, then = current.get(ref), seen["refs"].get(ref)
+        if now != then and not (ref in pushed and now == (None if pushed[ref] == ZERO else pushed[ref])):
+            changed.append(ref)
+    if changed:
+        _say(
+            [f"{ref} changed while this push was being checked" for ref in sorted(changed)]
+            + ["push rejected: another update landed first; fetch and push again"]
+        )
+        return 1
+    return 0
+
+
+def post_receive(lines: Iterable[str], git_dir: str, push: str) -> int:
+    from .errors import PromptgitError
+    from .model import Actor
+    from .names import Version
+    from .store import Store
+
+    _state_file(git_dir, push).unlink(missing_ok=True)
+    root, name = _store_and_name(git_dir)
+    store = Store(root)
+    pushed = _updates(lines)
+    actor = _pusher([new for _old, new, _ref in pushed if new != ZERO])
+    try:
+        for _old, new, ref in pushed:
+            v = Version.maybe(ref.removeprefix("refs/heads/")) if ref.startswith("refs/heads/v") else None
+            if v is not None and new != ZERO:
+                for stage in store.follow(name, v, actor=actor):
+                    _say([f"{stage} now serves the tip of {v}"])
+        finished = store.finish_releases(name, actor=Actor(actor.name, actor.email, "admin"))
+        if finished:
+            _say([f"finished the release of {', '.join(finished)}"])
+    except PromptgitError as e:
+        # The push has landed; say what could not follow, and how to finish it.
+        _say([f"the push landed, but: {e}", f"run 'promptgit edit {name}' or push again"])
+        return 1
+    return 0
+
+
+def _pusher(tips: Sequence[str]) -> Actor:
+    """Who pushed: REMOTE_USER from the server, else the pushed tip's committer."""
+    from .errors import InvalidInput
+    from .model import Actor
+
+    role = os.environ.get("PROMPTGIT_ROLE", "admin")
+    user = os.environ.get("REMOTE_USER")
+    if user:
+        return Actor(user, os.environ.get("PROMPTGIT_EMAIL") or f"{user}@promptgit", role)
+    if tips:
+        out = subprocess.run(
+            ["git", "log", "-1", "--format=%cn%x00%ce", tips[-1]], capture_output=True, text=True
+        ).stdout.strip()
+        name, _, email = out.partition("\0")
+        try:
+            return Actor(name, email, role)
+        except InvalidInput:
+            pass
+    return Actor("git-push", "git-push@localhost", role)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    hook = args[0] if args else ""
+    push = args[1] if len(args) > 1 and args[1].isdigit() else str(os.getppid())
+    git_dir = os.environ.get("GIT_DIR", ".")
+    lines = sys.stdin.read().splitlines()
+    try:
+        if hook == "pre-receive":
+            return pre_receive(lines, git_dir, push)
+        if hook == "reference-transaction":
+            return reference_transaction(lines, git_dir, push)
+        if hook == "post-receive":
+            return post_receive(lines, git_dir, push)
+    except Exception as e:  # a hook must never show a traceback
+        outcome = "the push landed" if hook == "post-receive" else "push rejected: nothing was changed"
+        _say([f"internal error in {hook}: {type(e).__name__}: {e}", outcome])
+        return 1
+    _say([f"unknown hook {hook!r}: expected one of {', '.join(HOOKS)}"])
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

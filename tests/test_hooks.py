@@ -1,0 +1,358 @@
+"""Every push obeys the same rules as the CLI: the real git binary pushes to a
+real store, so the installed hooks really run. A rejected push changes nothing."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+from conftest import PROMPT, git, prompt_text, refs
+
+from promptgit import Actor, Store, hooks
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class Clone:
+    """A working clone of prompts/greeting.git, pushing over a file path."""
+
+    def __init__(self, store: Store, where: Path, name: str = "greeting") -> None:
+        self.store = store
+        self.remote = store.path / f"{name}.git"
+        self.path = where
+        git(where.parent, "clone", "-q", str(self.remote), str(where))
+
+    def __call__(self, *args: str) -> str:
+        return git(self.path, *args)
+
+    def commit(self, branch: str, text: str, message: str = "edit via git", file: str = "prompt.yaml") -> str:
+        """Commit on the local branch (made from origin's the first time)."""
+        if self("branch", "--list", branch).strip():
+            self("checkout", "-q", branch)
+        else:
+            self("checkout", "-q", "-b", branch, f"origin/{branch}")
+        (self.path / file).write_text(text)
+        self("add", file)
+        self("commit", "-q", "-m", message)
+        return self("rev-parse", "HEAD").strip()
+
+    def push(self, *refspecs: str, atomic: bool = True) -> subprocess.CompletedProcess[str]:
+        args = ["push", "--porcelain"] + (["--atomic"] if atomic else []) + ["origin", *refspecs]
+        return subprocess.run(["git", "-C", str(self.path), *args], capture_output=True, text=True)
+
+    def accepted(self, *refspecs: str) -> str:
+        out = self.push(*refspecs)
+        assert out.returncode == 0, out.stderr
+        return out.stderr
+
+    def rejected(self, *refspecs: str, atomic: bool = True) -> str:
+        """Push, expect the hook to refuse, and check the remote is byte for byte unchanged."""
+        before = refs(self.remote)
+        out = self.push(*refspecs, atomic=atomic)
+        assert out.returncode != 0, out.stderr
+        assert refs(self.remote) == before
+        assert "promptgit: push rejected: nothing was changed" in out.stderr
+        assert "Traceback" not in out.stderr
+        return out.stderr
+
+
+@pytest.fixture
+def clone(greeting: Store, tmp_path: Path) -> Clone:
+    return Clone(greeting, tmp_path / "work")
+
+
+def released(store: Store, actor: Actor) -> None:
+    store.promote("greeting", "v1.0", actor=actor)
+    store.promote("greeting", "v1.0", actor=actor)
+
+
+# --- installation -------------------------------------------------------------
+
+
+def test_create_installs_hooks_and_safety_config(greeting: Store) -> None:
+    repo = greeting.path / "greeting.git"
+    for hook in hooks.HOOKS:
+        path = repo / "hooks" / hook
+        assert os.access(path, os.X_OK)
+        assert path.read_text() == hooks.shim(hook, hooks._quote(os.path.abspath(os.sys.executable)))
+    assert git(repo, "config", "receive.denyNonFastForwards").strip() == "true"
+    assert git(repo, "config", "core.logAllRefUpdates").strip() == "always"
+    assert not list((repo / "hooks").glob("*.sample"))
+
+
+def test_top_level_hooks_are_the_installed_shims() -> None:
+    """hooks/ in the repository and what `install` writes are one text: no drift."""
+    for hook in hooks.HOOKS:
+        path = ROOT / "hooks" / hook
+        assert path.read_text() == hooks.shim(hook, '"${PROMPTGIT_PYTHON:-python3}"')
+        assert os.access(path, os.X_OK)
+
+
+def test_hooks_install_cli_reinstalls(greeting: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+
+    from promptgit.cli import cli
+
+    repo = greeting.path / "greeting.git"
+    (repo / "hooks" / "pre-receive").unlink()
+    git(repo, "config", "receive.denyNonFastForwards", "false")
+    result = CliRunner().invoke(cli, ["--store", str(greeting.path), "hooks", "install"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("hooks installed in 1 prompt(s), running ")
+    assert (repo / "hooks" / "pre-receive").is_file()
+    assert git(repo, "config", "receive.denyNonFastForwards").strip() == "true"
+    result = CliRunner().invoke(cli, ["--store", str(greeting.path), "hooks", "install", "nope"])
+    assert result.exit_code == 1 and "no prompt named 'nope'" in result.stderr
+
+
+def test_hooks_work_from_a_path_with_spaces(tmp_path: Path, actor: Actor) -> None:
+    store = Store.init(tmp_path / "my prompts" / "store dir")
+    store.create("team/greeting", {"prompt.yaml": PROMPT}, "first", actor=actor)
+    c = Clone(store, tmp_path / "a clone", "team/greeting")
+    c.commit("v1.0", prompt_text("Hi"))
+    assert "dev now serves the tip of v1.0" in c.accepted("v1.0")
+    repo = store.path / "team" / "greeting.git"
+    assert git(repo, "show", "dev:prompt.yaml") == prompt_text("Hi")
+    c("fetch", "-q")
+    c("checkout", "-q", "-B", "dev", "origin/dev")
+    c("commit", "-q", "--allow-empty", "-m", "sneaky")
+    assert "dev only grows by one deployment commit" in c.rejected("dev")
+
+
+# --- accepted pushes ----------------------------------------------------------
+
+
+def test_push_to_a_draft_updates_the_stages_serving_it(clone: Clone, greeting: Store, actor: Actor) -> None:
+    greeting.promote("greeting", "v1.0", actor=actor)  # dev and tst both serve v1.0
+    rev = clone.commit("v1.0", prompt_text("Hi"), "friendlier, via git")
+    err = clone.accepted("v1.0")
+    assert "remote: promptgit: dev now serves the tip of v1.0" in err
+    assert "remote: promptgit: tst now serves the tip of v1.0" in err
+    remote = clone.remote
+    assert git(remote, "show", "dev:prompt.yaml") == prompt_text("Hi")
+    assert git(remote, "show", "tst:prompt.yaml") == prompt_text("Hi")
+    [update, *_] = greeting.log("greeting", "tst")
+    assert (update.action, update.revision) == ("update", rev)
+    assert update.stamp.by == "Test Author <author@example.com>"  # the pusher
+    # exactly what `promptgit edit` would have done: CLI and push agree afterwards
+    greeting.promote("greeting", "v1.0", actor=actor)
+    assert greeting.get("greeting", "prod").revision == rev
+
+
+def test_push_to_a_draft_no_stage_serves_starts_no_python(
+    clone: Clone, greeting: Store, actor: Actor
+) -> None:
+    greeting.new_version("greeting", "v1.0", actor=actor)  # dev now serves v1.1
+    dev = git(clone.remote, "rev-parse", "dev")
+    clone.commit("v1.0", prompt_text("Hi"))
+    err = clone.accepted("v1.0")
+    assert "now serves" not in err
+    assert git(clone.remote, "rev-parse", "dev") == dev
+
+
+def test_push_a_new_draft_branch(clone: Clone, greeting: Store) -> None:
+    clone("checkout", "-q", "-b", "v1.1", "origin/v1.0")
+    clone("commit", "-q", "--allow-empty", "-m", "Create v1.1",
+          "--trailer", "Promptgit-Created: v1.1", "--trailer", "Promptgit-From: v1.0")  # fmt: skip
+    (clone.path / "prompt.yaml").write_text(prompt_text("Howdy"))
+    clone("commit", "-q", "-am", "new wording")
+    err = clone.accepted("v1.1")
+    assert "dev now serves the tip of v1.1" in err
+    assert [(v.version, v.stage, v.current_in) for v in greeting.versions("greeting")] == [
+        ("v1.0", "DEV", ()),
+        ("v1.1", "DEV", ("dev",)),
+    ]
+    assert git(clone.remote, "show", "dev:prompt.yaml") == prompt_text("Howdy")
+    assert greeting.log("greeting", "dev")[0].action == "create"
+
+
+def test_push_deletes_an_unused_draft(clone: Clone, greeting: Store, actor: Actor) -> None:
+    greeting.new_version("greeting", "v1.0", actor=actor)  # v1.1 current dev; v1.0 unused
+    clone("fetch", "-q")
+    clone.accepted(":v1.0")
+    assert "refs/heads/v1.0" not in refs(clone.remote)
+
+
+def test_push_a_release_built_by_hand(clone: Clone, greeting: Store, actor: Actor) -> None:
+    """Plain git can do what `promote --to prod` does: tag, deployment, branch gone."""
+    greeting.promote("greeting", "v1.0", actor=actor)
+    clone("fetch", "-q")
+    rev = clone("rev-parse", "origin/v1.0").strip()
+    message = f"Promote v1.0 to prod\n\nPromptgit-Action: promote\nPromptgit-Version: v1.0\nPromptgit-Revision: {rev}\n"
+    deploy = clone("commit-tree", f"{rev}^{{tree}}", "-p", rev, "-m", message).strip()
+    clone("tag", "-a", "v1.0", "-m", "Release v1.0", rev)
+    clone.accepted(f"{deploy}:refs/heads/prod", "refs/tags/v1.0:refs/tags/v1.0", ":refs/heads/v1.0")
+    assert greeting.versions("greeting")[0].stage == "PROD"
+    assert greeting.get("greeting", "prod").revision == rev
+
+
+# --- rejected pushes ------------------------------------------------------------
+
+
+def test_force_push_or_rewind_of_a_stage(clone: Clone, greeting: Store, actor: Actor) -> None:
+    greeting.edit("greeting", "v1.0", {"prompt.yaml": prompt_text("Hi")}, "hi", actor=actor)
+    released(greeting, actor)
+    clone("fetch", "-q")
+    for stage in ("dev", "tst", "prod"):
+        err = clone.rejected(f"+origin/{stage}~1:refs/heads/{stage}")
+        assert f"refs/heads/{stage}: {stage} only grows by one deployment commit on top of its tip" in err
+    clone("checkout", "-q", "-B", "dev", "origin/dev")
+    (clone.path / "prompt.yaml").write_text(prompt_text("Hacked"))
+    clone("commit", "-q", "-am", "edit dev directly")
+    assert "dev only grows by one deployment commit" in clone.rejected("dev")
+    rev = clone("rev-parse", "origin/dev").strip()
+    merge = clone("commit-tree", f"{rev}^{{tree}}", "-p", rev, "-p", f"{rev}^2", "-m", "no trailers").strip()
+    assert f"{merge[:10]} is not a well-formed deployment" in clone.rejected(f"{merge}:refs/heads/dev")
+
+
+def test_delete_a_stage(clone: Clone) -> None:
+    assert "stages are never deleted" in clone.rejected(":dev")
+
+
+def test_move_delete_or_recreate_a_release_tag(clone: Clone, greeting: Store, actor: Actor) -> None:
+    released(greeting, actor)
+    greeting.new_version("greeting", "v1.0", actor=actor)
+    clone("fetch", "-q", "--tags")
+    clone("tag", "-f", "-a", "v1.0", "-m", "moved", "origin/v1.1")
+    assert "v1.0 is a release: its tag never moves and is never deleted" in clone.rejected("+refs/tags/v1.0")
+    assert "its tag never moves" in clone.rejected(":refs/tags/v1.0")
+
+
+def test_commit_to_a_released_version(clone: Clone, greeting: Store, actor: Actor) -> None:
+    clone("fetch", "-q")
+    base = clone("rev-parse", "origin/v1.0").strip()
+    released(greeting, actor)
+    clone("checkout", "-q", "-b", "v1.0", base)
+    (clone.path / "prompt.yaml").write_text(prompt_text("Late"))
+    clone("commit", "-q", "-am", "too late")
+    err = clone.rejected("v1.0")
+    assert (
+        "refs/heads/v1.0: v1.0 is released and immutable: make a new version with 'promptgit new-version greeting --from v1.0'"
+        in err
+    )
+
+
+def test_forged_deployment_of_a_revision_tst_never_served(clone: Clone, greeting: Store) -> None:
+    rev = clone("rev-parse", "origin/v1.0").strip()
+    message = f"Promote\n\nPromptgit-Action: promote\nPromptgit-Version: v1.0\nPromptgit-Revision: {rev}\n"
+    deploy = clone("commit-tree", f"{rev}^{{tree}}", "-p", rev, "-m", message).strip()
+    clone("tag", "-a", "v1.0", "-m", "Release v1.0", rev)
+    err = clone.rejected(f"{deploy}:refs/heads/prod", "refs/tags/v1.0:refs/tags/v1.0", ":refs/heads/v1.0")
+    assert "TST never served revision" in err and "promptgit promote greeting@v1.0 --to tst" in err
+    # and tst cannot be fed a release or a made-up revision either
+    forged = clone("commit-tree", f"{rev}^{{tree}}", "-p", rev, "-m", message.replace("v1.0", "v1.7")).strip()
+    assert "is not a well-formed deployment" not in clone.rejected(f"{forged}:refs/heads/tst")
+
+
+@pytest.mark.parametrize(
+    ("file", "text", "expected"),
+    [
+        ("prompt.yaml", "template: |\n  Hello {{ name }\n", "prompt.yaml:2: template: template syntax error"),
+        ("prompt.yaml", "template: x\ncolour: red\n", "prompt.yaml:2: unknown key 'colour'"),
+        ("tests.yaml", "cases: 3\n", "tests.yaml:1: cases: must be a list"),
+        (
+            "notes.txt",
+            "hello\n",
+            "notes.txt: is not allowed: a revision holds only prompt.yaml and tests.yaml",
+        ),
+    ],
+)
+def test_invalid_content_in_any_pushed_commit(clone: Clone, file: str, text: str, expected: str) -> None:
+    clone.commit("v1.0", text, "bad", file=file)
+    clone.commit("v1.0", prompt_text("Fine again"), "fixed later")  # the bad one is not the tip
+    err = clone.rejected("v1.0")
+    assert expected in err and "refs/heads/v1.0: commit " in err
+
+
+def test_refs_outside_promptgits_namespace(clone: Clone) -> None:
+    assert "'prod' is a stage; stages live only at refs/heads/prod" in clone.rejected(
+        "origin/v1.0:refs/tags/prod"
+    )
+    assert "not a promptgit ref" in clone.rejected("origin/v1.0:refs/heads/feature")
+    assert "recorded by 'promptgit test' only" in clone.rejected("origin/v1.0:refs/notes/promptgit-tests")
+
+
+def test_delete_a_draft_that_is_current_dev_or_was_in_tst(
+    clone: Clone, greeting: Store, actor: Actor
+) -> None:
+    assert "v1.0 is the current DEV version" in clone.rejected(":v1.0")
+    greeting.promote("greeting", "v1.0", actor=actor)
+    greeting.new_version("greeting", "v1.0", actor=actor)
+    assert "v1.0 has been in TST and can no longer be deleted" in clone.rejected(":v1.0")
+
+
+def test_new_draft_branches_that_break_the_rules(clone: Clone, greeting: Store, actor: Actor) -> None:
+    greeting.new_version("greeting", "v1.0", actor=actor)  # v1.1
+    greeting.new_version("greeting", "v1.0", actor=actor)  # v1.2, current dev
+    greeting.delete("greeting", "v1.1", actor=actor)  # retired
+    clone("fetch", "-q")
+    clone("checkout", "-q", "-b", "work", "origin/v1.0")
+    assert "v1.1 was used before and is retired" in clone.rejected("work:refs/heads/v1.1")
+    err = clone.rejected("work:refs/heads/v1.5")  # branched without a creation commit
+    assert "creates another version; begin the branch with a creation commit" in err
+    clone("commit", "-q", "--allow-empty", "-m", "Create", "--trailer", "Promptgit-Created: v1.6")
+    assert "creates another version" in clone.rejected("work:refs/heads/v1.5")
+    clone("checkout", "-q", "--orphan", "fresh")
+    clone("commit", "-q", "-m", "Create", "--trailer", "Promptgit-Created: v1.5")
+    assert "only a new prompt starts without a source" in clone.rejected("fresh:refs/heads/v1.5")
+    assert "not a promptgit ref" in clone.rejected("work:refs/heads/v01.5")
+
+
+def test_trailer_or_merge_commits_on_a_draft(clone: Clone) -> None:
+    clone("checkout", "-q", "-B", "v1.0", "origin/v1.0")
+    (clone.path / "prompt.yaml").write_text(prompt_text("Hi"))
+    clone("commit", "-q", "-am", "graft", "--trailer", "Promptgit-Created: v1.0")
+    assert "carries a Promptgit-Created trailer: only promptgit writes those" in clone.rejected("v1.0")
+    clone("reset", "-q", "--hard", "origin/v1.0")
+    clone("checkout", "-q", "-b", "side")
+    clone("commit", "-q", "--allow-empty", "-m", "side")
+    clone("checkout", "-q", "v1.0")
+    clone("commit", "-q", "--allow-empty", "-m", "main")
+    clone("merge", "-q", "--no-edit", "side")
+    assert "is a merge: a version is a line of revisions" in clone.rejected("v1.0")
+
+
+def test_a_push_mixing_valid_and_invalid_updates_lands_nothing(clone: Clone) -> None:
+    clone.commit("v1.0", prompt_text("Hi"), "a fine edit")
+    for atomic in (True, False):
+        err = clone.rejected("v1.0", "origin/v1.0:refs/heads/feature", atomic=atomic)
+        assert "refs/heads/feature: not a promptgit ref" in err
+
+
+def test_an_editor_cannot_release_over_a_push(
+    clone: Clone, greeting: Store, actor: Actor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    greeting.promote("greeting", "v1.0", actor=actor)
+    monkeypatch.setenv("PROMPTGIT_ROLE", "editor")  # what `promptgit serve` sets for an editor's token
+    clone("fetch", "-q")
+    rev = clone("rev-parse", "origin/v1.0").strip()
+    message = f"Promote\n\nPromptgit-Action: promote\nPromptgit-Version: v1.0\nPromptgit-Revision: {rev}\n"
+    deploy = clone("commit-tree", f"{rev}^{{tree}}", "-p", rev, "-m", message).strip()
+    clone("tag", "-a", "v1.0", "-m", "Release v1.0", rev)
+    err = clone.rejected(f"{deploy}:refs/heads/prod", "refs/tags/v1.0:refs/tags/v1.0", ":refs/heads/v1.0")
+    assert "promoting to PROD needs role 'releaser' (you have 'editor')" in err
+
+
+# --- the re-check with refs locked ------------------------------------------------
+
+
+def test_reference_transaction_refuses_when_a_ref_read_has_changed(
+    greeting: Store, actor: Actor, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """pre-receive cannot lock what it reads: if dev moved between its check and
+    the update, the locked re-check refuses."""
+    repo = greeting.path / "greeting.git"
+    monkeypatch.chdir(repo)
+    state = hooks._state_file(str(repo), "4242")
+    hooks._record(state, refs(repo), [("0" * 40, "1" * 40, "refs/heads/v1.1")])
+    update = ["0" * 40 + " " + "1" * 40 + " refs/heads/v1.1"]
+    assert hooks.reference_transaction(update, str(repo), "4242") == 0
+    greeting.edit("greeting", "v1.0", {"prompt.yaml": prompt_text("Hi")}, "meanwhile", actor=actor)
+    assert hooks.reference_transaction(update, str(repo), "4242") == 1
+    err = capsys.readouterr().err
+    assert "promptgit: refs/heads/dev changed while this push was being checked" in err
+    assert json.loads(state.read_text())["push"] == {"refs/heads/v1.1": "1" * 40}
+    assert hooks.reference_transaction(update, str(repo), "999999") == 0  # no record: not a checked push
