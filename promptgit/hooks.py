@@ -8,8 +8,8 @@ promptgit.hooks HOOK`:
   through the quarantine (RepositoryOpenFlag.FROM_ENV). It never writes a ref;
   it records the refs it read, for the next hook.
 - reference-transaction (prepared): runs with the refs being updated locked,
-  and refuses if any ref pre-receive read has changed since (pre-receive
-  cannot lock what it reads). Needs no pygit2, so it starts fast.
+  and refuses if any other ref pre-receive read has changed since (pre-receive
+  cannot lock what it reads). It is sh and awk only: no Python start-up.
 - post-receive: the stages serving a pushed draft follow it, a new draft gets
   its `create` deployment, and a half-landed release is finished, through the
   same library code as `promptgit edit`. Safe to run twice or two at once.
@@ -21,7 +21,6 @@ write the repository's files anyway).
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -46,10 +45,21 @@ exec {python} -m promptgit.hooks pre-receive "$PPID"
 """,
     "reference-transaction": """\
 #!/bin/sh
-# promptgit: with the refs locked, re-check that nothing pre-receive read has changed.
+# promptgit: with the refs being updated locked, refuse if any other ref that
+# pre-receive read has changed since (pre-receive cannot lock what it reads).
+# Plain sh and awk: this runs inside every push, and Python would double its cost.
 [ "$1" = prepared ] || exit 0
-[ -f "promptgit/push-$PPID.json" ] || exit 0  # not a push that pre-receive checked
-exec {python} -m promptgit.hooks reference-transaction "$PPID"
+state="promptgit/push-$PPID"
+[ -f "$state.refs" ] || exit 0  # not a push that pre-receive checked
+changed=$(git for-each-ref --format='%(objectname) %(refname)' | awk '
+  FILENAME == ARGV[1] {{ pushed[$0] = 1; next }}  # the pushed refs: git checks their old values
+  FILENAME == ARGV[2] {{ if (!($2 in pushed)) seen[$2] = $1; next }}
+  !($2 in pushed) {{ if (seen[$2] != $1) print $2; delete seen[$2] }}
+  END {{ for (ref in seen) print ref }}' "$state.pushed" "$state.refs" -)
+[ -z "$changed" ] && exit 0
+for ref in $changed; do echo "promptgit: $ref changed while this push was being checked" >&2; done
+echo "promptgit: push rejected: another update landed first; fetch and push again" >&2
+exit 1
 """,
     "post-receive": """\
 #!/bin/sh
@@ -66,7 +76,7 @@ printf '%s\\n' "$input" | while read -r old new ref; do
         0000000000000000000000000000000000000000*|*" v"*) echo run ;;
       esac ;;
   esac
-done | grep -q run || {{ rm -f "promptgit/push-$PPID.json"; exit 0; }}
+done | grep -q run || {{ rm -f "promptgit/push-$PPID".*; exit 0; }}
 printf '%s\\n' "$input" | exec {python} -m promptgit.hooks post-receive "$PPID"
 """,
 }
@@ -108,9 +118,10 @@ def _updates(lines: Iterable[str]) -> list[tuple[str, str, str]]:
     return out
 
 
-def _state_file(git_dir: str, push: str) -> Path:
-    """Where pre-receive leaves what it read; `push` is receive-pack's pid ($PPID of the shims)."""
-    return Path(git_dir) / STATE_DIR / f"push-{int(push)}.json"
+def _state(git_dir: str, push: str) -> Path:
+    """Where pre-receive leaves what it read (push-PID.refs, push-PID.pushed);
+    `push` is receive-pack's pid, the $PPID of every shim."""
+    return Path(git_dir) / STATE_DIR / f"push-{int(push)}"
 
 
 def _store_and_name(git_dir: str) -> tuple[Path, str]:
@@ -144,51 +155,19 @@ def pre_receive(lines: Iterable[str], git_dir: str, push: str) -> int:
         _say([f"{v.ref}: {v.message}" for v in found])
         _say(["push rejected: nothing was changed"])
         return 1
-    _record(_state_file(git_dir, push), repo.refs(), pushed)
+    _record(_state(git_dir, push), repo.refs(), [ref for _old, _new, ref in pushed])
     return 0
 
 
-def _record(state: Path, refs: dict[str, str], pushed: list[tuple[str, str, str]]) -> None:
-    """Keep what pre-receive read, for reference-transaction to compare against."""
+def _record(state: Path, refs: dict[str, str], pushed: list[str]) -> None:
+    """Keep what pre-receive read, in `git for-each-ref` order and format, for the
+    reference-transaction shim to compare against with the refs locked."""
     state.parent.mkdir(exist_ok=True)
-    for old in state.parent.glob("push-*.json"):  # left by pushes that never got to post-receive
+    for old in state.parent.glob("push-*"):  # left by pushes that never got to post-receive
         if old.stat().st_mtime < time.time() - STALE_SECONDS:
             old.unlink(missing_ok=True)
-    state.write_text(json.dumps({"refs": refs, "push": {ref: new for _old, new, ref in pushed}}))
-
-
-def reference_transaction(lines: Iterable[str], git_dir: str, push: str) -> int:
-    state = _state_file(git_dir, push)
-    try:
-        seen = json.loads(state.read_text())
-    except (OSError, ValueError):
-        return 0  # not a push pre-receive checked (e.g. an admin's git update-ref)
-    now_updating = {ref for _old, _new, ref in _updates(lines)}
-    out = subprocess.run(
-        ["git", "for-each-ref", "--format=%(objectname) %(refname)"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    current: dict[str, str] = {}
-    for line in out.splitlines():
-        sha, _, ref = line.partition(" ")
-        current[ref] = sha
-    pushed: dict[str, str] = seen["push"]
-    changed = []
-    for ref in set(seen["refs"]) | set(current):
-        if ref in now_updating:
-            continue  # git itself checks its old value under the lock
-        now, then = current.get(ref), seen["refs"].get(ref)
-        if now != then and not (ref in pushed and now == (None if pushed[ref] == ZERO else pushed[ref])):
-            changed.append(ref)
-    if changed:
-        _say(
-            [f"{ref} changed while this push was being checked" for ref in sorted(changed)]
-            + ["push rejected: another update landed first; fetch and push again"]
-        )
-        return 1
-    return 0
+    state.with_suffix(".pushed").write_text("".join(f"{ref}\n" for ref in pushed))
+    state.with_suffix(".refs").write_text("".join(f"{refs[r]} {r}\n" for r in sorted(refs)))
 
 
 def post_receive(lines: Iterable[str], git_dir: str, push: str) -> int:
@@ -197,7 +176,8 @@ def post_receive(lines: Iterable[str], git_dir: str, push: str) -> int:
     from .names import Version
     from .store import Store
 
-    _state_file(git_dir, push).unlink(missing_ok=True)
+    for leftover in _state(git_dir, push).parent.glob(f"push-{int(push)}.*"):
+        leftover.unlink(missing_ok=True)
     root, name = _store_and_name(git_dir)
     store = Store(root)
     pushed = _updates(lines)
@@ -248,8 +228,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if hook == "pre-receive":
             return pre_receive(lines, git_dir, push)
-        if hook == "reference-transaction":
-            return reference_transaction(lines, git_dir, push)
         if hook == "post-receive":
             return post_receive(lines, git_dir, push)
     except Exception as e:  # a hook must never show a traceback

@@ -3,7 +3,6 @@ real store, so the installed hooks really run. A rejected push changes nothing."
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 from pathlib import Path
@@ -339,20 +338,31 @@ def test_an_editor_cannot_release_over_a_push(
 # --- the re-check with refs locked ------------------------------------------------
 
 
-def test_reference_transaction_refuses_when_a_ref_read_has_changed(
-    greeting: Store, actor: Actor, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_reference_transaction_refuses_when_a_ref_read_has_changed(greeting: Store, actor: Actor) -> None:
     """pre-receive cannot lock what it reads: if dev moved between its check and
-    the update, the locked re-check refuses."""
+    the update, the installed shim (sh and awk, run with the refs locked) refuses."""
     repo = greeting.path / "greeting.git"
-    monkeypatch.chdir(repo)
-    state = hooks._state_file(str(repo), "4242")
-    hooks._record(state, refs(repo), [("0" * 40, "1" * 40, "refs/heads/v1.1")])
-    update = ["0" * 40 + " " + "1" * 40 + " refs/heads/v1.1"]
-    assert hooks.reference_transaction(update, str(repo), "4242") == 0
+    shim = repo / "hooks" / "reference-transaction"
+    new = "1" * 40
+    update = f"{'0' * 40} {new} refs/heads/v1.1\n"
+
+    def run(state: str = "prepared") -> subprocess.CompletedProcess[str]:
+        # The shim's $PPID is this test's process: it plays receive-pack.
+        return subprocess.run([str(shim), state], cwd=repo, input=update, capture_output=True, text=True)
+
+    assert run().returncode == 0  # no record: not a push pre-receive checked
+    hooks._record(hooks._state(str(repo), str(os.getpid())), refs(repo), ["refs/heads/v1.1"])
+    assert run().returncode == 0  # nothing changed since
     greeting.edit("greeting", "v1.0", {"prompt.yaml": prompt_text("Hi")}, "meanwhile", actor=actor)
-    assert hooks.reference_transaction(update, str(repo), "4242") == 1
-    err = capsys.readouterr().err
-    assert "promptgit: refs/heads/dev changed while this push was being checked" in err
-    assert json.loads(state.read_text())["push"] == {"refs/heads/v1.1": "1" * 40}
-    assert hooks.reference_transaction(update, str(repo), "999999") == 0  # no record: not a checked push
+    out = run()
+    assert out.returncode == 1
+    assert out.stderr.splitlines() == [
+        "promptgit: refs/heads/dev changed while this push was being checked",
+        "promptgit: refs/heads/v1.0 changed while this push was being checked",
+        "promptgit: push rejected: another update landed first; fetch and push again",
+    ]
+    assert run("committed").returncode == 0  # only the prepared state checks
+    # a ref that appeared, or disappeared, since counts too
+    hooks._record(hooks._state(str(repo), str(os.getpid())), refs(repo), ["refs/heads/v1.1"])
+    git(repo, "update-ref", "refs/heads/v1.7", git(repo, "rev-parse", "v1.0").strip())
+    assert "refs/heads/v1.7 changed" in run().stderr
