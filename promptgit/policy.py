@@ -178,8 +178,10 @@ class _Check:
             if commit.sha == stop:
                 return None
             t = names.trailers(commit.message)
-            creation = stop is None and history.is_creation(commit) is not None
-            if t and not creation:
+            creation = history.is_creation(commit) is not None
+            if creation and stop is not None and not self.repo.is_ancestor(stop, commit.sha):
+                break  # walked past the start of this version: old is not an ancestor
+            if t and not (creation and stop is None):
                 self.bad(
                     ref,
                     f"commit {commit.sha[:10]} carries a {next(iter(t))} trailer: only promptgit "
