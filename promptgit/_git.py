@@ -175,7 +175,7 @@ class Repo:
             sha=sha,
             tree=str(c.tree_id),
             parents=tuple(str(p) for p in c.parent_ids),
-            message=c.message,
+            message=c.raw_message.decode("utf-8", "replace"),
             author=Person(a.name or "?", a.email or "?", a.time, a.offset),
         )
 
@@ -198,6 +198,22 @@ class Repo:
             c = self.commit(cur)
             yield c
             cur = c.parents[0] if c.parents else None
+
+    def messages(self, sha: str) -> Iterator[tuple[str, str]]:
+        """(sha, message) along the first-parent chain, newest first: the cheap walk
+        for long logs (about 1 µs a commit; `first_parents` builds whole records)."""
+        cur: Any = sha
+        while cur is not None:
+            key = str(cur)
+            staged = self._staged.commits.get(key)
+            if staged is not None:
+                yield key, staged.message
+                cur = staged.parents[0] if staged.parents else None
+                continue
+            c = self._r[cur]
+            yield key, c.raw_message.decode("utf-8", "replace")
+            ids = c.parent_ids
+            cur = ids[0] if ids else None
 
     def files(self, tree: str) -> dict[str, bytes]:
         """A tree's entries as {name: bytes}; a subtree shows as 'name/' with no data."""

@@ -93,7 +93,9 @@ def _actor() -> Actor:
 
 
 def _emit(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+    """One JSON document: indented for a person at a terminal, compact for a program."""
+    indent = 2 if sys.stdout.isatty() else None
+    click.echo(json.dumps(data, indent=indent, ensure_ascii=False))
 
 
 def _table(rows: Sequence[Sequence[str]], header: Sequence[str]) -> None:

@@ -122,8 +122,12 @@ def _mapping_of(text: str, file: str, keys: Mapping[str, str]) -> dict[str, Any]
 
 
 @lru_cache(maxsize=1024)
-def parse_prompt(text: str, file: str = PROMPT_FILE) -> Mapping[str, Any]:
-    """Validate prompt.yaml and return it as a mapping (shared: do not mutate)."""
+def parse_prompt(text: str, file: str = PROMPT_FILE, templates: bool = True) -> Mapping[str, Any]:
+    """Validate prompt.yaml and return it as a mapping (shared: do not mutate).
+
+    `templates=False` skips parsing the Jinja2 templates (and importing Jinja2):
+    for reading a revision, whose content was validated when it was written.
+    """
     data = _mapping_of(text, file, PROMPT_KEYS)
 
     def bad(key: str, problem: str, index: int | None = None) -> InvalidContent:
@@ -153,6 +157,8 @@ def parse_prompt(text: str, file: str = PROMPT_FILE) -> Mapping[str, Any]:
                 raise bad("messages", f"item {i + 1}: content must be a string", i)
             sources.append(("messages", msg["content"], i))
 
+    if not templates:
+        return data
     used = _template_variables(text, file, sources)
     if "variables" in data:
         declared = data["variables"]

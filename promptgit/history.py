@@ -31,9 +31,9 @@ class Deployment:
         return names.summary(self.message)
 
 
-def as_deployment(commit: Commit, stage: str) -> Deployment | None:
-    """The deployment a commit records, or None when it is not one."""
-    t = names.trailers(commit.message)
+def _fields(message: str) -> tuple[str, Version, str] | None:
+    """(action, version, revision) of a deployment's message, or None."""
+    t = names.trailers(message)
     action, version, revision = (
         t.get("Promptgit-Action"),
         t.get("Promptgit-Version"),
@@ -42,40 +42,67 @@ def as_deployment(commit: Commit, stage: str) -> Deployment | None:
     if action not in names.ACTIONS or version is None or revision is None:
         return None
     v = Version.maybe(version)
-    if v is None:
+    return None if v is None else (action, v, revision)
+
+
+def as_deployment(commit: Commit, stage: str) -> Deployment | None:
+    """The deployment a commit records, or None when it is not one."""
+    fields = _fields(commit.message)
+    if fields is None:
         return None
+    action, v, revision = fields
     return Deployment(commit.sha, stage, action, v, revision, commit.author, commit.message)
+
+
+def _tip(repo: Repo, stage: str, tip: str | None) -> str | None:
+    return tip if tip is not None else repo.ref(f"refs/heads/{stage}")
+
+
+def _log(repo: Repo, stage: str, tip: str | None) -> Iterator[tuple[str, tuple[str, Version, str]]]:
+    """(sha, fields) of a stage's deployments, newest first, read cheaply."""
+    start = _tip(repo, stage, tip)
+    if start is None:
+        return
+    for sha, message in repo.messages(start):
+        fields = _fields(message)
+        if fields is None:
+            return
+        yield sha, fields
 
 
 def stage_log(repo: Repo, stage: str, tip: str | None = None) -> Iterator[Deployment]:
     """A stage's deployments, newest first; stops at the first non-deployment."""
-    tip = tip if tip is not None else repo.ref(f"refs/heads/{stage}")
-    if tip is None:
-        return
-    for commit in repo.first_parents(tip):
-        d = as_deployment(commit, stage)
-        if d is None:
-            return
+    for sha, _fields_ in _log(repo, stage, tip):
+        d = as_deployment(repo.commit(sha), stage)
+        assert d is not None
         yield d
 
 
 def current(repo: Repo, stage: str, tip: str | None = None) -> Deployment | None:
     """What a stage serves now: its tip's deployment."""
-    tip = tip if tip is not None else repo.ref(f"refs/heads/{stage}")
-    return None if tip is None else as_deployment(repo.commit(tip), stage)
+    start = _tip(repo, stage, tip)
+    return None if start is None else as_deployment(repo.commit(start), stage)
 
 
 def last_served(repo: Repo, stage: str, version: Version, tip: str | None = None) -> Deployment | None:
     """The newest deployment of `version` in a stage's log."""
-    return next((d for d in stage_log(repo, stage, tip) if d.version == version), None)
+    for sha, (_action, v, _revision) in _log(repo, stage, tip):
+        if v == version:
+            return as_deployment(repo.commit(sha), stage)
+    return None
 
 
 def has_served_revision(repo: Repo, stage: str, revision: str, tip: str | None = None) -> bool:
-    return any(d.revision == revision for d in stage_log(repo, stage, tip))
+    return any(fields[2] == revision for _sha, fields in _log(repo, stage, tip))
 
 
 def versions_in_log(repo: Repo, stage: str, tip: str | None = None) -> set[Version]:
-    return {d.version for d in stage_log(repo, stage, tip)}
+    return {fields[1] for _sha, fields in _log(repo, stage, tip)}
+
+
+def released_by_prod(repo: Repo, version: Version, revision: str, tip: str | None = None) -> bool:
+    """Whether prod's log holds the promotion that released `revision` as `version`."""
+    return any(f == ("promote", version, revision) for _sha, f in _log(repo, "prod", tip))
 
 
 def is_creation(commit: Commit) -> Version | None:
@@ -86,22 +113,32 @@ def is_creation(commit: Commit) -> Version | None:
 def revisions(repo: Repo, tip: str) -> list[Commit]:
     """A version's revisions, newest first: its first-parent chain back to and
     including its creation commit."""
+    return [repo.commit(sha) for sha in _revision_shas(repo, tip)]
+
+
+def _revision_shas(repo: Repo, tip: str) -> list[str]:
     out = []
-    for commit in repo.first_parents(tip):
-        out.append(commit)
-        if is_creation(commit) is not None:
+    for sha, message in repo.messages(tip):
+        out.append(sha)
+        if names.trailers(message).get("Promptgit-Created"):
             break
     return out
 
 
+def creation(repo: Repo, tip: str) -> Commit:
+    """A version's creation commit (its first revision), found by a cheap walk."""
+    return repo.commit(_revision_shas(repo, tip)[-1])
+
+
 def version_of(repo: Repo, sha: str) -> Version | None:
     """Which version a revision belongs to: the nearest creation commit's."""
-    for commit in repo.first_parents(sha):
-        if names.trailers(commit.message).get("Promptgit-Action"):
+    for _sha, message in repo.messages(sha):
+        t = names.trailers(message)
+        if t.get("Promptgit-Action"):
             return None  # a deployment, not a revision
-        created = is_creation(commit)
-        if created is not None:
-            return created
+        created = t.get("Promptgit-Created")
+        if created:
+            return Version.maybe(created)
     return None
 
 

@@ -98,11 +98,7 @@ class _Check:
             self.bad(u.ref, f"a release deletes branch {v} in the same push (git push --atomic)")
         # The prod deployment that releases it: in this push, or (finishing a
         # release a crash or a non-atomic push left half-landed) already in prod's log.
-        prod = self.after("refs/heads/prod")
-        if not any(
-            d.action == "promote" and d.version == v and d.revision == t.target
-            for d in history.stage_log(self.repo, "prod", prod)
-        ):
+        if not history.released_by_prod(self.repo, v, t.target, self.after("refs/heads/prod")):
             self.bad(u.ref, f"a tag is created only with the prod deployment that releases it; {fix}")
 
     def draft(self, u: RefUpdate, v: Version) -> None:

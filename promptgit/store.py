@@ -177,7 +177,7 @@ class Store:
             name=name,
             version=str(version),
             revision=revision,
-            content=content.parse_prompt(prompt_text),
+            content=content.parse_prompt(prompt_text, templates=False),
             source=prompt_text,
             tests=content.decode(content.TESTS_FILE, tests) if tests is not None else None,
             stage=stage,
@@ -599,37 +599,38 @@ class Store:
         return done
 
     def finish_releases(self, name: str, *, actor: Actor) -> builtins.list[str]:
-        """Complete releases that a crash or a non-atomic push left half-landed.
+        """Complete a release that a crash or a non-atomic push left half-landed.
 
         A release is one transaction (tag, prod, branch gone), but libgit2 and a
         push without --atomic apply refs one by one. Whatever part landed, the
-        rest is finished here; returns the versions it finished.
+        rest is finished here; returns the version it finished, if any.
         """
         return self._finish_releases(self._open(name), name, actor)
 
     def _finish_releases(self, repo: Repo, name: str, actor: Actor) -> builtins.list[str]:
-        tags = repo.refs("refs/tags/v")
-        updates: dict[str, RefUpdate] = {}
-        for ref, sha in repo.refs("refs/heads/v").items():
-            v = Version.maybe(ref.removeprefix("refs/heads/"))
-            released = repo.tag(tags[v.tag]) if v is not None and v.tag in tags else None
-            if released is not None and released.target == sha:  # tagged and deployed: drop the branch
-                updates[ref] = RefUpdate(ref, sha, None)
+        """Finish the release prod's tip records, if part of it is missing.
+
+        Checking prod's tip suffices: every operation that moves prod, and
+        post-receive after a push to it, runs this first. A few ref reads.
+        """
         prod = history.current(repo, "prod")
-        if prod is not None and prod.action == "promote" and prod.version.tag not in tags:
-            v = prod.version  # deployed to prod, but the tag never landed
-            branch = repo.ref(v.branch)
-            if branch in (None, prod.revision):
-                sha = repo.stage_tag(str(v), prod.revision, f"Release {v}\n", actor.person())
-                updates[v.tag] = RefUpdate(v.tag, None, sha)
-                if branch is not None:
-                    updates[v.branch] = RefUpdate(v.branch, branch, None)
+        if prod is None or prod.action != "promote":
+            return []
+        v = prod.version
+        tag_sha, branch = repo.ref(v.tag), repo.ref(v.branch)
+        updates = []
+        if tag_sha is None and branch in (None, prod.revision):  # the tag never landed
+            sha = repo.stage_tag(str(v), prod.revision, f"Release {v}\n", actor.person())
+            updates.append(RefUpdate(v.tag, None, sha))
+        tag = repo.tag(tag_sha) if tag_sha else None
+        if branch is not None and (updates or (tag is not None and tag.target == branch)):
+            updates.append(RefUpdate(v.branch, branch, None))  # the branch outlived its release
         if not updates:
             return []
         system = Actor(actor.name, actor.email, "admin")  # the release itself was authorized
-        read = {"refs/heads/prod": prod.sha if prod else None}
-        self._apply(repo, name, list(updates.values()), system, "promptgit: finish release", read=read)
-        return sorted({u.ref.rsplit("/", 1)[-1] for u in updates.values()})
+        read = {"refs/heads/prod": prod.sha}
+        self._apply(repo, name, updates, system, "promptgit: finish release", read=read)
+        return [str(v)]
 
     # --- helpers ------------------------------------------------------------------
 
@@ -670,15 +671,15 @@ class Store:
         current: Mapping[str, Deployment | None],
         in_tst: set[Version],
     ) -> VersionInfo:
-        revs = history.revisions(repo, tip)
+        last = repo.commit(tip)
         return VersionInfo(
             version=str(v),
             stage=self._stage_of(v, released, in_tst),
             current_in=tuple(s for s, d in current.items() if d and d.version == v),
             revision=tip,
-            created=revs[-1].author,
-            updated=revs[0].author,
-            summary=names.summary(revs[0].message),
+            created=history.creation(repo, tip).author,
+            updated=last.author,
+            summary=names.summary(last.message),
         )
 
     def iter_repos(self) -> Iterator[tuple[str, Repo]]:
