@@ -72,7 +72,7 @@ def _log(repo: Repo, stage: str, tip: str | None) -> Iterator[tuple[str, tuple[s
 
 def stage_log(repo: Repo, stage: str, tip: str | None = None) -> Iterator[Deployment]:
     """A stage's deployments, newest first; stops at the first non-deployment."""
-    for sha, _fields_ in _log(repo, stage, tip):
+    for sha, _ in _log(repo, stage, tip):
         d = as_deployment(repo.commit(sha), stage)
         assert d is not None
         yield d
