@@ -257,17 +257,51 @@ class Repo:
         self._staged.raw[sha] = (kind, raw)
         return sha
 
-    def stage_tree(self, files: Mapping[str, bytes]) -> str:
-        entries = {}
-        body = b""
-        for name in sorted(files):
-            blob = self._stage("blob", files[name])
-            self._staged.blobs[blob] = files[name]
-            entries[name] = blob
-            body += b"100644 " + name.encode() + b"\0" + bytes.fromhex(blob)
-        sha = self._stage("tree", body)
-        self._staged.trees[sha] = entries
+    def stage_blob(self, data: bytes) -> str:
+        sha = self._stage("blob", data)
+        self._staged.blobs[sha] = data
         return sha
+
+    def stage_tree(self, files: Mapping[str, bytes]) -> str:
+        """A flat tree of files (name -> content)."""
+        return self._stage_entries({name: ("100644", self.stage_blob(data)) for name, data in files.items()})
+
+    def _stage_entries(self, entries: Mapping[str, tuple[str, str]]) -> str:
+        """A tree from name -> (mode, sha), in git's order (a subtree sorts as 'name/')."""
+        body = b""
+        for name in sorted(entries, key=lambda n: n + "/" if entries[n][0] == "40000" else n):
+            mode, sha = entries[name]
+            body += mode.encode() + b" " + name.encode() + b"\0" + bytes.fromhex(sha)
+        tree = self._stage("tree", body)
+        self._staged.trees[tree] = {n: s for n, (m, s) in entries.items() if m != "40000"}
+        return tree
+
+    # --- notes ---------------------------------------------------------------------
+
+    def note(self, ref: str, target: str) -> str | None:
+        """The note on `target` in the notes ref (flat or fanned out, as git writes them)."""
+        tip = self.ref(ref)
+        if tip is None:
+            return None
+        tree = self._r[tip].tree
+        for path in (target, f"{target[:2]}/{target[2:]}"):
+            try:
+                return str(tree[path].data.decode("utf-8", "replace"))
+            except KeyError:
+                continue
+        return None
+
+    def stage_note(self, ref: str, target: str, text: str, who: Person, message: str) -> RefUpdate:
+        """A new notes commit setting the note on `target` (kept flat; other notes kept)."""
+        old = self.ref(ref)
+        entries: dict[str, tuple[str, str]] = {}
+        if old is not None:
+            for entry in self._r[old].tree:
+                entries[entry.name] = (f"{int(entry.filemode):o}", str(entry.id))
+        entries[target] = ("100644", self.stage_blob(text.encode()))
+        tree = self._stage_entries(entries)
+        commit = self.stage_commit(tree, [old] if old else [], message, who)
+        return RefUpdate(ref, old, commit)
 
     def stage_commit(self, tree: str, parents: Sequence[str], message: str, author: Person) -> str:
         head = [f"tree {tree}"] + [f"parent {p}" for p in parents]

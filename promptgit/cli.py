@@ -367,7 +367,11 @@ def log(ctx: click.Context, target: str, as_json: bool) -> None:
                 f"{e.revision[:10]}  {e.stamp.by}{mark}"
             )
         else:
-            click.echo(f"{e.revision[:10]}  {e.stamp.at[:19]}  {e.stamp.by}  {e.summary}")
+            mark = ""
+            if e.tests:
+                last = e.tests[-1]
+                mark = f"  [tests {'passed' if last.get('passed') else 'FAILED'} in {last.get('env')}]"
+            click.echo(f"{e.revision[:10]}  {e.stamp.at[:19]}  {e.stamp.by}  {e.summary}{mark}")
 
 
 @cli.command()
@@ -403,6 +407,33 @@ def render(ctx: click.Context, target: str, pairs: Iterable[str], as_json: bool)
             click.echo(f"[{m['role']}]\n{m['content']}")
     else:
         click.echo(out, nl=not out.endswith("\n"))
+
+
+@cli.command("test")
+@click.argument("target", metavar="NAME[@REF]")
+@click.option("--env", type=STAGE, help="The stage whose environment to run in (default: REF's stage).")
+@click.option("--no-record", is_flag=True, help="Do not record the run as a git note.")
+@json_option
+@click.pass_context
+def test_(ctx: click.Context, target: str, env: str | None, no_record: bool, as_json: bool) -> None:
+    """Run the prompt's tests.yaml cases; exit 1 if any fails.
+
+    Each run is recorded as a git note on the tested revision
+    (git log --notes=promptgit-tests), which require_tests gates read.
+    """
+    name, ref = _target(target)
+    run = _store(ctx).test(name, ref, env=env, actor=_actor(), record=not no_record)
+    if as_json:
+        _emit(run.to_json())
+    else:
+        where = f"{run.env.stage} environment, provider {run.env.provider}"
+        click.echo(f"{name}@{run.version} revision {run.revision[:10]} in the {where}")
+        rows = [[c.name, "pass" if c.passed else "FAIL", f"{c.ms:.1f} ms", c.why] for c in run.cases]
+        _table(rows, ["CASE", "RESULT", "TIME", "WHY"])
+        failed = sum(not c.passed for c in run.cases)
+        click.echo(f"{len(run.cases) - failed} passed, {failed} failed")
+    if not run.passed:
+        ctx.exit(1)
 
 
 @cli.group()

@@ -69,7 +69,7 @@ def _nodes(text: str, key: object) -> tuple[Any, Any] | None:
     return found
 
 
-def _line_of(text: str, key: object, index: int | None = None) -> int | None:
+def line_of(text: str, key: object, index: int | None = None) -> int | None:
     """1-based line of a top-level key (or of item `index` of its list value)."""
     import yaml
 
@@ -107,7 +107,7 @@ def _template_error_line(text: str, lineno: int) -> int | None:
     return first + lineno
 
 
-def _mapping_of(text: str, file: str, keys: Mapping[str, str]) -> dict[str, Any]:
+def mapping_of(text: str, file: str, keys: Mapping[str, str]) -> dict[str, Any]:
     data = _load(text, file)
     if not isinstance(data, dict):
         raise InvalidContent(file, "must be a YAML mapping of keys such as " + ", ".join(keys), 1)
@@ -116,7 +116,7 @@ def _mapping_of(text: str, file: str, keys: Mapping[str, str]) -> dict[str, Any]
             raise InvalidContent(
                 file,
                 f"unknown key {key!r}: allowed keys are {', '.join(keys)}",
-                _line_of(text, key),
+                line_of(text, key),
             )
     return data
 
@@ -128,10 +128,10 @@ def parse_prompt(text: str, file: str = PROMPT_FILE, templates: bool = True) -> 
     `templates=False` skips parsing the Jinja2 templates (and importing Jinja2):
     for reading a revision, whose content was validated when it was written.
     """
-    data = _mapping_of(text, file, PROMPT_KEYS)
+    data = mapping_of(text, file, PROMPT_KEYS)
 
     def bad(key: str, problem: str, index: int | None = None) -> InvalidContent:
-        return InvalidContent(file, f"{key}: {problem}", _line_of(text, key, index))
+        return InvalidContent(file, f"{key}: {problem}", line_of(text, key, index))
 
     for key in ("description", "model", "template"):
         if key in data and not isinstance(data[key], str):
@@ -195,36 +195,87 @@ def _template_variables(text: str, file: str, sources: list[tuple[str, str, int 
             if key == "template":
                 line = _template_error_line(text, e.lineno or 1)
             else:
-                line = _line_of(text, key, index)
+                line = line_of(text, key, index)
             raise InvalidContent(
                 file, f"{key}: template syntax error: {e.message}; fix the Jinja2 syntax", line
             ) from None
     return used
 
 
+CASE_KEYS = {
+    "name": "a string naming the case",
+    "vars": "a mapping of template variables",
+    "contains": "a string (or list of strings) the output must contain",
+    "not_contains": "a string (or list of strings) the output must not contain",
+    "equals": "the exact output, a string",
+    "regex": "a regular expression the output must match (re.search)",
+    "max_chars": "the most characters the output may have, a whole number",
+    "json": "true (the output parses as JSON) or a JSON Schema it must match",
+    "error": "a string: rendering must fail with a message containing it",
+}
+
+
 @lru_cache(maxsize=1024)
 def parse_tests(text: str, file: str = TESTS_FILE) -> Mapping[str, Any]:
-    """Validate the shape of tests.yaml: a mapping with a list of named cases."""
+    """Validate tests.yaml: a mapping with a list of named cases and their assertions."""
     if _load(text, file) is None:
         return {"cases": []}  # an empty tests.yaml holds no cases
-    data = _mapping_of(text, file, TESTS_KEYS)
+    data = mapping_of(text, file, TESTS_KEYS)
     cases = data.get("cases", [])
     if not isinstance(cases, list):
-        raise InvalidContent(file, "cases: must be a list", _line_of(text, "cases"))
+        raise InvalidContent(file, "cases: must be a list", line_of(text, "cases"))
     names = set()
     for i, case in enumerate(cases):
+
+        def bad(problem: str, i: int = i) -> InvalidContent:
+            return InvalidContent(file, f"cases: item {i + 1}: {problem}", line_of(text, "cases", i))
+
         if not isinstance(case, dict) or not isinstance(case.get("name"), str):
-            raise InvalidContent(
-                file,
-                f"cases: item {i + 1} must be a mapping with a name",
-                _line_of(text, "cases", i),
-            )
+            raise bad("must be a mapping with a name")
         if case["name"] in names:
-            raise InvalidContent(
-                file, f"cases: duplicate case name {case['name']!r}", _line_of(text, "cases", i)
-            )
+            raise bad(f"duplicate case name {case['name']!r}")
         names.add(case["name"])
+        _check_case(case, bad)
     return data
+
+
+def _check_case(case: Mapping[str, Any], bad: Any) -> None:
+    """One case's keys and assertion values (regexes compile, schemas are schemas)."""
+    import re
+
+    for key in case:
+        if key not in CASE_KEYS:
+            raise bad(f"unknown key {key!r}: allowed keys are {', '.join(CASE_KEYS)}")
+    if not isinstance(case.get("vars", {}), dict):
+        raise bad(f"vars must be {CASE_KEYS['vars']}")
+    for key in ("contains", "not_contains"):
+        value = case.get(key, [])
+        items = value if isinstance(value, list) else [value]
+        if not all(isinstance(v, str) for v in items):
+            raise bad(f"{key} must be {CASE_KEYS[key]}")
+    for key in ("equals", "regex", "error"):
+        if key in case and not isinstance(case[key], str):
+            raise bad(f"{key} must be {CASE_KEYS[key]}")
+    if "regex" in case:
+        try:
+            re.compile(case["regex"])
+        except re.error as e:
+            raise bad(f"regex {case['regex']!r} does not compile: {e}") from None
+    max_chars = case.get("max_chars", 0)
+    if isinstance(max_chars, bool) or not isinstance(max_chars, int) or max_chars < 0:
+        raise bad(f"max_chars must be {CASE_KEYS['max_chars']}")
+    schema = case.get("json", True)
+    if not isinstance(schema, bool | dict):
+        raise bad(f"json must be {CASE_KEYS['json']}")
+    if isinstance(schema, dict):
+        from jsonschema import SchemaError, validators
+
+        try:
+            validators.validator_for(schema).check_schema(schema)
+        except SchemaError as e:
+            raise bad(f"json: not a valid JSON Schema: {e.message}") from None
+    if "error" in case and set(case) & {"contains", "not_contains", "equals", "regex", "max_chars", "json"}:
+        raise bad("a case that expects an error has no output to check: drop its other assertions")
 
 
 def decode(file: str, data: bytes) -> str:

@@ -6,8 +6,10 @@ ref tip and stop as soon as the question is answered.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from . import names
 from ._git import Commit, Person, Repo
@@ -171,3 +173,21 @@ def all_versions(repo: Repo) -> dict[Version, tuple[str, bool]]:
 def used_numbers(repo: Repo) -> set[Version]:
     """Every number ever used: existing versions and the retired ones the dev log names."""
     return set(all_versions(repo)) | versions_in_log(repo, "dev")
+
+
+def test_runs(repo: Repo, revision: str) -> list[dict[str, Any]]:
+    """The test runs recorded on a revision (one JSON line each), oldest first."""
+    runs = []
+    for line in (repo.note(names.NOTES_TESTS_REF, revision) or "").splitlines():
+        try:
+            value = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(value, dict):
+            runs.append(value)
+    return runs
+
+
+def passed_in(runs: list[dict[str, Any]], env: str) -> bool:
+    """Whether one of the runs passed in the environment of stage `env`."""
+    return any(r.get("passed") is True and r.get("env") == env for r in runs)

@@ -140,7 +140,7 @@ def _say(lines: Sequence[str]) -> None:
 
 
 def pre_receive(lines: Iterable[str], git_dir: str, push: str) -> int:
-    from . import policy
+    from . import config, policy
     from ._git import RefUpdate, Repo
 
     pushed = _updates(lines)
@@ -148,9 +148,10 @@ def pre_receive(lines: Iterable[str], git_dir: str, push: str) -> int:
         RefUpdate(ref, None if old == ZERO else old, None if new == ZERO else new) for old, new, ref in pushed
     ]
     repo = Repo(git_dir, from_env=True)
-    _, name = _store_and_name(git_dir)
+    root, name = _store_and_name(git_dir)
     role = os.environ.get("PROMPTGIT_ROLE", "admin")
-    found = policy.check(repo, updates, role, name)
+    gates = config.load(root).require_tests
+    found = policy.check(repo, updates, role, name, require_tests=gates)
     if found:
         _say([f"{v.ref}: {v.message}" for v in found])
         _say(["push rejected: nothing was changed"])

@@ -60,6 +60,7 @@ class RevisionInfo:
     summary: str
     stamp: Person
     message: str = ""
+    tests: tuple[Mapping[str, Any], ...] = ()  # recorded test runs, oldest first
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -67,6 +68,9 @@ class RevisionInfo:
             "at": self.stamp.at,
             "by": self.stamp.by,
             "summary": self.summary,
+            "tests": [
+                {k: run.get(k) for k in ("env", "provider", "passed", "at", "by")} for run in self.tests
+            ],
         }
 
 

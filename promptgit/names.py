@@ -123,7 +123,7 @@ def check_stage(stage: str) -> str:
 
 
 # What a ref is, for the policy: stage, draft branch, release tag, note, or foreign.
-RefClass = Literal["stage", "draft", "tag", "notes", "other"]
+RefClass = Literal["stage", "draft", "tag", "notes", "tests", "other"]
 
 
 def classify_ref(ref: str) -> tuple[RefClass, str | Version]:
@@ -135,6 +135,8 @@ def classify_ref(ref: str) -> tuple[RefClass, str | Version]:
             if version is not None and str(version) == ref[len(prefix) :]:
                 return kind, version  # type: ignore[return-value]
             return "other", ref
+    if ref == NOTES_TESTS_REF:
+        return "tests", ref
     if ref.startswith("refs/notes/") and not ref.startswith(NOTES_TESTS_REF):
         return "notes", ref
     return "other", ref

@@ -8,7 +8,7 @@ push can do exactly what the CLI can, and nothing more.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 from . import content, history, names
@@ -37,11 +37,19 @@ def allows(role: str, needed: str) -> bool:
 class _Check:
     """One evaluation: the repository, the whole push, and what it found."""
 
-    def __init__(self, repo: Repo, updates: Sequence[RefUpdate], role: str, name: str):
+    def __init__(
+        self,
+        repo: Repo,
+        updates: Sequence[RefUpdate],
+        role: str,
+        name: str,
+        require_tests: Collection[str],
+    ):
         self.repo = repo
         self.updates = {u.ref: u for u in updates}
         self.role = role
         self.name = name
+        self.require_tests = require_tests
         self.found: list[Violation] = []
 
     def bad(self, ref: str, message: str, kind: str = "rule") -> None:
@@ -250,12 +258,14 @@ class _Check:
             return
         if d.stage == "tst":
             self.need(u.ref, "editor", "promoting to TST")
+            self.gate(u, d)
             if self.released(v):
                 self.bad(u.ref, f"{v} is a release: a release is never promoted into tst")
             elif self.tip_after(v) != d.revision:
                 self.bad(u.ref, f"a promotion deploys the tip of {v}")
             return
         self.need(u.ref, "releaser", "promoting to PROD")
+        self.gate(u, d)
         if self.released(v):
             self.bad(
                 u.ref,
@@ -275,6 +285,20 @@ class _Check:
                 u.ref,
                 f"TST never served revision {d.revision[:10]} of {v}: promote it to TST first "
                 f"('promptgit promote {self.name}@{v} --to tst')",
+            )
+
+    def gate(self, u: RefUpdate, d: history.Deployment) -> None:
+        """require_tests: promoting needs a passing run on exactly this revision,
+        in the environment of the stage before."""
+        if d.stage not in self.require_tests:
+            return
+        before = "dev" if d.stage == "tst" else "tst"
+        if not history.passed_in(history.test_runs(self.repo, d.revision), before):
+            self.bad(
+                u.ref,
+                f"{d.stage} requires a passing test run of revision {d.revision[:10]} in the "
+                f"{before} environment, and there is none: run "
+                f"'promptgit test {self.name}@{d.version} --env {before}'",
             )
 
     def deploy_update(self, u: RefUpdate, d: history.Deployment) -> None:
@@ -310,13 +334,24 @@ class _Check:
             )
 
 
-def check(repo: Repo, updates: Sequence[RefUpdate], role: str, name: str = "NAME") -> list[Violation]:
+def check(
+    repo: Repo,
+    updates: Sequence[RefUpdate],
+    role: str,
+    name: str = "NAME",
+    *,
+    require_tests: Collection[str] = (),
+    library: bool = False,
+) -> list[Violation]:
     """Every rule the proposed updates break, one violation per problem (empty: allowed).
 
     `repo` must see the proposed objects (staged by the library, or the push's
     quarantine in a hook). `name` only makes the suggested commands concrete.
+    `require_tests` are the stages whose promotion needs a passing test run
+    (promptgit.yaml). `library` is True only for promptgit's own writes: it
+    alone may record test runs.
     """
-    c = _Check(repo, updates, role, name)
+    c = _Check(repo, updates, role, name, require_tests)
     for u in updates:
         if u.old == u.new:
             continue
@@ -331,6 +366,8 @@ def check(repo: Repo, updates: Sequence[RefUpdate], role: str, name: str = "NAME
             c.tag(u, what)
         elif kind == "notes":
             c.need(u.ref, "editor", "writing notes")
+        elif kind == "tests" and library:
+            c.need(u.ref, "editor", "recording a test run")
         else:
             c.other(u)
     return c.found

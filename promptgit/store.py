@@ -12,13 +12,12 @@ import builtins
 import os
 import shutil
 import tempfile
-import threading
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import content, history, hooks, names, policy
+from . import config, content, history, hooks, names, policy, testing
 from ._git import Commit, Person, RefUpdate, Repo
 from .errors import (
     ConcurrentUpdate,
@@ -78,7 +77,7 @@ class Store:
         self.path = Path(path if path is not None else default_path())
         self._repos: dict[str, Repo] = {}
         self._served: dict[tuple[str, str], tuple[str, Prompt]] = {}
-        self._local = threading.local()
+        self._config: tuple[float, config.Config] | None = None
 
     # --- the store itself ---------------------------------------------------
 
@@ -93,6 +92,17 @@ class Store:
                 "# promptgit store configuration (never served; secrets by env var name only)\nversion: 1\n"
             )
         return store
+
+    @property
+    def config(self) -> config.Config:
+        """promptgit.yaml, re-read when it changes (a stat per call)."""
+        try:
+            mtime = (self.path / config.FILE).stat().st_mtime
+        except FileNotFoundError:
+            return config.Config()
+        if self._config is None or self._config[0] != mtime:
+            self._config = (mtime, config.load(self.path))
+        return self._config[1]
 
     def _check_store(self) -> None:
         if not (self.path / CONFIG_FILE).is_file():
@@ -263,7 +273,9 @@ class Store:
         if spec.kind == "stage":
             return [_deployment_info(repo, d) for d in history.stage_log(repo, spec.value)]
         r = self._resolve(repo, name, spec)
-        return [_revision_info(c) for c in history.revisions(repo, r.revision)]
+        return [
+            _revision_info(c, history.test_runs(repo, c.sha)) for c in history.revisions(repo, r.revision)
+        ]
 
     def diff(self, name: str, a: RefSpec | str, b: RefSpec | str) -> str:
         repo = self._open(name)
@@ -290,10 +302,12 @@ class Store:
         actor: Actor,
         message: str,
         read: Mapping[str, str | None] = {},
+        library: bool = False,
     ) -> None:
+        gates = self.config.require_tests
 
         def check() -> None:
-            found = policy.check(repo, updates, actor.role, name)
+            found = policy.check(repo, updates, actor.role, name, require_tests=gates, library=library)
             forbidden = [v for v in found if v.kind == "forbidden"]
             if forbidden:
                 raise Forbidden(f"{actor.name}: " + "; ".join(str(v) for v in forbidden))
@@ -588,6 +602,63 @@ class Store:
         read = {s: repo.ref(s) for s in ("refs/heads/dev", "refs/heads/tst")}
         self._apply(repo, name, [update], actor, f"promptgit: delete {v}", read=read)
 
+    def test(
+        self,
+        name: str,
+        ref: RefSpec | str | None = None,
+        *,
+        env: str | None = None,
+        actor: Actor,
+        record: bool = True,
+    ) -> testing.TestRun:
+        """Run the cases of tests.yaml on NAME@REF in a stage's environment, and record
+        the run as a git note on the tested revision.
+
+        The environment is `env`, else the stage REF names, else the stage of the
+        version (DEV -> dev, TST -> tst, PROD -> prod).
+        """
+        repo = self._open(name)
+        spec = RefSpec.parse(ref) if isinstance(ref, str) else ref
+        r = self._resolve(repo, name, spec)
+        if env is None:
+            if spec is not None and spec.kind == "stage":
+                env = spec.value
+            else:
+                in_tst = history.versions_in_log(repo, "tst")
+                env = self._stage_of(r.version, r.released, in_tst).lower()
+        environment = self.config.environment(names.check_stage(env))
+        prompt = self._prompt(repo, name, r.version, r.revision)
+        cases = content.parse_tests(prompt.tests) if prompt.tests else {"cases": []}
+        if not cases.get("cases"):
+            raise InvalidInput(
+                f"{name}@{r.version} has no test cases: add a tests.yaml beside prompt.yaml "
+                f"('promptgit edit {name}@{r.version} --tests tests.yaml')"
+            )
+        now = actor.person()
+        run = testing.run(prompt, cases, environment, now.by, now.at)
+        if record:
+            self._record_run(repo, name, run, actor)
+        return run
+
+    def _record_run(
+        self, repo: Repo, name: str, run: testing.TestRun, actor: Actor, attempts: int = 5
+    ) -> None:
+        """Append the run to the revision's note, compare-and-swap on the notes ref."""
+        for _ in range(attempts):
+            old = repo.note(names.NOTES_TESTS_REF, run.revision) or ""
+            text = old + ("" if not old or old.endswith("\n") else "\n") + run.note_line() + "\n"
+            verdict = "passed" if run.passed else "failed"
+            message = f"Test {run.version} ({run.revision[:10]}) in {run.env.stage}: {verdict}\n"
+            update = repo.stage_note(names.NOTES_TESTS_REF, run.revision, text, actor.person(), message)
+            try:
+                self._apply(repo, name, [update], actor, "promptgit: record test run", library=True)
+                return
+            except ConcurrentUpdate:
+                continue
+        raise ConcurrentUpdate(
+            f"could not record the test run of {name}: the notes kept changing; run it again"
+        )
+
     def install_hooks(self, prompt_names: Sequence[str] = ()) -> builtins.list[str]:
         """(Re)install the git hooks and the safety config into prompts (default: all)."""
         done = []
@@ -715,5 +786,5 @@ def _deployment_info(repo: Repo, d: Deployment) -> DeploymentInfo:
     )
 
 
-def _revision_info(c: Commit) -> RevisionInfo:
-    return RevisionInfo(revision=c.sha, summary=names.summary(c.message), stamp=c.author, message=c.message)
+def _revision_info(c: Commit, tests: builtins.list[dict[str, Any]] = []) -> RevisionInfo:  # noqa: B006
+    return RevisionInfo(c.sha, names.summary(c.message), c.author, c.message, tuple(tests))

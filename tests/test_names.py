@@ -408,7 +408,7 @@ def test_check_stage() -> None:
         ("refs/tags/v0.3", ("tag", Version(0, 3))),
         ("refs/notes/commits", ("notes", "refs/notes/commits")),
         ("refs/notes/review", ("notes", "refs/notes/review")),
-        (NOTES_TESTS_REF, ("other", NOTES_TESTS_REF)),
+        (NOTES_TESTS_REF, ("tests", NOTES_TESTS_REF)),
         ("refs/tags/dev", ("other", "refs/tags/dev")),
         ("refs/tags/tst", ("other", "refs/tags/tst")),
         ("refs/tags/prod", ("other", "refs/tags/prod")),

@@ -1,0 +1,142 @@
+"""The store's own settings, `<store>/promptgit.yaml`: never served, no secrets.
+
+    version: 1
+    environments:              # where `promptgit test` runs, per stage
+      dev: {provider: render}
+      tst:
+        provider: openai       # any OpenAI-compatible chat-completions server
+        base_url: http://127.0.0.1:8080/v1
+        model: gpt-4o-mini     # overrides prompt.yaml's model
+        api_key_env: OPENAI_API_KEY   # the variable's NAME; the key never is stored
+        timeout: 30
+    require_tests: [prod]      # or true (tst and prod), or false
+
+Secrets are referenced by environment variable name only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .content import line_of, mapping_of
+from .errors import InvalidContent
+
+FILE = "promptgit.yaml"
+PROVIDERS = ("render", "openai")
+PROMOTION_STAGES = ("tst", "prod")
+TOP_KEYS = {
+    "version": "1",
+    "environments": "a mapping of stage (dev, tst, prod) to its test environment",
+    "require_tests": "true, false, or a list of the stages (tst, prod) whose promotion needs "
+    "a passing test run",
+    "tokens": "API tokens, written by 'promptgit token' (hashed only)",
+}
+ENV_KEYS = {
+    "provider": "render or openai",
+    "base_url": "the server's base URL, e.g. http://127.0.0.1:8080/v1",
+    "model": "a model name that overrides prompt.yaml's",
+    "api_key_env": "the NAME of an environment variable holding the API key",
+    "timeout": "seconds to wait for an answer",
+}
+
+
+@dataclass(frozen=True)
+class Environment:
+    """Where a test runs: a provider and its settings (the key stays in the environment)."""
+
+    stage: str
+    provider: str = "render"
+    base_url: str | None = None
+    model: str | None = None
+    api_key_env: str | None = None
+    timeout: float = 60.0
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "stage": self.stage,
+            "provider": self.provider,
+            "base_url": self.base_url,
+            "model": self.model,
+        }
+
+
+@dataclass(frozen=True)
+class Config:
+    environments: Mapping[str, Environment] = field(default_factory=dict)
+    require_tests: frozenset[str] = frozenset()
+    tokens: Mapping[str, Any] = field(default_factory=dict)
+    raw: Mapping[str, Any] = field(default_factory=dict)
+
+    def environment(self, stage: str) -> Environment:
+        return self.environments.get(stage) or Environment(stage)
+
+
+def load(store: Path) -> Config:
+    """Read and validate `<store>/promptgit.yaml` (a missing file is an empty config)."""
+    path = store / FILE
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return Config()
+    return parse(text)
+
+
+def parse(text: str) -> Config:
+    data = mapping_of(text, FILE, TOP_KEYS) if text.strip() else {}
+
+    def bad(key: str, problem: str) -> InvalidContent:
+        return InvalidContent(FILE, f"{key}: {problem}", line_of(text, key))
+
+    envs: dict[str, Environment] = {}
+    raw_envs = data.get("environments") or {}
+    if not isinstance(raw_envs, dict):
+        raise bad("environments", f"must be {TOP_KEYS['environments']}")
+    for stage, settings in raw_envs.items():
+        if stage not in ("dev", "tst", "prod"):
+            raise bad("environments", f"unknown stage {stage!r}: use dev, tst or prod")
+        envs[stage] = _environment(stage, settings or {}, bad)
+
+    gate = data.get("require_tests", False)
+    if gate is True:
+        require = frozenset(PROMOTION_STAGES)
+    elif gate is False or gate is None:
+        require = frozenset()
+    elif isinstance(gate, list) and all(s in PROMOTION_STAGES for s in gate):
+        require = frozenset(gate)
+    else:
+        raise bad("require_tests", f"must be {TOP_KEYS['require_tests']}")
+    tokens = data.get("tokens") or {}
+    if not isinstance(tokens, dict):
+        raise bad("tokens", "must be a mapping; manage it with 'promptgit token'")
+    return Config(envs, require, tokens, data)
+
+
+def _environment(stage: str, settings: Any, bad: Any) -> Environment:
+    where = f"environments.{stage}"
+    if not isinstance(settings, dict):
+        raise bad("environments", f"{where} must be a mapping of {', '.join(ENV_KEYS)}")
+    for key in settings:
+        if key not in ENV_KEYS:
+            raise bad("environments", f"{where}: unknown key {key!r}: allowed keys are {', '.join(ENV_KEYS)}")
+    provider = settings.get("provider", "render")
+    if provider not in PROVIDERS:
+        raise bad("environments", f"{where}.provider must be one of {', '.join(PROVIDERS)}")
+    for key in ("base_url", "model", "api_key_env"):
+        if key in settings and not isinstance(settings[key], str):
+            raise bad("environments", f"{where}.{key} must be {ENV_KEYS[key]}")
+    if provider == "openai" and not settings.get("base_url"):
+        raise bad("environments", f"{where}: the openai provider needs base_url ({ENV_KEYS['base_url']})")
+    timeout = settings.get("timeout", 60)
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
+        raise bad("environments", f"{where}.timeout must be a positive number of seconds")
+    return Environment(
+        stage=stage,
+        provider=provider,
+        base_url=settings.get("base_url"),
+        model=settings.get("model"),
+        api_key_env=settings.get("api_key_env"),
+        timeout=float(timeout),
+    )
