@@ -451,6 +451,78 @@ def hooks_install(ctx: click.Context, names: tuple[str, ...]) -> None:
 
 
 @cli.command()
+@click.option(
+    "--host", default="127.0.0.1", show_default=True, help="Address to bind (not loopback: tokens needed)."
+)
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535))
+@click.pass_context
+def serve(ctx: click.Context, host: str, port: int) -> None:
+    """Serve the JSON API, git over HTTP and the web page.
+
+    With no tokens configured it binds loopback only and lets every caller do
+    everything as you; create tokens to serve a team.
+    """
+    from .server import Refused
+    from .server import serve as run
+
+    try:
+        run(_store(ctx), host, port, _actor(), lambda line: click.echo(line, err=True))
+    except Refused as e:
+        raise click.ClickException(str(e)) from None
+
+
+@cli.group()
+def token() -> None:
+    """API tokens: who may read, edit, release or administer over HTTP."""
+
+
+@token.command("create")
+@click.argument("name")
+@click.option("--role", type=click.Choice(["reader", "editor", "releaser", "admin"]), required=True)
+@click.pass_context
+def token_create(ctx: click.Context, name: str, role: str) -> None:
+    """Create a token; it is printed once, and only its salted hash is stored."""
+    from .tokens import create as create_token
+
+    store = _store(ctx)
+    store.names()
+    secret = create_token(store.path, name, role)
+    click.echo(secret)
+    click.echo(f"token {name!r} ({role}) created: keep it now, it is not shown again", err=True)
+
+
+@token.command("list")
+@json_option
+@click.pass_context
+def token_list(ctx: click.Context, as_json: bool) -> None:
+    """The tokens: name, role, created (never the secrets)."""
+    from .tokens import listing
+
+    store = _store(ctx)
+    store.names()
+    rows = listing(store.config)
+    if as_json:
+        _emit(rows)
+    elif not rows:
+        click.echo("no tokens: 'promptgit serve' is local-only; create one with 'promptgit token create'")
+    else:
+        _table([[r["name"], r["role"], r["created"]] for r in rows], ["NAME", "ROLE", "CREATED"])
+
+
+@token.command("revoke")
+@click.argument("name")
+@click.pass_context
+def token_revoke(ctx: click.Context, name: str) -> None:
+    """Revoke a token at once (the server re-reads promptgit.yaml when it changes)."""
+    from .tokens import revoke
+
+    store = _store(ctx)
+    store.names()
+    revoke(store.path, name)
+    click.echo(f"token {name!r} revoked")
+
+
+@cli.command()
 @click.pass_context
 def demo(ctx: click.Context) -> None:
     """Walk through the daily loop on a prompt named 'greeting' (the quick start)."""

@@ -12,6 +12,7 @@ import builtins
 import os
 import shutil
 import tempfile
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,7 +76,7 @@ class Store:
 
     def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
         self.path = Path(path if path is not None else default_path())
-        self._repos: dict[str, Repo] = {}
+        self._local = threading.local()
         self._served: dict[tuple[str, str], tuple[str, Prompt]] = {}
         self._config: tuple[float, config.Config] | None = None
 
@@ -112,7 +113,12 @@ class Store:
         return self.path / f"{names.check_name(name)}.git"
 
     def _open(self, name: str) -> Repo:
-        repo = self._repos.get(name)
+        """The prompt's repository, one object per thread: a libgit2 repository
+        carries per-operation state (the reflog identity, ref transactions)."""
+        repos: dict[str, Repo] | None = getattr(self._local, "repos", None)
+        if repos is None:
+            repos = self._local.repos = {}
+        repo = repos.get(name)
         if repo is not None:
             return repo
         path = self._repo_path(name)
@@ -120,7 +126,7 @@ class Store:
             self._check_store()
             raise PromptNotFound(name, self.names())
         repo = Repo(str(path))
-        self._repos[name] = repo
+        repos[name] = repo
         return repo
 
     def names(self) -> builtins.list[str]:
@@ -240,6 +246,13 @@ class Store:
             self._info(repo, v, tip, released, current, in_tst)
             for v, (tip, released) in sorted(history.all_versions(repo).items())
         ]
+
+    def version(self, name: str, version: str | Version) -> VersionInfo:
+        """One version's history entry: stage, current stages, created/updated, summary."""
+        repo = self._open(name)
+        v = self._version_arg(repo, name, version)
+        self._tip(repo, name, v)
+        return self._version_info(repo, v)
 
     def show(self, name: str, ref: RefSpec | str | None = None) -> Shown:
         repo = self._open(name)
@@ -514,9 +527,13 @@ class Store:
         version: str | Version | None = None,
         *,
         to: str | None = None,
+        expect: str | None = None,
         actor: Actor,
     ) -> DeploymentInfo:
-        """Deploy a draft's tip to tst, or release it to prod (tag, prod, branch gone)."""
+        """Deploy a draft's tip to tst, or release it to prod (tag, prod, branch gone).
+
+        `expect`: the revision the caller means to promote; if the tip is another,
+        nothing happens and ConcurrentUpdate says which revision it is now."""
         repo = self._open(name)
         self._finish_releases(repo, name, actor)
         if to is not None:
@@ -534,10 +551,12 @@ class Store:
             v = d.version
         else:
             v = self._version_arg(repo, name, version)
-        found = history.version_tip(repo, v)
-        if found is None:
-            raise RefNotFound(name, f"version {v}", [str(k) for k in sorted(history.all_versions(repo))])
-        tip, released = found
+        tip, released = self._tip(repo, name, v)
+        if expect is not None and repo.expand(expect) != tip:
+            raise ConcurrentUpdate(
+                f"{name}@{v} is at revision {tip[:10]}, not {expect[:10]}: look again before promoting",
+                current=tip,
+            )
         if to is None:
             in_tst = v in history.versions_in_log(repo, "tst")
             to = "prod" if released or in_tst else "tst"
@@ -570,15 +589,13 @@ class Store:
         self._finish_releases(repo, name, actor)
         names.check_stage(stage)
         v = self._version_arg(repo, name, version)
-        found = history.version_tip(repo, v)
-        if found is None:
-            raise RefNotFound(name, f"version {v}", [str(k) for k in sorted(history.all_versions(repo))])
+        tip, _released = self._tip(repo, name, v)
         stage_tip = repo.ref(f"refs/heads/{stage}")
         now = history.current(repo, stage, stage_tip) if stage_tip else None
         if now is not None and now.version == v:
             return None
         last = history.last_served(repo, stage, v, stage_tip) if stage_tip else None
-        revision = last.revision if last else found[0]
+        revision = last.revision if last else tip
         deploy = self._deploy(repo, stage, "rollback", v, revision, actor.person(), tip=stage_tip)
         self._apply(
             repo,

@@ -1,0 +1,544 @@
+"""The JSON API: the CLI's operations over HTTP, with the same rules and error texts.
+
+Errors are `{"error": {"code", "message"}}`, mapped from the library's error
+classes in one table. Versions and stages carry an ETag (the revision, or the
+deployment commit); PATCH and promote honour If-Match (412 on a mismatch) and
+reading a stage honours If-None-Match (304).
+
+No `from __future__ import annotations` here: FastAPI reads the route
+signatures at run time, and the dependencies are local to `create_api`.
+"""
+
+
+from typing import Annotated, Any, Literal
+
+import yaml
+from fastapi import Depends, FastAPI, Header, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from .. import __version__
+from ..errors import (
+    ConcurrentUpdate,
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    PromptgitError,
+    RuleViolation,
+)
+from ..model import Actor, VersionInfo
+from ..names import RefSpec, check_stage
+from ..store import Store
+from .auth import Auth
+
+STATUS: list[tuple[type[PromptgitError], int, str]] = [
+    (NotFound, 404, "not_found"),
+    (ConcurrentUpdate, 409, "conflict"),
+    (Conflict, 409, "conflict"),
+    (RuleViolation, 409, "rule"),
+    (InvalidInput, 422, "invalid"),
+    (Forbidden, 403, "forbidden"),
+]
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None):
+        super().__init__(message)
+        self.status, self.code, self.message, self.headers = status, code, message, headers
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+
+
+class ErrorBody(BaseModel):
+    error: ErrorDetail
+
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorBody, "description": text}
+    for code, text in [
+        (400, "Bad request"),
+        (401, "No token, or an unknown one"),
+        (403, "The token's role may not do this"),
+        (404, "No such prompt, version or stage"),
+        (409, "A rule forbids it, or someone changed it first"),
+        (412, "If-Match names another revision"),
+        (422, "Invalid input"),
+    ]
+}
+
+
+# --- request and response bodies ---------------------------------------------------
+
+
+class PromptSummaryOut(BaseModel):
+    name: str
+    dev: str | None
+    tst: str | None
+    prod: str | None
+
+
+class StageRef(BaseModel):
+    version: str
+    revision: str
+    deployment: str
+
+
+class PromptDetailsOut(BaseModel):
+    name: str
+    dev: str | None
+    tst: str | None
+    prod: str | None
+    stages: dict[str, StageRef | None]
+    versions: int
+
+
+class VersionOut(BaseModel):
+    version_id: str
+    stage: str
+    current_in: list[str]
+    created_at: str
+    updated_at: str
+    created_by: str
+    updated_by: str
+    change_summary: str
+    revision: str
+
+
+class VersionDetailOut(VersionOut):
+    name: str
+    content: dict[str, Any]
+    source: str
+    tests: str | None
+
+
+class RevisionOut(BaseModel):
+    revision: str
+    at: str
+    by: str
+    summary: str
+    tests: list[dict[str, Any]]
+
+
+class DeploymentOut(BaseModel):
+    deployment: str
+    stage: str
+    action: str
+    version: str
+    revision: str
+    at: str
+    by: str
+    message: str
+
+
+class StageOut(BaseModel):
+    name: str
+    stage: str
+    version: str
+    revision: str
+    deployment: str
+    content: dict[str, Any]
+    source: str
+
+
+class RenderOut(BaseModel):
+    text: str | None = None
+    messages: list[dict[str, str]] | None = None
+
+
+class TestCaseOut(BaseModel):
+    name: str
+    passed: bool
+    why: str
+    ms: float
+    output: str | None
+
+
+class TestRunOut(BaseModel):
+    name: str
+    version: str
+    revision: str
+    env: str
+    provider: str
+    model: str | None
+    by: str
+    at: str
+    passed: bool
+    cases: list[TestCaseOut]
+
+
+Content = str | dict[str, Any]
+
+
+class CreatePromptIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    content: Content = Field(description="prompt.yaml, as YAML text or as a JSON object")
+    tests: Content | None = None
+    change_summary: str = ""
+
+
+class NewVersionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    from_: str | None = Field(
+        None, alias="from", description="Source version or stage (default: prod, else dev)"
+    )
+    version_name: str | None = Field(None, description="A custom, never-used number such as v3.0")
+    major: bool = False
+    description: str | None = None
+    change_summary: str | None = None
+    content: Content | None = Field(None, description="Content for a first edit of the new draft")
+    tests: Content | None = None
+
+
+class EditIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    content: Content | None = None
+    tests: Content | None = None
+    change_summary: str = ""
+
+
+class PromoteIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    to: Literal["tst", "prod"] | None = None
+
+
+class RollbackIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    stage: Literal["dev", "tst", "prod"] | None = None
+
+
+class RenderIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    vars: dict[str, Any] = {}
+
+
+class TestIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    env: Literal["dev", "tst", "prod"] | None = None
+
+
+# --- helpers -----------------------------------------------------------------------
+
+
+def _text(value: Content | None) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    return yaml.safe_dump(value, sort_keys=False, allow_unicode=True)
+
+
+def _files(content: Content | None, tests: Content | None) -> dict[str, str]:
+    files = {}
+    if content is not None:
+        files["prompt.yaml"] = _text(content) or ""
+    if tests is not None:
+        files["tests.yaml"] = _text(tests) or ""
+    return files
+
+
+def _version_out(v: VersionInfo) -> dict[str, Any]:
+    data = v.to_json()
+    return {
+        "version_id": data["version"],
+        "stage": data["stage"],
+        "current_in": data["current_in"],
+        "created_at": data["created_at"],
+        "updated_at": data["updated_at"],
+        "created_by": data["created_by"],
+        "updated_by": data["updated_by"],
+        "change_summary": data["summary"],
+        "revision": data["revision"],
+    }
+
+
+def _etag(sha: str) -> str:
+    return f'"{sha}"'
+
+
+def _unquote(value: str) -> str:
+    value = value.strip()
+    if value.startswith("W/"):
+        value = value[2:]
+    return value.strip('"')
+
+
+def _version_ref(version_id: str) -> RefSpec:
+    spec = RefSpec.parse(version_id)
+    if spec.kind == "revision":
+        raise InvalidInput(f"invalid version {version_id!r}: write it as vMAJOR.MINOR, e.g. v1.0")
+    return spec
+
+
+def create_api(store: Store, auth: Auth) -> FastAPI:
+    app = FastAPI(
+        title="promptgit",
+        version=__version__,
+        description="A git-backed prompt store: versions, stages DEV -> TST -> PROD, releases.",
+        responses=ERRORS,
+    )
+
+    @app.exception_handler(PromptgitError)
+    async def library_error(request: Request, exc: PromptgitError) -> JSONResponse:
+        for cls, status, code in STATUS:
+            if isinstance(exc, cls):
+                return _error(status, code, str(exc))
+        return _error(400, "error", str(exc))
+
+    @app.exception_handler(ApiError)
+    async def api_error(request: Request, exc: ApiError) -> JSONResponse:
+        return _error(exc.status, exc.code, exc.message, exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        parts = []
+        for err in exc.errors()[:5]:
+            where = ".".join(str(p) for p in err.get("loc", ()) if p != "body")
+            parts.append(f"{where}: {err.get('msg')}" if where else str(err.get("msg")))
+        return _error(422, "invalid", "; ".join(parts) or "invalid request")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "error")
+        return _error(exc.status_code, code, str(exc.detail))
+
+    reader = Depends(auth.require("reader"))
+    editor = Depends(auth.require("editor"))
+    releaser = Depends(auth.require("releaser"))
+    Reader = Annotated[Actor, reader]
+    Editor = Annotated[Actor, editor]
+    Releaser = Annotated[Actor, releaser]
+
+    @app.get("/prompts", response_model=list[PromptSummaryOut], tags=["prompts"])
+    def list_prompts(actor: Reader) -> list[dict[str, Any]]:
+        """Every prompt with the version current in each stage."""
+        return [p.to_json() for p in store.list()]
+
+    @app.post("/prompts", status_code=201, response_model=PromptDetailsOut, tags=["prompts"])
+    def create_prompt(body: CreatePromptIn, actor: Editor) -> dict[str, Any]:
+        """Create a prompt: v1.0, a DEV draft served by dev."""
+        store.create(body.name, _files(body.content, body.tests), body.change_summary, actor=actor)
+        return _details(store, body.name)
+
+    @app.get("/prompts/{name:path}/versions", response_model=list[VersionOut], tags=["versions"])
+    def list_versions(name: str, actor: Reader) -> list[dict[str, Any]]:
+        """The version history: every version with its stage, stages it is current in,
+        created/updated times and change summary."""
+        return [_version_out(v) for v in store.versions(name)]
+
+    @app.post("/prompts/{name:path}/versions", status_code=201, response_model=VersionOut, tags=["versions"])
+    def new_version(name: str, body: NewVersionIn, actor: Editor, response: Response) -> dict[str, Any]:
+        """A new version as a DEV draft (current in dev); never changes what another stage serves."""
+        summary = body.change_summary or body.description or ""
+        info = store.new_version(
+            name, body.from_, major=body.major, as_version=body.version_name, message=summary, actor=actor
+        )
+        files = _files(body.content, body.tests)
+        if files:
+            store.edit(name, info.version, files, summary or "content", expect=info.revision, actor=actor)
+            info = store.version(name, info.version)
+        response.headers["ETag"] = _etag(info.revision)
+        return _version_out(info)
+
+    @app.get(
+        "/prompts/{name:path}/versions/{version_id}/revisions",
+        response_model=list[RevisionOut],
+        tags=["versions"],
+    )
+    def revisions(name: str, version_id: str, actor: Reader) -> list[dict[str, Any]]:
+        """A version's revisions (every save), newest first, with recorded test runs."""
+        return [r.to_json() for r in store.log(name, _version_ref(version_id))]
+
+    @app.post(
+        "/prompts/{name:path}/versions/{version_id}/promote", response_model=DeploymentOut, tags=["versions"]
+    )
+    def promote(
+        name: str,
+        version_id: str,
+        actor: Editor,
+        body: PromoteIn | None = None,
+        if_match: Annotated[str | None, Header()] = None,
+    ) -> dict[str, Any]:
+        """DEV -> TST, or TST -> PROD (needs role releaser). If-Match: the revision meant."""
+        version = _version_ref(version_id).value
+        expect = _unquote(if_match) if if_match and if_match.strip() != "*" else None
+        try:
+            d = store.promote(name, version, to=body.to if body else None, expect=expect, actor=actor)
+        except ConcurrentUpdate as e:
+            if expect is not None:
+                raise ApiError(412, "precondition_failed", str(e)) from None
+            raise
+        return d.to_json()
+
+    def rollback_to(name: str, version_id: str, stage: str | None, actor: Actor) -> dict[str, Any]:
+        store.rollback(name, _version_ref(version_id).value, stage=check_stage(stage or "prod"), actor=actor)
+        return _details(store, name)
+
+    @app.post(
+        "/prompts/{name:path}/versions/{version_id}/rollback",
+        response_model=PromptDetailsOut,
+        tags=["versions"],
+    )
+    def rollback(
+        name: str,
+        version_id: str,
+        actor: Releaser,
+        body: RollbackIn | None = None,
+        stage: Annotated[Literal["dev", "tst", "prod"] | None, Query()] = None,
+    ) -> dict[str, Any]:
+        """Make a stage (default prod) serve this version again, by a logged rollback."""
+        return rollback_to(name, version_id, stage or (body.stage if body else None), actor)
+
+    @app.put(
+        "/prompts/{name:path}/versions/{version_id}/revert",
+        response_model=PromptDetailsOut,
+        tags=["versions"],
+    )
+    def revert(
+        name: str,
+        version_id: str,
+        actor: Releaser,
+        body: RollbackIn | None = None,
+        stage: Annotated[Literal["dev", "tst", "prod"] | None, Query()] = None,
+    ) -> dict[str, Any]:
+        """Restore this version as current in a stage (default prod): the same as rollback,
+        and idempotent."""
+        return rollback_to(name, version_id, stage or (body.stage if body else None), actor)
+
+    @app.post("/prompts/{name:path}/versions/{version_id}/test", response_model=TestRunOut, tags=["versions"])
+    def run_tests(name: str, version_id: str, actor: Editor, body: TestIn | None = None) -> dict[str, Any]:
+        """Run the version's tests.yaml cases and record the run (200 whether or not it passed)."""
+        run = store.test(name, _version_ref(version_id), env=body.env if body else None, actor=actor)
+        return run.to_json()
+
+    @app.get("/prompts/{name:path}/versions/{version_id}", response_model=VersionDetailOut, tags=["versions"])
+    def get_version(name: str, version_id: str, actor: Reader, response: Response) -> dict[str, Any]:
+        """One version: its details and its content, with ETag = its tip revision."""
+        return _version_detail(store, name, _version_ref(version_id).value, response)
+
+    @app.patch(
+        "/prompts/{name:path}/versions/{version_id}", response_model=VersionDetailOut, tags=["versions"]
+    )
+    def edit(
+        name: str,
+        version_id: str,
+        body: EditIn,
+        actor: Editor,
+        response: Response,
+        if_match: Annotated[str | None, Header()] = None,
+    ) -> dict[str, Any]:
+        """Edit a draft in place: a new revision; stages serving it follow. If-Match: the
+        revision you edited (412 if the draft has moved since)."""
+        version = _version_ref(version_id).value
+        files = _files(body.content, body.tests)
+        if not files:
+            raise InvalidInput("nothing to save: give content (prompt.yaml) and/or tests")
+        expect = _unquote(if_match) if if_match and if_match.strip() != "*" else None
+        try:
+            store.edit(name, version, files, body.change_summary, expect=expect, actor=actor)
+        except ConcurrentUpdate as e:
+            if expect is not None:
+                raise ApiError(412, "precondition_failed", str(e)) from None
+            raise
+        return _version_detail(store, name, version, response)
+
+    @app.delete("/prompts/{name:path}/versions/{version_id}", status_code=204, tags=["versions"])
+    def delete(name: str, version_id: str, actor: Editor) -> Response:
+        """Delete a DEV draft that never reached TST and is not current in dev."""
+        store.delete(name, _version_ref(version_id).value, actor=actor)
+        return Response(status_code=204)
+
+    @app.get("/prompts/{name:path}/stages/{stage}/log", response_model=list[DeploymentOut], tags=["stages"])
+    def stage_log(name: str, stage: Literal["dev", "tst", "prod"], actor: Reader) -> list[dict[str, Any]]:
+        """A stage's deployment log, newest first: who deployed or rolled back what, when."""
+        return [d.to_json() for d in store.log(name, RefSpec("stage", stage))]
+
+    @app.post(
+        "/prompts/{name:path}/stages/{stage}/render",
+        response_model=RenderOut,
+        response_model_exclude_none=True,
+        tags=["stages"],
+    )
+    def render(
+        name: str, stage: Literal["dev", "tst", "prod"], actor: Reader, body: RenderIn | None = None
+    ) -> dict[str, Any]:
+        """Render what the stage serves with the given variables (in Jinja2's sandbox)."""
+        out = store.get(name, stage).render(**(body.vars if body else {}))
+        return {"messages": out} if isinstance(out, list) else {"text": out}
+
+    @app.get(
+        "/prompts/{name:path}/stages/{stage}",
+        response_model=StageOut,
+        responses={304: {"description": "Not modified (If-None-Match)"}},
+        tags=["stages"],
+    )
+    async def get_stage(
+        name: str,
+        stage: Literal["dev", "tst", "prod"],
+        actor: Reader,
+        if_none_match: Annotated[str | None, Header()] = None,
+    ) -> Response:
+        """What a stage serves: the hot path for applications. ETag = the deployment commit;
+        send it back in If-None-Match to get a cheap 304 until the next deployment."""
+        prompt = store.get(name, stage)
+        etag = _etag(prompt.deployment or prompt.revision)
+        if if_none_match is not None and any(
+            _unquote(t) == prompt.deployment for t in if_none_match.split(",")
+        ):
+            return Response(status_code=304, headers={"ETag": etag})
+        body = {
+            "name": prompt.name,
+            "stage": stage,
+            "version": prompt.version,
+            "revision": prompt.revision,
+            "deployment": prompt.deployment,
+            "content": dict(prompt.content),
+            "source": prompt.source,
+        }
+        return JSONResponse(body, headers={"ETag": etag})
+
+    @app.get("/prompts/{name:path}", response_model=PromptDetailsOut, tags=["prompts"])
+    def details(name: str, actor: Reader) -> dict[str, Any]:
+        """A prompt: the version, revision and deployment current in each stage."""
+        return _details(store, name)
+
+    return app
+
+
+def _error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status, headers=headers)
+
+
+def _details(store: Store, name: str) -> dict[str, Any]:
+    versions = store.versions(name)
+    stages: dict[str, dict[str, str] | None] = {}
+    for stage in ("dev", "tst", "prod"):
+        try:
+            p = store.get(name, stage)
+        except NotFound:
+            stages[stage] = None
+            continue
+        stages[stage] = {"version": p.version, "revision": p.revision, "deployment": p.deployment or ""}
+    return {
+        "name": name,
+        **{s: (ref["version"] if ref else None) for s, ref in stages.items()},
+        "stages": stages,
+        "versions": len(versions),
+    }
+
+
+def _version_detail(store: Store, name: str, version: str, response: Response) -> dict[str, Any]:
+    info = store.version(name, version)
+    prompt = store.prompt(name, version)
+    response.headers["ETag"] = _etag(info.revision)
+    return {
+        **_version_out(info),
+        "name": name,
+        "content": dict(prompt.content),
+        "source": prompt.source,
+        "tests": prompt.tests,
+    }
