@@ -14,9 +14,10 @@ import random
 import subprocess
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 import pygit2
@@ -199,20 +200,21 @@ class Repo:
             yield c
             cur = c.parents[0] if c.parents else None
 
-    def messages(self, sha: str) -> Iterator[tuple[str, str]]:
-        """(sha, message) along the first-parent chain, newest first: the cheap walk
-        for long logs (about 1 µs a commit; `first_parents` builds whole records)."""
+    def messages(self, sha: str) -> Iterator[tuple[str, str, int]]:
+        """(sha, message, number of parents) along the first-parent chain, newest
+        first: the cheap walk for long logs (about 1 µs a commit; `first_parents`
+        builds whole records)."""
         cur: Any = sha
         while cur is not None:
             key = str(cur)
             staged = self._staged.commits.get(key)
             if staged is not None:
-                yield key, staged.message
+                yield key, staged.message, len(staged.parents)
                 cur = staged.parents[0] if staged.parents else None
                 continue
             c = self._r[cur]
-            yield key, c.raw_message.decode("utf-8", "replace")
             ids = c.parent_ids
+            yield key, c.raw_message.decode("utf-8", "replace"), len(ids)
             cur = ids[0] if ids else None
 
     def files(self, tree: str) -> dict[str, bytes]:
@@ -334,7 +336,7 @@ class Repo:
 
     def update_refs(
         self,
-        updates: Sequence[RefUpdate],
+        steps: Sequence[Sequence[RefUpdate]],
         *,
         read: Mapping[str, str | None],
         check: Any,
@@ -344,39 +346,84 @@ class Repo:
         """Lock every ref changed or read, re-check them, run `check`, then write.
 
         `read` are refs the rules depend on (ref -> the value the caller saw).
-        While every lock is held: each ref must still hold the value the caller
-        saw, `check` (the policy) must pass, then staged objects are written and
-        the refs set in one transaction.
+        With every ref lock held, and then the repository's write lock (which
+        the reference-transaction hook takes for pushes too): each ref must
+        still hold the value the caller saw, `check` (the policy, on all steps'
+        updates) must pass, then staged objects are written and the first
+        step's refs set. Later steps follow in order, each its own transaction
+        under the same write lock, so a crash between two leaves a state the
+        next operation can detect and finish.
         """
         expected: dict[str, str | None] = dict(read)
-        for u in updates:
-            expected[u.ref] = u.old
-        names = sorted(expected)
+        for step in steps:
+            for u in step:
+                expected.setdefault(u.ref, u.old)
         # pygit2's transaction cannot take a Signature (it passes bytes to C), so the
         # reflog identity is set on the repository for the duration of this update.
         self._r.set_ident(who.name, who.email)
         try:
-            with self._locked(names) as txn:
-                for name in names:
-                    now = self.ref(name)
-                    if now != expected[name]:
-                        raise ConcurrentUpdate(
-                            f"{name.removeprefix('refs/heads/')} changed while this operation ran "
-                            f"(it is now {_short(now)}, was {_short(expected[name])}): "
-                            "someone else updated this prompt; look again and retry",
-                            current=now,
-                        )
-                check()
-                self._write_staged()
-                for u in updates:
-                    if u.new is None:
-                        txn.remove(u.ref)
-                    else:
-                        txn.set_target(u.ref, u.new, message=message)
+            with ExitStack() as held:
+                for i, step in enumerate(steps):
+                    names = sorted(expected) if i == 0 else sorted(u.ref for u in step)
+                    with self._locked(names) as txn:
+                        if i == 0:
+                            held.enter_context(self._write_lock())
+                        for name in names:
+                            now = self.ref(name)
+                            if now != expected[name]:
+                                raise ConcurrentUpdate(
+                                    f"{name.removeprefix('refs/heads/')} changed while this operation "
+                                    f"ran (it is now {_short(now)}, was {_short(expected[name])}): "
+                                    "someone else updated this prompt; look again and retry",
+                                    current=now,
+                                )
+                        if i == 0:
+                            check()
+                            self._write_staged()
+                        for u in step:
+                            if u.new is None:
+                                txn.remove(u.ref)
+                            else:
+                                txn.set_target(u.ref, u.new, message=message)
+                    for u in step:
+                        expected[u.ref] = u.new
         finally:
             self.discard()
             self._r.set_ident(None, None)
         self._maybe_pack()
+
+    @contextmanager
+    def _write_lock(self) -> Iterator[None]:
+        """The repository-wide write lock, `promptgit/write.lock` (holding a pid).
+
+        Taken after the ref locks, by the library and by the reference-transaction
+        hook alike, so a push's re-check and a library write never interleave.
+        A lock whose process is gone is stale and removed.
+        """
+        path = Path(self.path) / "promptgit" / "write.lock"
+        path.parent.mkdir(exist_ok=True)
+        deadline = time.monotonic() + LOCK_TIMEOUT
+        while True:
+            try:
+                fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                if not _alive(path) or time.monotonic() > deadline:
+                    if time.monotonic() > deadline and _alive(path):
+                        raise ConcurrentUpdate(
+                            f"{path} has been held for over {LOCK_TIMEOUT:g} s by another operation; "
+                            "retry in a moment"
+                        ) from None
+                    path.unlink(missing_ok=True)
+                    continue
+                time.sleep(random.uniform(0.002, 0.02))
+                continue
+            os.write(fd, f"{os.getpid()}\n".encode())
+            os.close(fd)
+            break
+        try:
+            yield
+        finally:
+            path.unlink(missing_ok=True)
 
     @contextmanager
     def _locked(self, names: Sequence[str]) -> Iterator[Any]:
@@ -414,6 +461,23 @@ class Repo:
         if loose >= LOOSE_OBJECTS_BEFORE_PACK:
             subprocess.run(["git", "-C", self.path, "repack", "-d", "-q"], check=False, capture_output=True)
             subprocess.run(["git", "-C", self.path, "prune-packed", "-q"], check=False, capture_output=True)
+
+
+def _alive(lock: Path) -> bool:
+    """Whether the process named in a lock file still runs (unreadable: assume so)."""
+    try:
+        pid = int(lock.read_text().strip() or "0")
+    except (OSError, ValueError):
+        return True
+    if pid <= 0:
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _short(sha: str | None) -> str:

@@ -65,11 +65,13 @@ def _log(repo: Repo, stage: str, tip: str | None) -> Iterator[tuple[str, tuple[s
     start = _tip(repo, stage, tip)
     if start is None:
         return
-    for sha, message in repo.messages(start):
+    for sha, message, parents in repo.messages(start):
         fields = _fields(message)
         if fields is None:
             return
         yield sha, fields
+        if parents < 2:
+            return  # a stage's first deployment: its only parent is a revision, not a deployment
 
 
 def stage_log(repo: Repo, stage: str, tip: str | None = None) -> Iterator[Deployment]:
@@ -120,7 +122,7 @@ def revisions(repo: Repo, tip: str) -> list[Commit]:
 
 def _revision_shas(repo: Repo, tip: str) -> list[str]:
     out = []
-    for sha, message in repo.messages(tip):
+    for sha, message, _parents in repo.messages(tip):
         out.append(sha)
         if names.trailers(message).get("Promptgit-Created"):
             break
@@ -134,7 +136,7 @@ def creation(repo: Repo, tip: str) -> Commit:
 
 def version_of(repo: Repo, sha: str) -> Version | None:
     """Which version a revision belongs to: the nearest creation commit's."""
-    for _sha, message in repo.messages(sha):
+    for _sha, message, _parents in repo.messages(sha):
         t = names.trailers(message)
         if t.get("Promptgit-Action"):
             return None  # a deployment, not a revision

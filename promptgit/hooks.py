@@ -45,18 +45,38 @@ exec {python} -m promptgit.hooks pre-receive "$PPID"
 """,
     "reference-transaction": """\
 #!/bin/sh
-# promptgit: with the refs being updated locked, refuse if any other ref that
-# pre-receive read has changed since (pre-receive cannot lock what it reads).
-# Plain sh and awk: this runs inside every push, and Python would double its cost.
-[ "$1" = prepared ] || exit 0
+# promptgit: with the refs being updated locked, take the repository's write lock
+# (as the library does) and refuse if any other ref pre-receive read has changed
+# since: pre-receive cannot lock what it reads. The lock is let go once the refs
+# have landed. Plain sh and awk: Python here would double what hooks add to a push.
+lock=promptgit/write.lock
 state="promptgit/push-$PPID"
+case "$1" in
+  prepared) ;;
+  committed|aborted) [ "$(cat "$lock" 2>/dev/null)" = "$PPID" ] && rm -f "$lock"; exit 0 ;;
+  *) exit 0 ;;
+esac
 [ -f "$state.refs" ] || exit 0  # not a push that pre-receive checked
+updates=$(cat)
+if [ -f "$state.atomic" ] && [ "$(printf '%s\\n' "$updates" | grep -c .)" -lt "$(grep -c . "$state.pushed")" ]; then
+  echo "promptgit: these refs depend on each other: push them together with 'git push --atomic'" >&2
+  exit 1
+fi
+tries=0
+until (set -C; echo "$PPID" > "$lock") 2>/dev/null; do
+  holder=$(cat "$lock" 2>/dev/null)
+  if [ -n "$holder" ] && ! kill -0 "$holder" 2>/dev/null; then rm -f "$lock"; continue; fi
+  tries=$((tries + 1))
+  [ "$tries" -gt 200 ] && {{ echo "promptgit: $lock is held by another update; push again" >&2; exit 1; }}
+  sleep 0.01
+done
 changed=$(git for-each-ref --format='%(objectname) %(refname)' | awk '
   FILENAME == ARGV[1] {{ pushed[$0] = 1; next }}  # the pushed refs: git checks their old values
   FILENAME == ARGV[2] {{ if (!($2 in pushed)) seen[$2] = $1; next }}
   !($2 in pushed) {{ if (seen[$2] != $1) print $2; delete seen[$2] }}
   END {{ for (ref in seen) print ref }}' "$state.pushed" "$state.refs" -)
 [ -z "$changed" ] && exit 0
+rm -f "$lock"
 for ref in $changed; do echo "promptgit: $ref changed while this push was being checked" >&2; done
 echo "promptgit: push rejected: another update landed first; fetch and push again" >&2
 exit 1
@@ -140,7 +160,7 @@ def _say(lines: Sequence[str]) -> None:
 
 
 def pre_receive(lines: Iterable[str], git_dir: str, push: str) -> int:
-    from . import config, policy
+    from . import config, names, policy
     from ._git import RefUpdate, Repo
 
     pushed = _updates(lines)
@@ -151,22 +171,30 @@ def pre_receive(lines: Iterable[str], git_dir: str, push: str) -> int:
     root, name = _store_and_name(git_dir)
     role = os.environ.get("PROMPTGIT_ROLE", "admin")
     gates = config.load(root).require_tests
+    seen = repo.refs()  # before the check: a write landing during it must show as a change
     found = policy.check(repo, updates, role, name, require_tests=gates)
     if found:
         _say([f"{v.ref}: {v.message}" for v in found])
         _say(["push rejected: nothing was changed"])
         return 1
-    _record(_state(git_dir, push), repo.refs(), [ref for _old, _new, ref in pushed])
+    linked = len(updates) > 1 and any(
+        u.new is None or names.classify_ref(u.ref)[0] in ("stage", "tag") for u in updates
+    )
+    _record(_state(git_dir, push), seen, [u.ref for u in updates], atomic=linked)
     return 0
 
 
-def _record(state: Path, refs: dict[str, str], pushed: list[str]) -> None:
+def _record(state: Path, refs: dict[str, str], pushed: list[str], atomic: bool = False) -> None:
     """Keep what pre-receive read, in `git for-each-ref` order and format, for the
-    reference-transaction shim to compare against with the refs locked."""
+    reference-transaction shim to compare against with the refs locked. `atomic`:
+    the pushed refs depend on each other, so they must land in one transaction."""
     state.parent.mkdir(exist_ok=True)
     for old in state.parent.glob("push-*"):  # left by pushes that never got to post-receive
         if old.stat().st_mtime < time.time() - STALE_SECONDS:
             old.unlink(missing_ok=True)
+    state.with_suffix(".atomic").unlink(missing_ok=True)
+    if atomic:
+        state.with_suffix(".atomic").write_text("")
     state.with_suffix(".pushed").write_text("".join(f"{ref}\n" for ref in pushed))
     state.with_suffix(".refs").write_text("".join(f"{refs[r]} {r}\n" for r in sorted(refs)))
 

@@ -22,6 +22,7 @@ MAX_NAME = 200
 _SEGMENT = re.compile(r"[a-z0-9][a-z0-9._-]{0,99}")
 _VERSION = re.compile(r"v?(0|[1-9][0-9]{0,5})\.(0|[1-9][0-9]{0,5})")
 _SHA = re.compile(r"[0-9a-f]{7,40}")
+_ANY_TRAILER = re.compile(r"^[A-Za-z0-9-]+:[ \t]*\S")
 _TRAILER = re.compile(r"^(Promptgit-[A-Za-z]+): *(.*?) *$", re.MULTILINE)
 
 NAME_RULE = (
@@ -149,6 +150,8 @@ def trailers(message: str) -> dict[str, str]:
     """The `Promptgit-*` trailers of a commit message: only its last paragraph counts,
     as for git, so a summary or note line can never pose as a trailer."""
     last = message.strip().rsplit("\n\n", 1)[-1]
+    if not all(_ANY_TRAILER.match(line) for line in last.splitlines()):
+        return {}  # not a trailer block: git would not read it as one either
     found: dict[str, str] = {}
     for key, value in _TRAILER.findall(last):
         found.setdefault(key, value)

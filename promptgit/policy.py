@@ -100,12 +100,17 @@ class _Check:
             return
         fix = f"release with 'promptgit promote {self.name}@{v} --to prod'"
         branch_tip = self.repo.ref(v.branch)
-        if branch_tip is not None and t.target != branch_tip:
+        prod_before = self.repo.ref("refs/heads/prod")
+        if branch_tip is None:
+            # No draft to release: only finishing a release that prod's log already
+            # holds (a crash or a non-atomic push left the tag out) may create the tag.
+            if not history.released_by_prod(self.repo, v, t.target, prod_before):
+                self.bad(u.ref, f"{v} is not a draft, so it cannot be released; {fix}")
+            return
+        if t.target != branch_tip:
             self.bad(u.ref, f"the tag must point at the tip of {v} ({branch_tip[:10]})")
         if self.after(v.branch) is not None:
             self.bad(u.ref, f"a release deletes branch {v} in the same push (git push --atomic)")
-        # The prod deployment that releases it: in this push, or (finishing a
-        # release a crash or a non-atomic push left half-landed) already in prod's log.
         if not history.released_by_prod(self.repo, v, t.target, self.after("refs/heads/prod")):
             self.bad(u.ref, f"a tag is created only with the prod deployment that releases it; {fix}")
 
@@ -131,6 +136,13 @@ class _Check:
             self.walk_revisions(u.ref, u.new, stop=u.old, version=v)
 
     def delete_draft(self, u: RefUpdate, v: Version) -> None:
+        if v not in history.versions_in_log(self.repo, "dev"):
+            self.bad(
+                u.ref,
+                f"{v} is not in dev's log yet, so deleting it would not retire its number: "
+                "a push that created it is still being recorded; try again in a moment",
+            )
+            return
         dev = self.after("refs/heads/dev")
         serving = history.current(self.repo, "dev", dev) if dev else None
         if serving is not None and serving.version == v:
@@ -178,11 +190,24 @@ class _Check:
     def walk_revisions(self, ref: str, new: str, stop: str | None, version: Version) -> str | None:
         """Check each revision from `new` back to `stop` (exclusive); with no stop,
         back to the creation commit, whose sha is returned."""
+        if self.repo.kind(new) != "commit":
+            self.bad(
+                ref, f"{new[:10]} is a {self.repo.kind(new)}, not a commit: a draft is a line of commits"
+            )
+            return None
         for commit in self.repo.first_parents(new):
             if commit.sha == stop:
                 return None
             t = names.trailers(commit.message)
             creation = history.is_creation(commit) is not None
+            extra = set(t) - {"Promptgit-Created", "Promptgit-From"}
+            if creation and extra:
+                self.bad(
+                    ref,
+                    f"creation commit {commit.sha[:10]} also carries {', '.join(sorted(extra))}: "
+                    "a creation commit names only its version (Promptgit-Created, Promptgit-From)",
+                )
+                return None
             if creation and stop is not None and not self.repo.is_ancestor(stop, commit.sha):
                 break  # walked past the start of this version: old is not an ancestor
             if t and not (creation and stop is None):

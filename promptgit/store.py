@@ -316,18 +316,23 @@ class Store:
         message: str,
         read: Mapping[str, str | None] = {},
         library: bool = False,
+        then: Sequence[Sequence[RefUpdate]] = (),
     ) -> None:
+        """Apply `updates` (then each step of `then`, in order) if the policy allows
+        all of them; see Repo.update_refs."""
         gates = self.config.require_tests
+        steps = [updates, *then]
+        every = [u for step in steps for u in step]
 
         def check() -> None:
-            found = policy.check(repo, updates, actor.role, name, require_tests=gates, library=library)
+            found = policy.check(repo, every, actor.role, name, require_tests=gates, library=library)
             forbidden = [v for v in found if v.kind == "forbidden"]
             if forbidden:
                 raise Forbidden(f"{actor.name}: " + "; ".join(str(v) for v in forbidden))
             if found:
                 raise RuleViolation(found)
 
-        repo.update_refs(updates, read=read, check=check, who=actor.person(), message=message)
+        repo.update_refs(steps, read=read, check=check, who=actor.person(), message=message)
         self._served.clear()
 
     def _deploy(
@@ -562,21 +567,19 @@ class Store:
             to = "prod" if released or in_tst else "tst"
         who = actor.person()
         deploy = self._deploy(repo, to, "promote", v, tip, who)
+        then: list[list[RefUpdate]] = []
         if to == "tst":
             updates = [deploy]
             read = {v.branch: None if released else tip, v.tag: repo.ref(v.tag)}
         else:
-            # One transaction: tag, prod deployment, branch gone. libgit2 applies
-            # them in no set order; whatever a crash leaves, `finish_releases`
-            # completes, and the revision stays reachable from tst's log.
+            # prod first, then the tag, then the branch goes: each step its own
+            # transaction under the write lock, so whatever a crash leaves,
+            # `_finish_releases` (which starts from prod's tip) completes it.
             tag = repo.stage_tag(str(v), tip, f"Release {v}\n", who)
-            updates = [
-                RefUpdate(v.tag, repo.ref(v.tag), tag),
-                deploy,
-                RefUpdate(v.branch, repo.ref(v.branch), None),
-            ]
+            updates = [deploy]
+            then = [[RefUpdate(v.tag, repo.ref(v.tag), tag)], [RefUpdate(v.branch, repo.ref(v.branch), None)]]
             read = {"refs/heads/tst": repo.ref("refs/heads/tst")}
-        self._apply(repo, name, updates, actor, f"promptgit: promote {v} to {to}", read=read)
+        self._apply(repo, name, updates, actor, f"promptgit: promote {v} to {to}", read=read, then=then)
         return self._current_info(repo, to)
 
     def rollback(

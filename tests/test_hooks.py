@@ -352,7 +352,10 @@ def test_reference_transaction_refuses_when_a_ref_read_has_changed(greeting: Sto
 
     assert run().returncode == 0  # no record: not a push pre-receive checked
     hooks._record(hooks._state(str(repo), str(os.getpid())), refs(repo), ["refs/heads/v1.1"])
-    assert run().returncode == 0  # nothing changed since
+    assert run().returncode == 0  # nothing changed since: the write lock is now held ...
+    assert (repo / "promptgit" / "write.lock").read_text().strip() == str(os.getpid())
+    assert run("committed").returncode == 0  # ... until the refs have landed
+    assert not (repo / "promptgit" / "write.lock").exists()
     greeting.edit("greeting", "v1.0", {"prompt.yaml": prompt_text("Hi")}, "meanwhile", actor=actor)
     out = run()
     assert out.returncode == 1
@@ -361,8 +364,81 @@ def test_reference_transaction_refuses_when_a_ref_read_has_changed(greeting: Sto
         "promptgit: refs/heads/v1.0 changed while this push was being checked",
         "promptgit: push rejected: another update landed first; fetch and push again",
     ]
-    assert run("committed").returncode == 0  # only the prepared state checks
+    assert not (repo / "promptgit" / "write.lock").exists()  # a refusal lets go of the lock
     # a ref that appeared, or disappeared, since counts too
     hooks._record(hooks._state(str(repo), str(os.getpid())), refs(repo), ["refs/heads/v1.1"])
     git(repo, "update-ref", "refs/heads/v1.7", git(repo, "rev-parse", "v1.0").strip())
     assert "refs/heads/v1.7 changed" in run().stderr
+
+
+def test_a_creation_commit_cannot_forge_a_stage_history(clone: Clone, greeting: Store, actor: Actor) -> None:
+    """A creation commit carrying deployment trailers could pose as a tst deployment
+    once tst's first deployment sits on it (review finding): refused at the push."""
+    clone("fetch", "-q")
+    base = clone("rev-parse", "origin/v1.0").strip()
+    tree = clone("rev-parse", f"{base}^{{tree}}").strip()
+    forged = clone("commit-tree", tree, "-p", base, "-m", "Create v1.1\n\nPromptgit-Created: v1.1\n"
+                   f"Promptgit-From: v1.0\nPromptgit-Action: promote\nPromptgit-Version: v1.0\nPromptgit-Revision: {base}").strip()  # fmt: skip
+    err = clone.rejected(f"{forged}:refs/heads/v1.1")
+    assert "also carries Promptgit-Action, Promptgit-Revision, Promptgit-Version" in err
+
+
+def test_a_stage_log_ends_at_its_first_deployment(greeting: Store, actor: Actor) -> None:
+    """Even if a revision's message looked like a deployment, the log stops at the
+    stage's first deployment (whose only parent is that revision)."""
+    from promptgit import history
+    from promptgit._git import Repo
+
+    repo = Repo(str(greeting.path / "greeting.git"))
+    greeting.promote("greeting", "v1.0", actor=actor)
+    assert [d.action for d in history.stage_log(repo, "tst")] == ["promote"]
+    assert history.versions_in_log(repo, "tst") == {history.Version(1, 0)}
+
+
+def test_a_tag_for_a_number_without_a_draft(clone: Clone, greeting: Store, actor: Actor) -> None:
+    """A retired (or never used) number cannot be released by pushing a tag and a
+    prod deployment of another version's revision (review finding)."""
+    greeting.promote("greeting", "v1.0", actor=actor)
+    greeting.new_version("greeting", "v1.0", actor=actor)
+    greeting.rollback("greeting", "v1.0", stage="dev", actor=actor)
+    greeting.delete("greeting", "v1.1", actor=actor)  # v1.1 is retired
+    clone("fetch", "-q")
+    rev = clone("rev-parse", "origin/v1.0").strip()
+    message = f"Promote v1.1 to prod\n\nPromptgit-Action: promote\nPromptgit-Version: v1.1\nPromptgit-Revision: {rev}\n"
+    deploy = clone("commit-tree", f"{rev}^{{tree}}", "-p", rev, "-m", message).strip()
+    clone("tag", "-a", "v1.1", "-m", "Release", rev)
+    err = clone.rejected("refs/tags/v1.1:refs/tags/v1.1", f"{deploy}:refs/heads/prod")
+    assert "v1.1 is not a draft, so it cannot be released" in err
+
+
+def test_a_release_needs_an_atomic_push(clone: Clone, greeting: Store, actor: Actor) -> None:
+    """Without --atomic git lands refs one by one; a release's refs depend on each other."""
+    greeting.promote("greeting", "v1.0", actor=actor)
+    clone("fetch", "-q")
+    rev = clone("rev-parse", "origin/v1.0").strip()
+    message = f"Promote v1.0 to prod\n\nPromptgit-Action: promote\nPromptgit-Version: v1.0\nPromptgit-Revision: {rev}\n"
+    deploy = clone("commit-tree", f"{rev}^{{tree}}", "-p", rev, "-m", message).strip()
+    clone("tag", "-a", "v1.0", "-m", "Release v1.0", rev)
+    before = refs(clone.remote)
+    out = clone.push(
+        f"{deploy}:refs/heads/prod", "refs/tags/v1.0:refs/tags/v1.0", ":refs/heads/v1.0", atomic=False
+    )
+    assert out.returncode != 0
+    assert "push them together with 'git push --atomic'" in out.stderr
+    assert refs(clone.remote) == before
+
+
+def test_deleting_a_draft_dev_has_not_recorded(greeting: Store, actor: Actor) -> None:
+    """A draft whose create deployment is not in dev's log yet (its push is still
+    being recorded) cannot be deleted: its number would not be retired."""
+    from promptgit.errors import RuleViolation
+
+    repo = greeting.path / "greeting.git"
+    base = git(repo, "rev-parse", "v1.0").strip()
+    tree = git(repo, "rev-parse", "v1.0^{tree}").strip()
+    c = subprocess.run(["git", "-C", str(repo), "commit-tree", tree, "-p", base, "-m",
+                        "Create v1.5\n\nPromptgit-Created: v1.5\nPromptgit-From: v1.0"],
+                       capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+    git(repo, "update-ref", "refs/heads/v1.5", c)  # as if its push had landed, before post-receive
+    with pytest.raises(RuleViolation, match="v1.5 is not in dev's log yet"):
+        greeting.delete("greeting", "v1.5", actor=actor)

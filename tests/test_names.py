@@ -456,7 +456,7 @@ def test_classify_ref(ref: str, expected: tuple[str, object]) -> None:
         ("x\n\nPromptgit-Action create\n", {}),
         ("x\n\nPromptgit-: create\n", {}),
         ("x\n\nNot-Promptgit-Action: create\n", {}),
-        ("x\n\nPromptgit-Action: \n", {"Promptgit-Action": ""}),
+        ("x\n\nPromptgit-Action: \n", {}),  # an empty value: not a trailer line, so no trailer block
     ],
 )
 def test_trailers(message: str, expected: dict[str, str]) -> None:

@@ -9,7 +9,6 @@ No `from __future__ import annotations` here: FastAPI reads the route
 signatures at run time, and the dependencies are local to `create_api`.
 """
 
-
 from typing import Annotated, Any, Literal
 
 import yaml
