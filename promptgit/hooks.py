@@ -57,8 +57,8 @@ case "$1" in
   *) exit 0 ;;
 esac
 [ -f "$state.refs" ] || exit 0  # not a push that pre-receive checked
-updates=$(cat)
-if [ -f "$state.atomic" ] && [ "$(printf '%s\\n' "$updates" | grep -c .)" -lt "$(grep -c . "$state.pushed")" ]; then
+updates=$(printf '%s\\n' "$(cat)" | grep -c .)
+if [ -f "$state.atomic" ] && [ "$updates" -lt "$(grep -c . "$state.pushed")" ]; then
   echo "promptgit: these refs depend on each other: push them together with 'git push --atomic'" >&2
   exit 1
 fi
