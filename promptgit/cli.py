@@ -34,6 +34,10 @@ class _Group(click.Group):
             return super().invoke(ctx)
         except PromptgitError as e:
             _fail(ctx, e, str(e))
+        except BrokenPipeError:
+            # the reader went away (`promptgit log ... | head`): stop quietly, like git
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            ctx.exit(141)
         except OSError as e:
             where = f" {e.filename}" if e.filename else ""
             _fail(ctx, e, f"{e.strerror or e}{where}: check the path and its permissions")
@@ -110,6 +114,13 @@ def _target(text: str) -> tuple[str, Any]:
     return split_target(text)
 
 
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise click.ClickException(f"{path} is not UTF-8 text (byte {e.start}): save it as UTF-8") from None
+
+
 def _read_files(path: str | None, tests: str | None, current: str | None = None) -> dict[str, str]:
     """prompt.yaml (and tests.yaml) from -f FILE, -f DIR, -f - (stdin) or $EDITOR."""
     files: dict[str, str] = {}
@@ -120,11 +131,11 @@ def _read_files(path: str | None, tests: str | None, current: str | None = None)
         if p.is_dir():
             for name in ("prompt.yaml", "tests.yaml"):
                 if (p / name).is_file():
-                    files[name] = (p / name).read_text(encoding="utf-8")
+                    files[name] = _read_text(p / name)
             if not files:
                 raise click.UsageError(f"{path} holds neither prompt.yaml nor tests.yaml")
         else:
-            files["prompt.yaml"] = p.read_text(encoding="utf-8")
+            files["prompt.yaml"] = _read_text(p)
     elif current is not None and sys.stdin.isatty():
         edited = click.edit(current, extension=".yaml", require_save=True)
         if edited is None:
@@ -133,7 +144,7 @@ def _read_files(path: str | None, tests: str | None, current: str | None = None)
     elif tests is None:
         raise click.UsageError("give the content with -f FILE, -f DIR or -f - (stdin)")
     if tests is not None:
-        files["tests.yaml"] = Path(tests).read_text(encoding="utf-8")
+        files["tests.yaml"] = _read_text(Path(tests))
     return files
 
 

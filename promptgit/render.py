@@ -20,12 +20,46 @@ if TYPE_CHECKING:
     from jinja2.sandbox import SandboxedEnvironment
 
 
+MAX_SIZE = 1_000_000  # characters or items one operation may build
+MAX_EXPONENT = 1000
+
+
 @lru_cache(maxsize=1)
 def environment() -> SandboxedEnvironment:
+    """Jinja2's sandbox, plus limits on what one expression may allocate: the
+    sandbox stops code from running, not `'x' * 4000000000` from eating memory."""
     from jinja2 import StrictUndefined
+    from jinja2.exceptions import SecurityError
     from jinja2.sandbox import SandboxedEnvironment
 
-    return SandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
+    def too_big(what: str) -> SecurityError:
+        return SecurityError(f"{what} would exceed {MAX_SIZE:,} characters or items")
+
+    class Bounded(SandboxedEnvironment):
+        intercepted_binops = frozenset({"*", "**"})
+
+        def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+            if operator == "*":
+                for seq, n in ((left, right), (right, left)):
+                    if isinstance(seq, str | list | tuple) and isinstance(n, int) and len(seq) * n > MAX_SIZE:
+                        raise too_big("repeating a sequence")
+            if operator == "**" and isinstance(right, int | float) and abs(right) > MAX_EXPONENT:
+                raise SecurityError(f"exponents above {MAX_EXPONENT} are not allowed")
+            return super().call_binop(context, operator, left, right)
+
+    env = Bounded(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
+    for name in ("center", "indent"):
+        env.filters[name] = _bounded_width(env.filters[name], too_big)
+    return env
+
+
+def _bounded_width(filter_: Any, too_big: Any) -> Any:
+    def bounded(value: Any, width: Any = 80, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(width, int) and width > MAX_SIZE:
+            raise too_big("padding")
+        return filter_(value, width, *args, **kwargs)
+
+    return bounded
 
 
 def variables_of(source: str) -> set[str]:

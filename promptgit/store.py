@@ -397,6 +397,7 @@ class Store:
         if the draft moved since, this is a conflict and the text is kept.
         """
         repo = self._open(name)
+        self._finish_releases(repo, name, actor)
         v = self._version_arg(repo, name, version)
         tip, released = self._tip(repo, name, v)
         old_files = repo.files(repo.commit(tip).tree)
@@ -404,6 +405,8 @@ class Store:
         content.check_files(new_files)
         if expect is not None:
             expected = repo.expand(expect)
+            if expected is None:
+                raise RefNotFound(name, f"revision {expect} (given as --expect / If-Match)")
             if expected != tip:
                 raise self._edit_conflict(name, v, tip, files)
         if new_files == old_files and not released:
@@ -449,6 +452,7 @@ class Store:
         Returns the stages it moved."""
         for _ in range(attempts):
             repo = self._open(name)
+            self._finish_releases(repo, name, actor)
             v = self._version_arg(repo, name, version)
             tip = repo.ref(v.branch)
             if tip is None or repo.ref(v.tag) is not None:
@@ -517,12 +521,10 @@ class Store:
             who,
         )
         dev = self._deploy(repo, "dev", "create", v, rev, who, names.summary(message))
+        source_ref = src.version.tag if src.released else src.version.branch
+        read = {v.tag: None, source_ref: repo.ref(source_ref)}  # the number is free; the source holds
         self._apply(
-            repo,
-            name,
-            [RefUpdate(v.branch, None, rev), dev],
-            actor,
-            f"promptgit: new version {v}",
+            repo, name, [RefUpdate(v.branch, None, rev), dev], actor, f"promptgit: new version {v}", read=read
         )
         return self._version_info(repo, v)
 

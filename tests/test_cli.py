@@ -112,7 +112,7 @@ def test_edit_unchanged_and_errors(seeded, tmp_path: Path) -> None:
     fails(seeded("edit", "greeting@v1.0", "-f", "bad.yaml"), "error: prompt.yaml:2: variables:")
     fails(
         seeded("edit", "greeting@v1.0", "-f", "prompt.yaml", "--expect", "0000000"),
-        "was changed by someone else",
+        "error: prompt 'greeting' has no revision 0000000 (given as --expect / If-Match)",
     )
 
 
@@ -293,3 +293,29 @@ def test_unexpected_errors_are_one_line_and_traceback_is_opt_in(
     )
     with pytest.raises(RuntimeError):
         seeded("--traceback", "versions", "greeting")
+
+
+def test_non_utf8_input_is_a_clear_error(seeded, tmp_path: Path) -> None:
+    (tmp_path / "latin1.yaml").write_bytes("template: caf\xe9\n".encode("latin-1"))
+    fails(
+        seeded("create", "cafe", "-f", "latin1.yaml"),
+        "latin1.yaml is not UTF-8 text (byte 13): save it as UTF-8",
+    )
+    fails(seeded("edit", "greeting", "-f", "prompt.yaml", "--tests", "latin1.yaml"), "is not UTF-8 text")
+
+
+def test_a_closed_pipe_ends_quietly(seeded, tmp_path: Path) -> None:
+    """`promptgit log ... | head -1` must not print an error when head goes away."""
+    import subprocess
+    import sys
+
+    for i in range(40):
+        write(tmp_path, prompt_text(f"Hello {i}"))
+        ok(seeded("edit", "greeting", "-f", "prompt.yaml", "-m", f"edit {i} " + "x" * 4000))
+    code = "from promptgit.cli import main; main()"
+    out = subprocess.run(
+        f"{sys.executable} -c '{code}' log greeting@v1.0 | head -1",
+        shell=True, cwd=tmp_path, capture_output=True, text=True,
+    )  # fmt: skip
+    assert out.stdout.count("\n") == 1
+    assert out.stderr == ""

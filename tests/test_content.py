@@ -676,3 +676,25 @@ def test_prompt_render_uses_the_sandbox() -> None:
     prompt = _prompt("template: \"{{ ''.__class__ }}\"\n", name="greeting")
     with pytest.raises(RenderError, match=r"^greeting@v1\.0: the sandbox refused: "):
         prompt.render()
+
+
+@pytest.mark.parametrize(
+    ("template", "refusal"),
+    [
+        ("{{ 'x' * 4000000000 }}", "repeating a sequence would exceed 1,000,000"),
+        ("{{ [0] * 2000000 }}", "repeating a sequence would exceed 1,000,000"),
+        ("{{ 3 * 'ab' * 900000 }}", "repeating a sequence would exceed 1,000,000"),
+        ("{{ 2 ** 100000000 }}", "exponents above 1000 are not allowed"),
+        ("{{ 'x'|center(1000000000) }}", "padding would exceed"),
+        ("{{ 'x'|indent(1000000000) }}", "padding would exceed"),
+    ],
+)
+def test_the_sandbox_bounds_what_an_expression_allocates(template: str, refusal: str) -> None:
+    with pytest.raises(RenderError) as info:
+        render_string(template, {}, "greeting@v1.0")
+    assert str(info.value).startswith("greeting@v1.0: the sandbox refused: ")
+    assert refusal in str(info.value)
+
+
+def test_bounded_operators_still_work_within_limits() -> None:
+    assert render_string("{{ 'ab' * 3 }} {{ 2 ** 10 }} [{{ 'x'|center(5) }}]", {}) == "ababab 1024 [  x  ]"

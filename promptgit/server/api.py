@@ -437,6 +437,9 @@ def create_api(store: Store, auth: Auth) -> FastAPI:
         if not files:
             raise InvalidInput("nothing to save: give content (prompt.yaml) and/or tests")
         expect = _unquote(if_match) if if_match and if_match.strip() != "*" else None
+        if expect is not None and store.resolve(name, version).revision != expect:
+            raise ApiError(412, "precondition_failed", f"{name}@{version} was changed by someone else: "
+                           "GET it again for its new ETag, merge, and PATCH again")  # fmt: skip
         try:
             store.edit(name, version, files, body.change_summary, expect=expect, actor=actor)
         except ConcurrentUpdate as e:
