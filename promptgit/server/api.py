@@ -9,6 +9,7 @@ No `from __future__ import annotations` here: FastAPI reads the route
 signatures at run time, and the dependencies are local to `create_api`.
 """
 
+import logging
 from typing import Annotated, Any, Literal
 
 import yaml
@@ -32,6 +33,8 @@ from ..model import Actor, VersionInfo
 from ..names import RefSpec, check_stage
 from ..store import Store
 from .auth import Auth
+
+log = logging.getLogger("promptgit.api")
 
 STATUS: list[tuple[type[PromptgitError], int, str]] = [
     (NotFound, 404, "not_found"),
@@ -299,6 +302,11 @@ def create_api(store: Store, auth: Auth) -> FastAPI:
             where = ".".join(str(p) for p in err.get("loc", ()) if p != "body")
             parts.append(f"{where}: {err.get('msg')}" if where else str(err.get("msg")))
         return _error(422, "invalid", "; ".join(parts) or "invalid request")
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        return _error(500, "internal", f"unexpected {type(exc).__name__}: this is a bug in promptgit")
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
