@@ -9,6 +9,7 @@ lost operation leaves the store exactly as it was.
 from __future__ import annotations
 
 import builtins
+import itertools
 import os
 import shutil
 import tempfile
@@ -276,19 +277,25 @@ class Store:
         )
 
     def log(
-        self, name: str, ref: RefSpec | str | None = None
+        self, name: str, ref: RefSpec | str | None = None, limit: int | None = None
     ) -> builtins.list[DeploymentInfo] | builtins.list[RevisionInfo]:
-        """A stage's deployment log, or a version's revisions; newest first."""
+        """A stage's deployment log, or a version's revisions; newest first (at most `limit`)."""
         repo = self._open(name)
         spec = RefSpec.parse(ref) if isinstance(ref, str) else ref
         if spec is None:
             spec = RefSpec("stage", "prod" if repo.ref("refs/heads/prod") else "dev")
         if spec.kind == "stage":
-            return [_deployment_info(repo, d) for d in history.stage_log(repo, spec.value)]
+            deployments = itertools.islice(history.stage_log(repo, spec.value), limit)
+            return [_deployment_info(repo, d) for d in deployments]
         r = self._resolve(repo, name, spec)
         return [
             _revision_info(c, history.test_runs(repo, c.sha)) for c in history.revisions(repo, r.revision)
         ]
+
+    def served(self, name: str, stage: str) -> set[str]:
+        """Every version a stage has ever deployed (a cheap walk of its log)."""
+        repo = self._open(name)
+        return {str(v) for v in history.versions_in_log(repo, names.check_stage(stage))}
 
     def diff(self, name: str, a: RefSpec | str, b: RefSpec | str) -> str:
         repo = self._open(name)

@@ -28,9 +28,11 @@ def build(store: Store, local: Actor) -> ASGIApp:
     """The whole server as one ASGI app: /git goes to git, the rest to FastAPI."""
     from .api import create_api
     from .githttp import GitHttp
+    from .ui import mount_ui
 
     auth = Auth(store, local)
     api = create_api(store, auth)
+    mount_ui(api, store, auth)
     git = GitHttp(auth)
 
     async def app(scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:

@@ -1,0 +1,307 @@
+"""The web page: server-rendered HTML over the same Store calls as the CLI.
+
+Plain forms that work without JavaScript (it only adds confirmations), no
+build step, no CDN. Every action goes through the library and its rules; an
+error comes back as a message in the page. With tokens configured, the page
+asks for one (kept in an HttpOnly, SameSite=Strict cookie) and hides or
+disables what the token's role may not do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from fastapi import FastAPI, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from ..errors import ConcurrentUpdate, NotFound, PromptgitError
+from ..model import Actor
+from ..names import STAGES, RefSpec
+from ..policy import allows
+from ..store import Store
+from .auth import Auth, AuthError
+
+HERE = Path(__file__).parent
+COOKIE = "promptgit_token"
+LOG_LINES = 15
+BADGE = {"DEV": "dev", "TST": "tst", "PROD": "prod"}
+
+
+def _templates() -> Any:
+    from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+    env = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(["html"]))
+    env.filters["q"] = lambda s: quote(str(s), safe="/")
+    return env
+
+
+def buttons(v: Any, dev_version: str | None, role: str) -> dict[str, dict[str, Any]]:
+    """The five buttons of one version, per the seed's table, and the role's limits.
+
+    Each is {"show", "enabled", "label", "title"}: hidden, disabled (with why) or live.
+    """
+    stage = v.stage
+    editor, releaser = allows(role, "editor"), allows(role, "releaser")
+    need_editor = "" if editor else "Needs an editor's token"
+
+    def b(enabled: bool, label: str, title: str = "", show: bool = True) -> dict[str, Any]:
+        return {"show": show, "enabled": enabled, "label": label, "title": title}
+
+    if stage == "PROD":
+        edit = b(False, "Edit", "Cannot edit production versions")
+        promote = b(False, "Promote", show=False)
+        delete = b(False, "Delete", "Releases are never deleted")
+    elif stage == "TST":
+        edit = b(editor, "Edit", need_editor)
+        promote = b(releaser, "Promote to PROD", "" if releaser else "Needs a releaser's token")
+        delete = b(False, "Delete", "A version that has been in TST is never deleted")
+    else:
+        edit = b(editor, "Edit", need_editor)
+        promote = b(editor, "Promote to TST", need_editor)
+        current = v.version == dev_version
+        delete = b(editor and not current, "Delete",
+                   "The current DEV version cannot be deleted" if current else need_editor)  # fmt: skip
+    return {
+        "edit": edit,
+        "test": b(editor, "Test", need_editor),
+        "promote": promote,
+        "new": b(editor, "Create new", need_editor),
+        "delete": delete,
+    }
+
+
+def mount_ui(app: FastAPI, store: Store, auth: Auth) -> None:
+    templates = _templates()
+
+    def who(request: Request, needed: str = "reader") -> Actor | None:
+        """The page's actor, or None when a token is needed (the page asks for one)."""
+        try:
+            return auth.actor(request.cookies.get(COOKIE), needed, "this page")
+        except AuthError:
+            return None
+
+    def page(template: str, status: int = 200, **context: Any) -> HTMLResponse:
+        html = templates.get_template(template).render(open=auth.open, stages=STAGES, badge=BADGE, **context)
+        return HTMLResponse(html, status_code=status)
+
+    def login(request: Request, message: str = "") -> HTMLResponse:
+        return page("login.html", 401, message=message, next=request.url.path)
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def index(request: Request) -> Response:
+        actor = who(request)
+        if actor is None:
+            return login(request)
+        folders: dict[str, list[Any]] = {}
+        for p in store.list():
+            folder, _, _leaf = p.name.rpartition("/")
+            folders.setdefault(folder, []).append(p)
+        return page("index.html", folders=sorted(folders.items()), actor=actor)
+
+    @app.post("/ui/login", include_in_schema=False)
+    def do_login(request: Request, token: str = Form(""), next: str = Form("/")) -> Response:
+        try:
+            auth.actor(token.strip(), "reader", "this page")
+        except AuthError as e:
+            return page("login.html", 401, message=e.message, next=next)
+        target = next if next.startswith("/") and not next.startswith("//") else "/"
+        response = RedirectResponse(target, status_code=303)
+        response.set_cookie(COOKIE, token.strip(), httponly=True, samesite="strict")
+        return response
+
+    @app.post("/ui/logout", include_in_schema=False)
+    def do_logout() -> Response:
+        response = RedirectResponse("/", status_code=303)
+        response.delete_cookie(COOKIE)
+        return response
+
+    def prompt_page(
+        request: Request,
+        name: str,
+        actor: Actor,
+        status: int = 200,
+        error: str = "",
+        notice: str = "",
+        editing: str | None = None,
+        draft: Mapping[str, str] | None = None,
+        results: Any = None,
+    ) -> HTMLResponse:
+        versions = store.versions(name)
+        current = {s: _served(store, name, s) for s in STAGES}
+        logs = {
+            s: store.log(name, RefSpec("stage", s), limit=LOG_LINES) if current[s] else [] for s in STAGES
+        }
+        existing = {v.version: v for v in versions}
+        rollback_ok = {  # versions each stage served before that it may go back to
+            s: {
+                x
+                for x in store.served(name, s)
+                if x in existing and (s != "prod" or existing[x].stage == "PROD")
+            }
+            for s in STAGES
+        }
+        editor_files: dict[str, str] = {}
+        if editing:
+            shown = store.prompt(name, editing)
+            editor_files = {
+                "prompt": draft["prompt"] if draft else shown.source,
+                "tests": draft["tests"] if draft else (shown.tests or ""),
+                "summary": draft["summary"] if draft else "",
+                "expect": draft["expect"] if draft else shown.revision,
+            }
+        dev_version = current["dev"].version if current["dev"] else None
+        return page(
+            "prompt.html",
+            status,
+            name=name,
+            actor=actor,
+            versions=versions,
+            buttons={v.version: buttons(v, dev_version, actor.role) for v in versions},
+            current=current,
+            logs=logs,
+            rollback_ok=rollback_ok,
+            can_rollback=allows(actor.role, "releaser"),
+            error=error or request.query_params.get("error", ""),
+            notice=notice or request.query_params.get("notice", ""),
+            editing=editing or request.query_params.get("edit"),
+            editor=editor_files,
+            results=results,
+        )
+
+    @app.get("/ui/prompts/{name:path}/diff", response_class=HTMLResponse, include_in_schema=False)
+    def diff(request: Request, name: str, a: str = "", b: str = "") -> Response:
+        actor = who(request)
+        if actor is None:
+            return login(request)
+        try:
+            text = store.diff(name, a, b)
+        except PromptgitError as e:
+            return page("diff.html", 404 if isinstance(e, NotFound) else 422, name=name, a=a, b=b, lines=[],
+                        error=str(e), actor=actor)  # fmt: skip
+        return page("diff.html", name=name, a=a, b=b, lines=text.splitlines(), error="", actor=actor)
+
+    @app.get(
+        "/ui/prompts/{name:path}/versions/{version}", response_class=HTMLResponse, include_in_schema=False
+    )
+    def version_page(request: Request, name: str, version: str) -> Response:
+        actor = who(request)
+        if actor is None:
+            return login(request)
+        try:
+            info = store.version(name, version)
+            revisions = store.log(name, version)
+        except PromptgitError as e:
+            return page("error.html", 404 if isinstance(e, NotFound) else 422, message=str(e), actor=actor)
+        return page("version.html", name=name, info=info, revisions=revisions, actor=actor)
+
+    @app.get("/ui/prompts/{name:path}", response_class=HTMLResponse, include_in_schema=False)
+    def prompt(request: Request, name: str) -> Response:
+        actor = who(request)
+        if actor is None:
+            return login(request)
+        try:
+            edit = request.query_params.get("edit")
+            return prompt_page(request, name, actor, editing=edit)
+        except PromptgitError as e:
+            return page("error.html", 404 if isinstance(e, NotFound) else 422, message=str(e), actor=actor)
+
+    def act(request: Request, name: str, needed: str, do: Any, done: str) -> Response:
+        """Run one action; on success go back to the page (PRG), on failure show why there."""
+        actor = who(request, needed)
+        if actor is None:
+            if who(request) is None:
+                return login(request)
+            reader = who(request)
+            assert reader is not None
+            return prompt_page(request, name, reader, 403, error=f"{reader.name} has role '{reader.role}'; "
+                               f"this needs role '{needed}'")  # fmt: skip
+        try:
+            extra = do(actor) or {}
+        except PromptgitError as e:
+            status = 404 if isinstance(e, NotFound) else 409
+            return prompt_page(request, name, actor, status, error=str(e))
+        query = urlencode({"notice": done, **extra})
+        return RedirectResponse(f"/ui/prompts/{quote(name)}?{query}", status_code=303)
+
+    @app.post("/ui/prompts/{name:path}/versions/{version}/edit", include_in_schema=False)
+    def edit(
+        request: Request,
+        name: str,
+        version: str,
+        prompt_yaml: str = Form(...),
+        tests_yaml: str = Form(""),
+        summary: str = Form(""),
+        expect: str = Form(""),
+    ) -> Response:
+        actor = who(request, "editor")
+        files = {"prompt.yaml": prompt_yaml.replace("\r\n", "\n")}
+        if tests_yaml.strip():
+            files["tests.yaml"] = tests_yaml.replace("\r\n", "\n")
+        draft = {"prompt": files["prompt.yaml"], "tests": tests_yaml, "summary": summary, "expect": expect}
+        if actor is None:
+            return act(request, name, "editor", lambda a: None, "")
+        try:
+            result = store.edit(name, version, files, summary, expect=expect or None, actor=actor)
+        except ConcurrentUpdate as e:
+            # keep the text: the editor stays open with it, beside the conflict
+            return prompt_page(
+                request, name, actor, 409, error=f"Conflict: {e}", editing=version, draft=draft
+            )
+        except PromptgitError as e:
+            return prompt_page(request, name, actor, 422, error=str(e), editing=version, draft=draft)
+        notice = f"Saved {version} as {result.revision[:10]}" if result.changed else f"{version} unchanged"
+        return RedirectResponse(f"/ui/prompts/{quote(name)}?{urlencode({'notice': notice})}", status_code=303)
+
+    @app.post("/ui/prompts/{name:path}/versions/{version}/test", include_in_schema=False)
+    def test(request: Request, name: str, version: str) -> Response:
+        actor = who(request, "editor")
+        if actor is None:
+            return act(request, name, "editor", lambda a: None, "")
+        try:
+            run = store.test(name, version, actor=actor)
+        except PromptgitError as e:
+            return prompt_page(request, name, actor, 422, error=str(e))
+        return prompt_page(request, name, actor, results=run)
+
+    @app.post("/ui/prompts/{name:path}/versions/{version}/promote", include_in_schema=False)
+    def promote(request: Request, name: str, version: str, expect: str = Form("")) -> Response:
+        def do(actor: Actor) -> None:
+            store.promote(name, version, expect=expect or None, actor=actor)
+
+        return act(request, name, "editor", do, f"Promoted {version}")
+
+    @app.post("/ui/prompts/{name:path}/versions/{version}/new", include_in_schema=False)
+    def new(request: Request, name: str, version: str) -> Response:
+        def do(actor: Actor) -> dict[str, str]:
+            info = store.new_version(name, version, message=f"Create from {version}", actor=actor)
+            return {"edit": info.version}
+
+        return act(request, name, "editor", do, "Created a new version")
+
+    @app.post("/ui/prompts/{name:path}/versions/{version}/delete", include_in_schema=False)
+    def delete(request: Request, name: str, version: str) -> Response:
+        return act(
+            request, name, "editor", lambda a: store.delete(name, version, actor=a), f"Deleted {version}"
+        )
+
+    @app.post("/ui/prompts/{name:path}/stages/{stage}/rollback", include_in_schema=False)
+    def rollback(request: Request, name: str, stage: str, version: str = Form(...)) -> Response:
+        def do(actor: Actor) -> None:
+            store.rollback(name, version, stage=stage, actor=actor)
+
+        return act(request, name, "releaser", do, f"Rolled {stage} back to {version}")
+
+    @app.get("/ui/static/style.css", include_in_schema=False)
+    def style() -> Response:
+        css = (HERE / "static" / "style.css").read_text()
+        return Response(css, media_type="text/css", headers={"Cache-Control": "max-age=3600"})
+
+
+def _served(store: Store, name: str, stage: str) -> Any:
+    try:
+        return store.get(name, stage)
+    except NotFound:
+        return None
