@@ -18,11 +18,16 @@ from server_helpers import Server
 
 from promptgit import Actor, Store, tokens
 
-playwright = pytest.importorskip("playwright.sync_api", reason="Playwright is installed by scripts/test")
+if os.environ.get("CI"):  # CI installs both (scripts/test): missing there is a failure, not a skip
+    import playwright.sync_api as playwright
+else:
+    playwright = pytest.importorskip("playwright.sync_api", reason="Playwright is installed by scripts/test")
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
         "--disable-sync", "--no-first-run", "--disable-quic"]  # fmt: skip
-SHOTS = Path(os.environ.get("PROMPTGIT_SCREENSHOTS", Path(__file__).resolve().parent.parent / "build" / "screenshots"))
+SHOTS = Path(
+    os.environ.get("PROMPTGIT_SCREENSHOTS", Path(__file__).resolve().parent.parent / "build" / "screenshots")
+)
 TESTS = "cases:\n  - name: greets\n    vars: {name: Ada}\n    contains: Ada\n"
 
 # The seed's table: stage -> button -> (shown, enabled, label)
@@ -36,6 +41,8 @@ TABLE = {
 }  # fmt: skip
 
 if not Path(CHROMIUM).exists():
+    if os.environ.get("CI"):
+        raise RuntimeError(f"{CHROMIUM} is missing: scripts/test should have installed Debian's chromium")
     pytest.skip("Debian's chromium is installed by scripts/test", allow_module_level=True)
 
 
@@ -63,7 +70,12 @@ _count = iter(range(1000))
 @pytest.fixture
 def prompt(site: tuple[Store, Server]) -> str:
     name = f"support/greeting-{next(_count)}"
-    site[0].create(name, {"prompt.yaml": PROMPT, "tests.yaml": TESTS}, "first draft", actor=Actor("Ada", "ada@example.com"))
+    site[0].create(
+        name,
+        {"prompt.yaml": PROMPT, "tests.yaml": TESTS},
+        "first draft",
+        actor=Actor("Ada", "ada@example.com"),
+    )
     return name
 
 
@@ -117,7 +129,11 @@ def test_iterate_on_a_dev_draft(page: object, site: tuple[Store, Server], prompt
     assert row(page, "v1.0").locator("td").nth(4).inner_text() == "shorter"  # type: ignore[attr-defined]
     assert site[0].get(prompt, "dev").source == prompt_text("Hey")
     dev_log = page.locator('li[data-stage="dev"]')  # type: ignore[attr-defined]
-    assert [dev_log.nth(i).locator(".action").text_content() for i in range(3)] == ["update", "update", "create"]
+    assert [dev_log.nth(i).locator(".action").text_content() for i in range(3)] == [
+        "update",
+        "update",
+        "create",
+    ]
 
 
 def test_fix_in_tst_then_release(page: object, site: tuple[Store, Server], prompt: str) -> None:
@@ -133,7 +149,9 @@ def test_fix_in_tst_then_release(page: object, site: tuple[Store, Server], promp
     assert site[0].get(prompt, "prod").source == prompt_text("Hi")
 
 
-def test_new_version_from_prod_opens_in_edit_mode(page: object, site: tuple[Store, Server], prompt: str) -> None:
+def test_new_version_from_prod_opens_in_edit_mode(
+    page: object, site: tuple[Store, Server], prompt: str
+) -> None:
     a = Actor("Ada", "ada@example.com")
     site[0].promote(prompt, "v1.0", actor=a)
     site[0].promote(prompt, "v1.0", actor=a)
@@ -158,13 +176,17 @@ def test_several_drafts_and_delete(page: object, site: tuple[Store, Server], pro
     assert_buttons(page, "v1.0", "TST")
     assert_buttons(page, "v1.1", "DEV", current_dev=False)
     assert_buttons(page, "v1.2", "DEV", current_dev=True)
-    assert button(page, "v1.2", "delete").get_attribute("title") == "The current DEV version cannot be deleted"  # type: ignore[attr-defined]
+    assert (
+        button(page, "v1.2", "delete").get_attribute("title") == "The current DEV version cannot be deleted"
+    )  # type: ignore[attr-defined]
     button(page, "v1.1", "delete").click()  # type: ignore[attr-defined]
     assert page.locator(".notice").inner_text() == "Deleted v1.1"  # type: ignore[attr-defined]
     assert row(page, "v1.1").count() == 0  # type: ignore[attr-defined]
 
 
-def test_production_hotfix_and_rollback_from_the_log(page: object, site: tuple[Store, Server], prompt: str) -> None:
+def test_production_hotfix_and_rollback_from_the_log(
+    page: object, site: tuple[Store, Server], prompt: str
+) -> None:
     a = Actor("Ada", "ada@example.com")
     s = site[0]
     for _ in range(2):
@@ -202,10 +224,18 @@ def test_production_hotfix_and_rollback_from_the_log(page: object, site: tuple[S
     assert (SHOTS / "prompt-page.png").stat().st_size > 10_000
 
 
-def test_a_lost_race_shows_the_conflict_and_keeps_the_text(page: object, site: tuple[Store, Server], prompt: str) -> None:
+def test_a_lost_race_shows_the_conflict_and_keeps_the_text(
+    page: object, site: tuple[Store, Server], prompt: str
+) -> None:
     button(page, "v1.0", "edit").click()  # type: ignore[attr-defined]
     page.fill("#prompt_yaml", prompt_text("Mine"))  # type: ignore[attr-defined]
-    site[0].edit(prompt, "v1.0", {"prompt.yaml": prompt_text("Theirs")}, "someone else", actor=Actor("Bo", "bo@example.com"))
+    site[0].edit(
+        prompt,
+        "v1.0",
+        {"prompt.yaml": prompt_text("Theirs")},
+        "someone else",
+        actor=Actor("Bo", "bo@example.com"),
+    )
     page.click('button[data-action="save"]')  # type: ignore[attr-defined]
     error = page.locator(".error").inner_text()  # type: ignore[attr-defined]
     assert error.startswith("Conflict: ") and "was changed by someone else" in error
