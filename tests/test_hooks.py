@@ -42,6 +42,21 @@ class Clone:
         args = ["push", "--porcelain"] + (["--atomic"] if atomic else []) + ["origin", *refspecs]
         return subprocess.run(["git", "-C", str(self.path), *args], capture_output=True, text=True)
 
+    def release_by_hand(self, version: str, revision: str) -> list[str]:
+        """The refspecs of a release built with plain git: a prod deployment of
+        `revision` as `version`, an annotated tag, and the draft branch deleted."""
+        message = (
+            f"Promote {version} to prod\n\nPromptgit-Action: promote\n"
+            f"Promptgit-Version: {version}\nPromptgit-Revision: {revision}\n"
+        )
+        deploy = self("commit-tree", f"{revision}^{{tree}}", "-p", revision, "-m", message).strip()
+        self("tag", "-f", "-a", version, "-m", f"Release {version}", revision)
+        return [
+            f"{deploy}:refs/heads/prod",
+            f"refs/tags/{version}:refs/tags/{version}",
+            f":refs/heads/{version}",
+        ]
+
     def accepted(self, *refspecs: str) -> str:
         out = self.push(*refspecs)
         assert out.returncode == 0, out.stderr
@@ -180,10 +195,8 @@ def test_push_a_release_built_by_hand(clone: Clone, greeting: Store, actor: Acto
     greeting.promote("greeting", "v1.0", actor=actor)
     clone("fetch", "-q")
     rev = clone("rev-parse", "origin/v1.0").strip()
-    message = f"Promote v1.0 to prod\n\nPromptgit-Action: promote\nPromptgit-Version: v1.0\nPromptgit-Revision: {rev}\n"
-    deploy = clone("commit-tree", f"{rev}^{{tree}}", "-p", rev, "-m", message).strip()
-    clone("tag", "-a", "v1.0", "-m", "Release v1.0", rev)
-    clone.accepted(f"{deploy}:refs/heads/prod", "refs/tags/v1.0:refs/tags/v1.0", ":refs/heads/v1.0")
+    release = clone.release_by_hand("v1.0", rev)
+    clone.accepted(*release)
     assert greeting.versions("greeting")[0].stage == "PROD"
     assert greeting.get("greeting", "prod").revision == rev
 
@@ -236,14 +249,13 @@ def test_commit_to_a_released_version(clone: Clone, greeting: Store, actor: Acto
 
 def test_forged_deployment_of_a_revision_tst_never_served(clone: Clone, greeting: Store) -> None:
     rev = clone("rev-parse", "origin/v1.0").strip()
-    message = f"Promote\n\nPromptgit-Action: promote\nPromptgit-Version: v1.0\nPromptgit-Revision: {rev}\n"
-    deploy = clone("commit-tree", f"{rev}^{{tree}}", "-p", rev, "-m", message).strip()
-    clone("tag", "-a", "v1.0", "-m", "Release v1.0", rev)
-    err = clone.rejected(f"{deploy}:refs/heads/prod", "refs/tags/v1.0:refs/tags/v1.0", ":refs/heads/v1.0")
+    release = clone.release_by_hand("v1.0", rev)
+    err = clone.rejected(*release)
     assert "TST never served revision" in err and "promptgit promote greeting@v1.0 --to tst" in err
-    # and tst cannot be fed a release or a made-up revision either
-    forged = clone("commit-tree", f"{rev}^{{tree}}", "-p", rev, "-m", message.replace("v1.0", "v1.7")).strip()
-    assert "is not a well-formed deployment" not in clone.rejected(f"{forged}:refs/heads/tst")
+    # nor can tst be fed a version that does not exist
+    message = f"Promote v1.7 to tst\n\nPromptgit-Action: promote\nPromptgit-Version: v1.7\nPromptgit-Revision: {rev}\n"
+    forged = clone("commit-tree", f"{rev}^{{tree}}", "-p", rev, "-m", message).strip()
+    assert "a promotion deploys the tip of v1.7" in clone.rejected(f"{forged}:refs/heads/tst")
 
 
 @pytest.mark.parametrize(
@@ -328,10 +340,8 @@ def test_an_editor_cannot_release_over_a_push(
     monkeypatch.setenv("PROMPTGIT_ROLE", "editor")  # what `promptgit serve` sets for an editor's token
     clone("fetch", "-q")
     rev = clone("rev-parse", "origin/v1.0").strip()
-    message = f"Promote\n\nPromptgit-Action: promote\nPromptgit-Version: v1.0\nPromptgit-Revision: {rev}\n"
-    deploy = clone("commit-tree", f"{rev}^{{tree}}", "-p", rev, "-m", message).strip()
-    clone("tag", "-a", "v1.0", "-m", "Release v1.0", rev)
-    err = clone.rejected(f"{deploy}:refs/heads/prod", "refs/tags/v1.0:refs/tags/v1.0", ":refs/heads/v1.0")
+    release = clone.release_by_hand("v1.0", rev)
+    err = clone.rejected(*release)
     assert "promoting to PROD needs role 'releaser' (you have 'editor')" in err
 
 
@@ -404,10 +414,8 @@ def test_a_tag_for_a_number_without_a_draft(clone: Clone, greeting: Store, actor
     greeting.delete("greeting", "v1.1", actor=actor)  # v1.1 is retired
     clone("fetch", "-q")
     rev = clone("rev-parse", "origin/v1.0").strip()
-    message = f"Promote v1.1 to prod\n\nPromptgit-Action: promote\nPromptgit-Version: v1.1\nPromptgit-Revision: {rev}\n"
-    deploy = clone("commit-tree", f"{rev}^{{tree}}", "-p", rev, "-m", message).strip()
-    clone("tag", "-a", "v1.1", "-m", "Release", rev)
-    err = clone.rejected("refs/tags/v1.1:refs/tags/v1.1", f"{deploy}:refs/heads/prod")
+    release = clone.release_by_hand("v1.1", rev)
+    err = clone.rejected(*release[:2])  # the branch was deleted long ago
     assert "v1.1 is not a draft, so it cannot be released" in err
 
 
@@ -416,13 +424,9 @@ def test_a_release_needs_an_atomic_push(clone: Clone, greeting: Store, actor: Ac
     greeting.promote("greeting", "v1.0", actor=actor)
     clone("fetch", "-q")
     rev = clone("rev-parse", "origin/v1.0").strip()
-    message = f"Promote v1.0 to prod\n\nPromptgit-Action: promote\nPromptgit-Version: v1.0\nPromptgit-Revision: {rev}\n"
-    deploy = clone("commit-tree", f"{rev}^{{tree}}", "-p", rev, "-m", message).strip()
-    clone("tag", "-a", "v1.0", "-m", "Release v1.0", rev)
+    release = clone.release_by_hand("v1.0", rev)
     before = refs(clone.remote)
-    out = clone.push(
-        f"{deploy}:refs/heads/prod", "refs/tags/v1.0:refs/tags/v1.0", ":refs/heads/v1.0", atomic=False
-    )
+    out = clone.push(*release, atomic=False)
     assert out.returncode != 0
     assert "push them together with 'git push --atomic'" in out.stderr
     assert refs(clone.remote) == before

@@ -381,12 +381,13 @@ def create_api(store: Store, auth: Auth) -> FastAPI:
             raise
         return d.to_json()
 
-    def rollback_to(name: str, version_id: str, stage: str | None, actor: Actor) -> dict[str, Any]:
-        store.rollback(name, _version_ref(version_id).value, stage=check_stage(stage or "prod"), actor=actor)
-        return _details(store, name)
-
     @app.post(
         "/prompts/{name:path}/versions/{version_id}/rollback",
+        response_model=PromptDetailsOut,
+        tags=["versions"],
+    )
+    @app.put(
+        "/prompts/{name:path}/versions/{version_id}/revert",
         response_model=PromptDetailsOut,
         tags=["versions"],
     )
@@ -397,24 +398,12 @@ def create_api(store: Store, auth: Auth) -> FastAPI:
         body: RollbackIn | None = None,
         stage: Annotated[Literal["dev", "tst", "prod"] | None, Query()] = None,
     ) -> dict[str, Any]:
-        """Make a stage (default prod) serve this version again, by a logged rollback."""
-        return rollback_to(name, version_id, stage or (body.stage if body else None), actor)
-
-    @app.put(
-        "/prompts/{name:path}/versions/{version_id}/revert",
-        response_model=PromptDetailsOut,
-        tags=["versions"],
-    )
-    def revert(
-        name: str,
-        version_id: str,
-        actor: Releaser,
-        body: RollbackIn | None = None,
-        stage: Annotated[Literal["dev", "tst", "prod"] | None, Query()] = None,
-    ) -> dict[str, Any]:
-        """Restore this version as current in a stage (default prod): the same as rollback,
-        and idempotent."""
-        return rollback_to(name, version_id, stage or (body.stage if body else None), actor)
+        """Restore this version as current in a stage (query or body `stage`, default prod)
+        by a logged rollback deployment; doing it again changes nothing. POST .../rollback
+        and PUT .../revert are the same operation."""
+        target = check_stage(stage or (body.stage if body else None) or "prod")
+        store.rollback(name, _version_ref(version_id).value, stage=target, actor=actor)
+        return _details(store, name)
 
     @app.post("/prompts/{name:path}/versions/{version_id}/test", response_model=TestRunOut, tags=["versions"])
     def run_tests(name: str, version_id: str, actor: Editor, body: TestIn | None = None) -> dict[str, Any]:
