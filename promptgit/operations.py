@@ -1,0 +1,487 @@
+"""The operations that change a store: create, edit, new-version, promote,
+rollback, delete, test, and what post-receive does after a push.
+
+Each computes the ref updates it proposes (with its new objects only staged),
+then `Repo.update_refs` locks every ref it changes or reads, re-checks them,
+asks `policy.check`, and only then writes objects and refs. A refused or lost
+operation leaves the store exactly as it was.
+"""
+
+from __future__ import annotations
+
+import builtins
+import os
+import shutil
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import content, history, hooks, names, policy, testing
+from ._git import Person, RefUpdate, Repo
+from .errors import (
+    ConcurrentUpdate,
+    Forbidden,
+    InvalidInput,
+    PromptExists,
+    RefNotFound,
+    RuleViolation,
+    VersionExists,
+)
+from .model import Actor, DeploymentInfo, VersionInfo
+from .names import RefSpec, Version
+from .reads import Reader
+
+REPO_CONFIG = {
+    "core.logAllRefUpdates": "always",
+    "receive.denyNonFastForwards": "true",
+    "receive.denyDeletes": "false",
+    "gc.auto": "0",  # promptgit packs for itself; never a surprise gc inside a push
+}
+Files = Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class EditResult:
+    version: str
+    revision: str
+    changed: bool
+    deployed_to: tuple[str, ...]
+
+
+class Operations(Reader):
+    # --- writes -----------------------------------------------------------------
+
+    def _apply(
+        self,
+        repo: Repo,
+        name: str,
+        updates: Sequence[RefUpdate],
+        actor: Actor,
+        message: str,
+        read: Mapping[str, str | None] = {},
+        library: bool = False,
+        then: Sequence[Sequence[RefUpdate]] = (),
+    ) -> None:
+        """Apply `updates` (then each step of `then`, in order) if the policy allows
+        all of them; see Repo.update_refs."""
+        gates = self.config.require_tests
+        steps = [updates, *then]
+        every = [u for step in steps for u in step]
+
+        def check() -> None:
+            found = policy.check(repo, every, actor.role, name, require_tests=gates, library=library)
+            forbidden = [v for v in found if v.kind == "forbidden"]
+            if forbidden:
+                raise Forbidden(f"{actor.name}: " + "; ".join(str(v) for v in forbidden))
+            if found:
+                raise RuleViolation(found)
+
+        repo.update_refs(steps, read=read, check=check, who=actor.person(), message=message)
+        self._served.clear()
+
+    def _deploy(
+        self,
+        repo: Repo,
+        stage: str,
+        action: str,
+        version: Version,
+        revision: str,
+        who: Person,
+        note: str = "",
+        tip: str | None = None,
+    ) -> RefUpdate:
+        """Stage one deployment commit on top of `stage`'s tip (read now unless given)."""
+        ref = f"refs/heads/{stage}"
+        old = repo.ref(ref) if tip is None else tip
+        parents = [old, revision] if old is not None else [revision]
+        message = names.deployment_message(action, stage, version, revision, note)
+        sha = repo.stage_commit(repo.commit(revision).tree, parents, message, who)
+        return RefUpdate(ref, old, sha)
+
+    def create(self, name: str, files: Files, message: str, *, actor: Actor) -> VersionInfo:
+        """A new prompt: v1.0 as a DEV draft, served by dev."""
+        path = self._repo_path(name)
+        self._check_store()
+        data = _encode(files)
+        content.check_files(data)
+        if path.exists():
+            raise PromptExists(name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=".create-", dir=self.path))
+        try:
+            repo = Repo.init(str(tmp / "repo.git"), "refs/heads/dev", REPO_CONFIG)
+            hooks.install(tmp / "repo.git")
+            who = actor.person()
+            v = names.FIRST
+            tree = repo.stage_tree(data)
+            rev = repo.stage_commit(tree, [], names.creation_message(v, None, message), who)
+            dev = self._deploy(repo, "dev", "create", v, rev, who, tip=None)
+            self._apply(repo, name, [RefUpdate(v.branch, None, rev), dev], actor, f"promptgit: create {name}")
+            try:
+                os.rename(tmp / "repo.git", path)
+            except OSError:
+                raise PromptExists(name) from None
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        return self.versions(name)[0]
+
+    def edit(
+        self,
+        name: str,
+        version: str | Version,
+        files: Files,
+        message: str,
+        *,
+        expect: str | None = None,
+        actor: Actor,
+    ) -> EditResult:
+        """A new revision of a draft; every stage serving it gets an `update`.
+
+        `expect` is the revision the caller edited (default: the tip read now);
+        if the draft moved since, this is a conflict and the text is kept.
+        """
+        repo = self._open(name)
+        self._finish_releases(repo, name, actor)
+        v = self._version_arg(repo, name, version)
+        tip, released = self._tip(repo, name, v)
+        old_files = repo.files(repo.commit(tip).tree)
+        new_files = {**old_files, **_encode(files)}
+        content.check_files(new_files)
+        if expect is not None:
+            expected = repo.expand(expect)
+            if expected is None:
+                raise RefNotFound(name, f"revision {expect} (given as --expect / If-Match)")
+            if expected != tip:
+                raise self._edit_conflict(name, v, tip, files)
+        if new_files == old_files and not released:
+            return EditResult(str(v), tip, False, ())
+        who = actor.person()
+        rev = repo.stage_commit(repo.stage_tree(new_files), [tip], _message(message, v), who)
+        branch = RefUpdate(v.branch, repo.ref(v.branch) if released else tip, rev)
+        stage_tips = _stage_tips(repo)
+        deploys = [] if released else self._follow(repo, v, rev, who, stage_tips, names.summary(message))
+        try:
+            self._apply(repo, name, [branch, *deploys], actor, f"promptgit: edit {v}", read=stage_tips)
+        except ConcurrentUpdate:
+            now = history.version_tip(repo, v)
+            if now is not None and now[0] != tip:
+                raise self._edit_conflict(name, v, now[0], files) from None
+            raise
+        return EditResult(str(v), rev, True, tuple(u.ref.removeprefix("refs/heads/") for u in deploys))
+
+    def _follow(
+        self,
+        repo: Repo,
+        v: Version,
+        revision: str,
+        who: Person,
+        stage_tips: Mapping[str, str | None],
+        note: str,
+    ) -> builtins.list[RefUpdate]:
+        """`update` deployments for the stages serving `v` at another revision."""
+        out = []
+        for ref, stage_tip in stage_tips.items():
+            stage = ref.removeprefix("refs/heads/")
+            d = history.current(repo, stage, stage_tip) if stage_tip else None
+            if d is not None and d.version == v and d.revision != revision:
+                out.append(self._deploy(repo, stage, "update", v, revision, who, note, stage_tip))
+        return out
+
+    def follow(
+        self, name: str, version: str | Version, *, actor: Actor, attempts: int = 5
+    ) -> builtins.list[str]:
+        """After a push to a draft: the stages serving it move to its tip, and a
+        new draft gets its `create` deployment (it becomes current in dev), as
+        `edit` and `new-version` would have done. Idempotent; retries lost races.
+        Returns the stages it moved."""
+        for _ in range(attempts):
+            repo = self._open(name)
+            self._finish_releases(repo, name, actor)
+            v = self._version_arg(repo, name, version)
+            tip = repo.ref(v.branch)
+            if tip is None or repo.ref(v.tag) is not None:
+                return []
+            who = actor.person()
+            stage_tips = _stage_tips(repo)
+            updates = self._follow(repo, v, tip, who, stage_tips, "pushed with git")
+            if v not in history.versions_in_log(repo, "dev"):
+                dev = stage_tips["refs/heads/dev"]
+                updates.append(self._deploy(repo, "dev", "create", v, tip, who, "pushed with git", dev))
+            if not updates:
+                return []
+            read = {**stage_tips, v.branch: tip, v.tag: None}
+            try:
+                self._apply(repo, name, updates, actor, f"promptgit: follow {v}", read=read)
+            except ConcurrentUpdate:
+                continue
+            return [u.ref.removeprefix("refs/heads/") for u in updates]
+        raise ConcurrentUpdate(f"{name}@{version} kept changing; run the operation again")
+
+    def _edit_conflict(self, name: str, v: Version, winner: str, files: Files) -> ConcurrentUpdate:
+        fd, saved = tempfile.mkstemp(prefix=f"promptgit-{name.replace('/', '-')}-{v}-", suffix=".yaml")
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(files.get(content.PROMPT_FILE, ""))
+        return ConcurrentUpdate(
+            f"{name}@{v} was changed by someone else (it is now at revision {winner[:10]}); "
+            f"your text is saved in {saved}: look at the new revision "
+            f"('promptgit show {name}@{v}'), merge, and edit again",
+            current=winner,
+            saved=saved,
+        )
+
+    def new_version(
+        self,
+        name: str,
+        source: RefSpec | str | None = None,
+        *,
+        major: bool = False,
+        as_version: str | None = None,
+        message: str = "",
+        actor: Actor,
+    ) -> VersionInfo:
+        """A new DEV draft with the source's content; it becomes current in dev."""
+        repo = self._open(name)
+        self._finish_releases(repo, name, actor)
+        src = self._resolve(repo, name, source)
+        used = history.used_numbers(repo)
+        if as_version is not None:
+            v = Version.parse(as_version)
+            if v in used:
+                raise VersionExists(
+                    name,
+                    str(v),
+                    "is taken" if v in history.all_versions(repo) else "was used before",
+                )
+        elif major:
+            v = Version(max(u.major for u in used) + 1, 0)
+        else:
+            v = Version(src.version.major, max(u.minor for u in used if u.major == src.version.major) + 1)
+        who = actor.person()
+        source_commit = repo.commit(src.revision)
+        rev = repo.stage_commit(
+            source_commit.tree,
+            [src.revision],
+            names.creation_message(v, src.version, message),
+            who,
+        )
+        dev = self._deploy(repo, "dev", "create", v, rev, who, names.summary(message))
+        source_ref = src.version.tag if src.released else src.version.branch
+        read = {v.tag: None, source_ref: repo.ref(source_ref)}  # the number is free; the source holds
+        self._apply(
+            repo, name, [RefUpdate(v.branch, None, rev), dev], actor, f"promptgit: new version {v}", read=read
+        )
+        return self._version_info(repo, v)
+
+    def promote(
+        self,
+        name: str,
+        version: str | Version | None = None,
+        *,
+        to: str | None = None,
+        expect: str | None = None,
+        actor: Actor,
+    ) -> DeploymentInfo:
+        """Deploy a draft's tip to tst, or release it to prod (tag, prod, branch gone).
+
+        `expect`: the revision the caller means to promote; if the tip is another,
+        nothing happens and ConcurrentUpdate says which revision it is now."""
+        repo = self._open(name)
+        self._finish_releases(repo, name, actor)
+        if to is not None:
+            names.check_stage(to)
+            if to == "dev":
+                raise InvalidInput(
+                    "promote goes to tst or prod; dev gets new drafts by create and new-version"
+                )
+        if version is None:
+            to = to or "tst"
+            source = "dev" if to == "tst" else "tst"
+            d = history.current(repo, source)
+            if d is None:
+                raise RefNotFound(name, f"version in {source} to promote")
+            v = d.version
+        else:
+            v = self._version_arg(repo, name, version)
+        tip, released = self._tip(repo, name, v)
+        if expect is not None and repo.expand(expect) != tip:
+            raise ConcurrentUpdate(
+                f"{name}@{v} is at revision {tip[:10]}, not {expect[:10]}: look again before promoting",
+                current=tip,
+            )
+        if to is None:
+            in_tst = v in history.versions_in_log(repo, "tst")
+            to = "prod" if released or in_tst else "tst"
+        who = actor.person()
+        deploy = self._deploy(repo, to, "promote", v, tip, who)
+        then: list[list[RefUpdate]] = []
+        if to == "tst":
+            updates = [deploy]
+            read = {v.branch: None if released else tip, v.tag: repo.ref(v.tag)}
+        else:
+            # prod first, then the tag, then the branch goes: each step its own
+            # transaction under the write lock, so whatever a crash leaves,
+            # `_finish_releases` (which starts from prod's tip) completes it.
+            tag = repo.stage_tag(str(v), tip, f"Release {v}\n", who)
+            updates = [deploy]
+            then = [[RefUpdate(v.tag, repo.ref(v.tag), tag)], [RefUpdate(v.branch, repo.ref(v.branch), None)]]
+            read = {"refs/heads/tst": repo.ref("refs/heads/tst")}
+        self._apply(repo, name, updates, actor, f"promptgit: promote {v} to {to}", read=read, then=then)
+        return self._current_info(repo, to)
+
+    def rollback(
+        self, name: str, version: str | Version, *, stage: str = "prod", actor: Actor
+    ) -> DeploymentInfo | None:
+        """Make `stage` serve again the revision it last served for `version`.
+
+        Returns None when the stage already serves that version (nothing changes)."""
+        repo = self._open(name)
+        self._finish_releases(repo, name, actor)
+        names.check_stage(stage)
+        v = self._version_arg(repo, name, version)
+        tip, _released = self._tip(repo, name, v)
+        stage_tip = repo.ref(f"refs/heads/{stage}")
+        now = history.current(repo, stage, stage_tip) if stage_tip else None
+        if now is not None and now.version == v:
+            return None
+        last = history.last_served(repo, stage, v, stage_tip) if stage_tip else None
+        revision = last.revision if last else tip
+        deploy = self._deploy(repo, stage, "rollback", v, revision, actor.person(), tip=stage_tip)
+        self._apply(
+            repo,
+            name,
+            [deploy],
+            actor,
+            f"promptgit: roll {stage} back to {v}",
+            read={v.tag: repo.ref(v.tag), v.branch: repo.ref(v.branch)},
+        )
+        return self._current_info(repo, stage)
+
+    def delete(self, name: str, version: str | Version, *, actor: Actor) -> None:
+        """Remove a DEV draft that never reached TST and is not current in dev."""
+        repo = self._open(name)
+        self._finish_releases(repo, name, actor)
+        v = self._version_arg(repo, name, version)
+        branch, tag = repo.ref(v.branch), repo.ref(v.tag)
+        if branch is None and tag is None:
+            raise RefNotFound(name, f"version {v}", [str(k) for k in sorted(history.all_versions(repo))])
+        update = RefUpdate(v.branch, branch, None) if branch else RefUpdate(v.tag, tag, None)
+        read = {s: repo.ref(s) for s in ("refs/heads/dev", "refs/heads/tst")}
+        self._apply(repo, name, [update], actor, f"promptgit: delete {v}", read=read)
+
+    def test(
+        self,
+        name: str,
+        ref: RefSpec | str | None = None,
+        *,
+        env: str | None = None,
+        actor: Actor,
+        record: bool = True,
+    ) -> testing.TestRun:
+        """Run the cases of tests.yaml on NAME@REF in a stage's environment, and record
+        the run as a git note on the tested revision.
+
+        The environment is `env`, else the stage REF names, else the stage of the
+        version (DEV -> dev, TST -> tst, PROD -> prod).
+        """
+        repo = self._open(name)
+        spec = RefSpec.parse(ref) if isinstance(ref, str) else ref
+        r = self._resolve(repo, name, spec)
+        if env is None:
+            if spec is not None and spec.kind == "stage":
+                env = spec.value
+            else:
+                in_tst = history.versions_in_log(repo, "tst")
+                env = self._stage_of(r.version, r.released, in_tst).lower()
+        environment = self.config.environment(names.check_stage(env))
+        prompt = self._prompt(repo, name, r.version, r.revision)
+        cases = content.parse_tests(prompt.tests) if prompt.tests else {"cases": []}
+        if not cases.get("cases"):
+            raise InvalidInput(
+                f"{name}@{r.version} has no test cases: add a tests.yaml beside prompt.yaml "
+                f"('promptgit edit {name}@{r.version} --tests tests.yaml')"
+            )
+        now = actor.person()
+        run = testing.run(prompt, cases, environment, now.by, now.at)
+        if record:
+            self._record_run(repo, name, run, actor)
+        return run
+
+    def _record_run(
+        self, repo: Repo, name: str, run: testing.TestRun, actor: Actor, attempts: int = 5
+    ) -> None:
+        """Append the run to the revision's note, compare-and-swap on the notes ref."""
+        for _ in range(attempts):
+            old = repo.note(names.NOTES_TESTS_REF, run.revision) or ""
+            text = old + ("" if not old or old.endswith("\n") else "\n") + run.note_line() + "\n"
+            verdict = "passed" if run.passed else "failed"
+            message = f"Test {run.version} ({run.revision[:10]}) in {run.env.stage}: {verdict}\n"
+            update = repo.stage_note(names.NOTES_TESTS_REF, run.revision, text, actor.person(), message)
+            try:
+                self._apply(repo, name, [update], actor, "promptgit: record test run", library=True)
+                return
+            except ConcurrentUpdate:
+                continue
+        raise ConcurrentUpdate(
+            f"could not record the test run of {name}: the notes kept changing; run it again"
+        )
+
+    def install_hooks(self, prompt_names: Sequence[str] = ()) -> builtins.list[str]:
+        """(Re)install the git hooks and the safety config into prompts (default: all)."""
+        done = []
+        for name in prompt_names or self.names():
+            repo = self._open(name)
+            repo.configure(REPO_CONFIG)
+            hooks.install(repo.path)
+            done.append(name)
+        return done
+
+    def finish_releases(self, name: str, *, actor: Actor) -> builtins.list[str]:
+        """Complete a release that a crash or a non-atomic push left half-landed.
+
+        A release is one transaction (tag, prod, branch gone), but libgit2 and a
+        push without --atomic apply refs one by one. Whatever part landed, the
+        rest is finished here; returns the version it finished, if any.
+        """
+        return self._finish_releases(self._open(name), name, actor)
+
+    def _finish_releases(self, repo: Repo, name: str, actor: Actor) -> builtins.list[str]:
+        """Finish the release prod's tip records, if part of it is missing.
+
+        Checking prod's tip suffices: every operation that moves prod, and
+        post-receive after a push to it, runs this first. A few ref reads.
+        """
+        prod = history.current(repo, "prod")
+        if prod is None or prod.action != "promote":
+            return []
+        v = prod.version
+        tag_sha, branch = repo.ref(v.tag), repo.ref(v.branch)
+        updates = []
+        if tag_sha is None and branch in (None, prod.revision):  # the tag never landed
+            sha = repo.stage_tag(str(v), prod.revision, f"Release {v}\n", actor.person())
+            updates.append(RefUpdate(v.tag, None, sha))
+        tag = repo.tag(tag_sha) if tag_sha else None
+        if branch is not None and (updates or (tag is not None and tag.target == branch)):
+            updates.append(RefUpdate(v.branch, branch, None))  # the branch outlived its release
+        if not updates:
+            return []
+        system = Actor(actor.name, actor.email, "admin")  # the release itself was authorized
+        read = {"refs/heads/prod": prod.sha}
+        self._apply(repo, name, updates, system, "promptgit: finish release", read=read)
+        return [str(v)]
+
+
+def _stage_tips(repo: Repo) -> dict[str, str | None]:
+    """The tips of the stages an edit may update (prod is never updated in place)."""
+    return {f"refs/heads/{s}": repo.ref(f"refs/heads/{s}") for s in ("dev", "tst")}
+
+
+def _encode(files: Files) -> dict[str, bytes]:
+    if content.PROMPT_FILE not in files and content.TESTS_FILE not in files:
+        raise InvalidInput("nothing to save: give prompt.yaml (and optionally tests.yaml)")
+    return {k: v.encode("utf-8") for k, v in files.items()}
+
+
+def _message(message: str, v: Version) -> str:
+    text = message.strip() or f"Edit {v}"
+    return text + "\n"

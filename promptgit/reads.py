@@ -1,0 +1,352 @@
+"""The store and its reads: opening prompts, resolving NAME@REF, and every
+question a user asks (list, get, show, versions, log, diff, render).
+
+Reads never write: they start at ref tips and walk only as far as needed.
+"""
+
+from __future__ import annotations
+
+import builtins
+import itertools
+import os
+import threading
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Self
+
+from . import config, content, history, names
+from ._git import Commit, Repo
+from .errors import PromptNotFound, RefNotFound, StoreNotFound
+from .history import Deployment
+from .model import DeploymentInfo, Prompt, PromptSummary, RevisionInfo, Shown, VersionInfo
+from .names import STAGES, RefSpec, Version
+
+CONFIG_FILE = "promptgit.yaml"
+DEFAULT_STORE = "prompts"
+
+
+def default_path() -> str:
+    return os.environ.get("PROMPTGIT_STORE") or DEFAULT_STORE
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """A NAME@REF pinned down: the revision, its version, and how it was reached."""
+
+    version: Version
+    revision: str
+    released: bool
+    tip: str
+    deployment: Deployment | None = None
+
+
+class Reader:
+    """A directory of prompt repositories. Thread-safe for reads through `get`."""
+
+    def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
+        self.path = Path(path if path is not None else default_path())
+        self._local = threading.local()
+        self._served: dict[tuple[str, str], tuple[str, Prompt]] = {}
+        self._config: tuple[float, config.Config] | None = None
+
+    # --- the store itself ---------------------------------------------------
+
+    @classmethod
+    def init(cls, path: str | os.PathLike[str] | None = None) -> Self:
+        """Create the store directory and its promptgit.yaml (idempotent)."""
+        store = cls(path)
+        store.path.mkdir(parents=True, exist_ok=True)
+        cfg = store.path / CONFIG_FILE
+        if not cfg.exists():
+            cfg.write_text(
+                "# promptgit store configuration (never served; secrets by env var name only)\nversion: 1\n"
+            )
+        return store
+
+    @property
+    def config(self) -> config.Config:
+        """promptgit.yaml, re-read when it changes (a stat per call)."""
+        try:
+            mtime = (self.path / config.FILE).stat().st_mtime
+        except FileNotFoundError:
+            return config.Config()
+        if self._config is None or self._config[0] != mtime:
+            self._config = (mtime, config.load(self.path))
+        return self._config[1]
+
+    def _check_store(self) -> None:
+        if not (self.path / CONFIG_FILE).is_file():
+            raise StoreNotFound(str(self.path))
+
+    def _repo_path(self, name: str) -> Path:
+        return self.path / f"{names.check_name(name)}.git"
+
+    def _open(self, name: str) -> Repo:
+        """The prompt's repository, one object per thread: a libgit2 repository
+        carries per-operation state (the reflog identity, ref transactions)."""
+        repos: dict[str, Repo] | None = getattr(self._local, "repos", None)
+        if repos is None:
+            repos = self._local.repos = {}
+        repo = repos.get(name)
+        if repo is not None:
+            return repo
+        path = self._repo_path(name)
+        if not (path / "HEAD").is_file():
+            self._check_store()
+            raise PromptNotFound(name, self.names())
+        repo = Repo(str(path))
+        repos[name] = repo
+        return repo
+
+    def names(self) -> builtins.list[str]:
+        """Every prompt in the store, collections as `folder/name`."""
+        self._check_store()
+        found = []
+        for root, dirs, _files in os.walk(self.path):
+            keep = []
+            for d in sorted(dirs):
+                if d.startswith((".", "_")):
+                    continue
+                if d.endswith(".git"):
+                    rel = os.path.relpath(os.path.join(root, d[:-4]), self.path)
+                    found.append(rel.replace(os.sep, "/"))
+                else:
+                    keep.append(d)
+            dirs[:] = keep
+        return sorted(found)
+
+    # --- reads ----------------------------------------------------------------
+
+    def list(self) -> builtins.list[PromptSummary]:
+        out = []
+        for name in self.names():
+            repo = self._open(name)
+            current = {}
+            for stage in STAGES:
+                d = history.current(repo, stage)
+                current[stage] = str(d.version) if d else None
+            out.append(PromptSummary(name, current))
+        return out
+
+    def get(self, name: str, stage: str = "prod") -> Prompt:
+        """What `stage` serves now. The hot path: one ref read when nothing changed."""
+        key = (name, stage)
+        repo = self._open(name)
+        tip = repo.ref(f"refs/heads/{stage}")
+        cached = self._served.get(key)
+        if cached is not None and cached[0] == tip:
+            return cached[1]
+        if tip is None:
+            names.check_stage(stage)
+            raise RefNotFound(name, f"deployment in {stage} yet", [])
+        d = history.current(repo, stage, tip)
+        if d is None:
+            raise RefNotFound(name, f"deployment at the tip of {stage}")
+        prompt = self._prompt(repo, name, d.version, d.revision, stage=stage, deployment=tip)
+        self._served[key] = (tip, prompt)
+        return prompt
+
+    def _prompt(
+        self,
+        repo: Repo,
+        name: str,
+        version: Version,
+        revision: str,
+        stage: str | None = None,
+        deployment: str | None = None,
+    ) -> Prompt:
+        files = repo.files(repo.commit(revision).tree)
+        prompt_text = content.decode(content.PROMPT_FILE, files.get(content.PROMPT_FILE, b""))
+        tests = files.get(content.TESTS_FILE)
+        return Prompt(
+            name=name,
+            version=str(version),
+            revision=revision,
+            content=content.parse_prompt(prompt_text, templates=False),
+            source=prompt_text,
+            tests=content.decode(content.TESTS_FILE, tests) if tests is not None else None,
+            stage=stage,
+            deployment=deployment,
+        )
+
+    def resolve(self, name: str, ref: RefSpec | str | None = None) -> Resolved:
+        """Pin NAME@REF to a revision; no REF means prod if anything is released, else dev."""
+        return self._resolve(self._open(name), name, ref)
+
+    def _resolve(self, repo: Repo, name: str, ref: RefSpec | str | None) -> Resolved:
+        spec = RefSpec.parse(ref) if isinstance(ref, str) else ref
+        if spec is None:
+            spec = RefSpec("stage", "prod" if repo.ref("refs/heads/prod") else "dev")
+        if spec.kind == "stage":
+            d = history.current(repo, spec.value)
+            if d is None:
+                raise RefNotFound(name, f"deployment in {spec.value} yet")
+            tip = history.version_tip(repo, d.version)
+            released = bool(tip and tip[1])
+            return Resolved(d.version, d.revision, released, tip[0] if tip else d.revision, d)
+        if spec.kind == "version":
+            v = Version.parse(spec.value)
+            sha, released = self._tip(repo, name, v)
+            return Resolved(v, sha, released, sha)
+        full = repo.expand(spec.value)
+        if full is None or repo.kind(full) != "commit":
+            raise RefNotFound(name, f"revision {spec.value}")
+        d = history.as_deployment(repo.commit(full), "?")
+        sha = d.revision if d is not None else full
+        found = history.version_of(repo, sha)
+        if found is None:
+            raise RefNotFound(name, f"revision {spec.value} in any version")
+        tip = history.version_tip(repo, found)
+        return Resolved(found, sha, bool(tip and tip[1]), tip[0] if tip else sha)
+
+    def _stage_facts(self, repo: Repo) -> tuple[dict[str, Deployment | None], set[Version]]:
+        current = {s: history.current(repo, s) for s in STAGES}
+        return current, history.versions_in_log(repo, "tst")
+
+    @staticmethod
+    def _stage_of(v: Version, released: bool, in_tst: set[Version]) -> str:
+        return "PROD" if released else "TST" if v in in_tst else "DEV"
+
+    def versions(self, name: str) -> builtins.list[VersionInfo]:
+        """Every version with its stage, current stages, created/updated and summary."""
+        repo = self._open(name)
+        current, in_tst = self._stage_facts(repo)
+        return [
+            self._info(repo, v, tip, released, current, in_tst)
+            for v, (tip, released) in sorted(history.all_versions(repo).items())
+        ]
+
+    def version(self, name: str, version: str | Version) -> VersionInfo:
+        """One version's history entry: stage, current stages, created/updated, summary."""
+        repo = self._open(name)
+        v = self._version_arg(repo, name, version)
+        self._tip(repo, name, v)
+        return self._version_info(repo, v)
+
+    def show(self, name: str, ref: RefSpec | str | None = None) -> Shown:
+        repo = self._open(name)
+        r = self._resolve(repo, name, ref)
+        current, in_tst = self._stage_facts(repo)
+        current_in = tuple(s for s, d in current.items() if d and d.version == r.version)
+        notes = []
+        if r.deployment is not None and r.revision != r.tip:
+            notes.append(
+                f"{r.deployment.stage} serves an older revision of {r.version} "
+                f"({r.revision[:10]}, restored by a rollback); the draft's tip is {r.tip[:10]}"
+            )
+        stage, deployed = (r.deployment.stage, r.deployment.sha) if r.deployment else (None, None)
+        return Shown(
+            prompt=self._prompt(repo, name, r.version, r.revision, stage, deployed),
+            stage=self._stage_of(r.version, r.released, in_tst),
+            current_in=current_in,
+            tip=r.tip,
+            deployment=_deployment_info(repo, r.deployment) if r.deployment else None,
+            notes=tuple(notes),
+        )
+
+    def log(
+        self, name: str, ref: RefSpec | str | None = None, limit: int | None = None
+    ) -> builtins.list[DeploymentInfo] | builtins.list[RevisionInfo]:
+        """A stage's deployment log, or a version's revisions; newest first (at most `limit`)."""
+        repo = self._open(name)
+        spec = RefSpec.parse(ref) if isinstance(ref, str) else ref
+        if spec is None:
+            spec = RefSpec("stage", "prod" if repo.ref("refs/heads/prod") else "dev")
+        if spec.kind == "stage":
+            deployments = itertools.islice(history.stage_log(repo, spec.value), limit)
+            return [_deployment_info(repo, d) for d in deployments]
+        r = self._resolve(repo, name, spec)
+        return [
+            _revision_info(c, history.test_runs(repo, c.sha)) for c in history.revisions(repo, r.revision)
+        ]
+
+    def served(self, name: str, stage: str) -> set[str]:
+        """Every version a stage has ever deployed (a cheap walk of its log)."""
+        repo = self._open(name)
+        return {str(v) for v in history.versions_in_log(repo, names.check_stage(stage))}
+
+    def diff(self, name: str, a: RefSpec | str, b: RefSpec | str) -> str:
+        repo = self._open(name)
+        return repo.diff(self._resolve(repo, name, a).revision, self._resolve(repo, name, b).revision)
+
+    def render(
+        self, name: str, ref: RefSpec | str | None = None, variables: Mapping[str, Any] | None = None
+    ) -> str | builtins.list[dict[str, str]]:
+        """Render NAME@REF; `variables` is a mapping so a variable may be called `name`."""
+        return self.prompt(name, ref).render(**(variables or {}))
+
+    def prompt(self, name: str, ref: RefSpec | str | None = None) -> Prompt:
+        repo = self._open(name)
+        r = self._resolve(repo, name, ref)
+        return self._prompt(repo, name, r.version, r.revision)
+
+    # --- helpers ------------------------------------------------------------------
+
+    def _version_arg(self, repo: Repo, name: str, version: str | Version) -> Version:
+        """A version given as v2.3 / 2.3, or as a stage meaning the version it serves."""
+        if isinstance(version, Version):
+            return version
+        if version in STAGES:
+            d = history.current(repo, version)
+            if d is None:
+                raise RefNotFound(name, f"deployment in {version} yet")
+            return d.version
+        return Version.parse(version)
+
+    def _current_info(self, repo: Repo, stage: str) -> DeploymentInfo:
+        d = history.current(repo, stage)
+        assert d is not None, "a stage just deployed to has a deployment"
+        return _deployment_info(repo, d)
+
+    def _tip(self, repo: Repo, name: str, v: Version) -> tuple[str, bool]:
+        """(tip, released?) of an existing version, else RefNotFound listing the versions."""
+        found = history.version_tip(repo, v)
+        if found is None:
+            raise RefNotFound(name, f"version {v}", [str(k) for k in sorted(history.all_versions(repo))])
+        return found
+
+    def _version_info(self, repo: Repo, v: Version) -> VersionInfo:
+        current, in_tst = self._stage_facts(repo)
+        tip, released = history.version_tip(repo, v) or ("", False)
+        return self._info(repo, v, tip, released, current, in_tst)
+
+    def _info(
+        self,
+        repo: Repo,
+        v: Version,
+        tip: str,
+        released: bool,
+        current: Mapping[str, Deployment | None],
+        in_tst: set[Version],
+    ) -> VersionInfo:
+        last = repo.commit(tip)
+        return VersionInfo(
+            version=str(v),
+            stage=self._stage_of(v, released, in_tst),
+            current_in=tuple(s for s, d in current.items() if d and d.version == v),
+            revision=tip,
+            created=history.creation(repo, tip).author,
+            updated=last.author,
+            summary=names.summary(last.message),
+        )
+
+    def iter_repos(self) -> Iterator[tuple[str, Repo]]:
+        for name in self.names():
+            yield name, self._open(name)
+
+
+def _deployment_info(repo: Repo, d: Deployment) -> DeploymentInfo:
+    return DeploymentInfo(
+        deployment=d.sha,
+        stage=d.stage,
+        action=d.action,
+        version=str(d.version),
+        revision=d.revision,
+        stamp=d.by,
+        message=d.summary,
+    )
+
+
+def _revision_info(c: Commit, tests: builtins.list[dict[str, Any]] = []) -> RevisionInfo:  # noqa: B006
+    return RevisionInfo(c.sha, names.summary(c.message), c.author, c.message, tuple(tests))
