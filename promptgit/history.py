@@ -100,6 +100,11 @@ def has_served_revision(repo: Repo, stage: str, revision: str, tip: str | None =
     return any(fields[2] == revision for _sha, fields in _log(repo, stage, tip))
 
 
+def has_served(repo: Repo, stage: str, version: Version, tip: str | None = None) -> bool:
+    """Whether a stage ever deployed `version` (stops at the first deployment of it)."""
+    return any(fields[1] == version for _sha, fields in _log(repo, stage, tip))
+
+
 def versions_in_log(repo: Repo, stage: str, tip: str | None = None) -> set[Version]:
     return {fields[1] for _sha, fields in _log(repo, stage, tip)}
 

@@ -310,8 +310,7 @@ class Operations(Reader):
                 current=tip,
             )
         if to is None:
-            in_tst = v in history.versions_in_log(repo, "tst")
-            to = "prod" if released or in_tst else "tst"
+            to = "prod" if released or history.has_served(repo, "tst", v) else "tst"
         who = actor.person()
         deploy = self._deploy(repo, to, "promote", v, tip, who)
         then: list[list[RefUpdate]] = []
@@ -391,8 +390,7 @@ class Operations(Reader):
             if spec is not None and spec.kind == "stage":
                 env = spec.value
             else:
-                in_tst = history.versions_in_log(repo, "tst")
-                env = self._stage_of(r.version, r.released, in_tst).lower()
+                env = self._stage(repo, r.version, r.released).lower()
         environment = self.config.environment(names.check_stage(env))
         prompt = self._prompt(repo, name, r.version, r.revision)
         cases = content.parse_tests(prompt.tests) if prompt.tests else {"cases": []}

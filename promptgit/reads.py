@@ -205,6 +205,11 @@ class Reader:
         return current, history.versions_in_log(repo, "tst")
 
     @staticmethod
+    def _stage(repo: Repo, v: Version, released: bool) -> str:
+        """One version's stage, walking tst's log only until it is found."""
+        return "PROD" if released else "TST" if history.has_served(repo, "tst", v) else "DEV"
+
+    @staticmethod
     def _stage_of(v: Version, released: bool, in_tst: set[Version]) -> str:
         return "PROD" if released else "TST" if v in in_tst else "DEV"
 
@@ -227,7 +232,7 @@ class Reader:
     def show(self, name: str, ref: RefSpec | str | None = None) -> Shown:
         repo = self._open(name)
         r = self._resolve(repo, name, ref)
-        current, in_tst = self._stage_facts(repo)
+        current = {s: history.current(repo, s) for s in STAGES}
         current_in = tuple(s for s, d in current.items() if d and d.version == r.version)
         notes = []
         if r.deployment is not None and r.revision != r.tip:
@@ -238,7 +243,7 @@ class Reader:
         stage, deployed = (r.deployment.stage, r.deployment.sha) if r.deployment else (None, None)
         return Shown(
             prompt=self._prompt(repo, name, r.version, r.revision, stage, deployed),
-            stage=self._stage_of(r.version, r.released, in_tst),
+            stage=self._stage(repo, r.version, r.released),
             current_in=current_in,
             tip=r.tip,
             deployment=_deployment_info(repo, r.deployment) if r.deployment else None,
@@ -307,8 +312,9 @@ class Reader:
         return found
 
     def _version_info(self, repo: Repo, v: Version) -> VersionInfo:
-        current, in_tst = self._stage_facts(repo)
+        current = {s: history.current(repo, s) for s in STAGES}
         tip, released = history.version_tip(repo, v) or ("", False)
+        in_tst = {v} if history.has_served(repo, "tst", v) else set()
         return self._info(repo, v, tip, released, current, in_tst)
 
     def _info(
