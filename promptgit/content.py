@@ -246,8 +246,9 @@ def _check_case(case: Mapping[str, Any], bad: Any) -> None:
     for key in case:
         if key not in CASE_KEYS:
             raise bad(f"unknown key {key!r}: allowed keys are {', '.join(CASE_KEYS)}")
-    if not isinstance(case.get("vars", {}), dict):
-        raise bad(f"vars must be {CASE_KEYS['vars']}")
+    variables = case.get("vars", {})
+    if not isinstance(variables, dict) or not all(isinstance(k, str) for k in variables):
+        raise bad(f"vars must be {CASE_KEYS['vars']} whose names are strings")
     for key in ("contains", "not_contains"):
         value = case.get(key, [])
         items = value if isinstance(value, list) else [value]

@@ -134,12 +134,14 @@ class Operations(Reader):
         message: str,
         *,
         expect: str | None = None,
+        keep_text: bool = True,
         actor: Actor,
     ) -> EditResult:
         """A new revision of a draft; every stage serving it gets an `update`.
 
         `expect` is the revision the caller edited (default: the tip read now);
-        if the draft moved since, this is a conflict and the text is kept.
+        if the draft moved since, this is a conflict, and with `keep_text` the
+        caller's text is saved to a file the error names.
         """
         repo = self._open(name)
         self._finish_releases(repo, name, actor)
@@ -153,7 +155,7 @@ class Operations(Reader):
             if expected is None:
                 raise RefNotFound(name, f"revision {expect} (given as --expect / If-Match)")
             if expected != tip:
-                raise self._edit_conflict(name, v, tip, files)
+                raise self._edit_conflict(name, v, tip, files, keep_text)
         if new_files == old_files and not released:
             return EditResult(str(v), tip, False, ())
         who = actor.person()
@@ -166,7 +168,7 @@ class Operations(Reader):
         except ConcurrentUpdate:
             now = history.version_tip(repo, v)
             if now is not None and now[0] != tip:
-                raise self._edit_conflict(name, v, now[0], files) from None
+                raise self._edit_conflict(name, v, now[0], files, keep_text) from None
             raise
         return EditResult(str(v), rev, True, tuple(u.ref.removeprefix("refs/heads/") for u in deploys))
 
@@ -218,14 +220,20 @@ class Operations(Reader):
             return [u.ref.removeprefix("refs/heads/") for u in updates]
         raise ConcurrentUpdate(f"{name}@{version} kept changing; run the operation again")
 
-    def _edit_conflict(self, name: str, v: Version, winner: str, files: Files) -> ConcurrentUpdate:
-        fd, saved = tempfile.mkstemp(prefix=f"promptgit-{name.replace('/', '-')}-{v}-", suffix=".yaml")
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(files.get(content.PROMPT_FILE, ""))
+    def _edit_conflict(
+        self, name: str, v: Version, winner: str, files: Files, keep: bool
+    ) -> ConcurrentUpdate:
+        """The lost race, saying which revision won; with `keep`, the loser's text is
+        saved to a file it names (the CLI's case: a server keeps it in its answer)."""
+        saved = None
+        if keep:
+            fd, saved = tempfile.mkstemp(prefix=f"promptgit-{name.replace('/', '-')}-{v}-", suffix=".yaml")
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(files.get(content.PROMPT_FILE, ""))
+        kept = f"your text is saved in {saved}: " if saved else ""
         return ConcurrentUpdate(
             f"{name}@{v} was changed by someone else (it is now at revision {winner[:10]}); "
-            f"your text is saved in {saved}: look at the new revision "
-            f"('promptgit show {name}@{v}'), merge, and edit again",
+            f"{kept}look at the new revision ('promptgit show {name}@{v}'), merge, and edit again",
             current=winner,
             saved=saved,
         )
@@ -238,12 +246,19 @@ class Operations(Reader):
         major: bool = False,
         as_version: str | None = None,
         message: str = "",
+        files: Files | None = None,
         actor: Actor,
     ) -> VersionInfo:
-        """A new DEV draft with the source's content; it becomes current in dev."""
+        """A new DEV draft with the source's content; it becomes current in dev.
+
+        `files` (optional) are saved as the draft's first edit; they are validated
+        before anything is written, so bad content creates no version."""
         repo = self._open(name)
         self._finish_releases(repo, name, actor)
         src = self._resolve(repo, name, source)
+        if files:
+            source_files = repo.files(repo.commit(src.revision).tree)
+            content.check_files({**source_files, **_encode(files)})
         used = history.used_numbers(repo)
         if as_version is not None:
             v = Version.parse(as_version)
@@ -271,6 +286,8 @@ class Operations(Reader):
         self._apply(
             repo, name, [RefUpdate(v.branch, None, rev), dev], actor, f"promptgit: new version {v}", read=read
         )
+        if files:
+            self.edit(name, v, files, message or "first content", expect=rev, actor=actor)
         return self._version_info(repo, v)
 
     def promote(

@@ -73,7 +73,7 @@ def variables_of(source: str) -> set[str]:
 class Compiled:
     """One template, compiled once; rendering it is the hot path of `Store.get`."""
 
-    __slots__ = ("_concat", "_globals", "_template")
+    __slots__ = ("_globals", "_template")
 
     def __init__(self, source: str) -> None:
         env = environment()
@@ -81,7 +81,6 @@ class Compiled:
         # Template.render copies the template's ChainMap of globals on every
         # call; a plain dict copied once per render costs a third as much.
         self._globals = dict(self._template.globals)
-        self._concat = env.concat
 
     def render(self, values: Mapping[str, Any], where: str = "template") -> str:
         from jinja2 import TemplateError
@@ -89,9 +88,14 @@ class Compiled:
 
         t = self._template
         try:
-            return str(
-                self._concat(t.root_render_func(t.new_context({**self._globals, **values}, shared=True)))
-            )
+            context = t.new_context({**self._globals, **values}, shared=True)
+            parts, size = [], 0
+            for piece in t.root_render_func(context):
+                size += len(piece)
+                if size > MAX_SIZE:  # loops can multiply output past any one operation's limit
+                    raise SecurityError(f"the output would exceed {MAX_SIZE:,} characters")
+                parts.append(piece)
+            return "".join(parts)
         except UndefinedError as e:
             missing = _MISSING.fullmatch(str(e.message))
             hint = f": pass it, e.g. --var {missing.group(1)}=..." if missing else ""

@@ -100,7 +100,7 @@ def run_case(prompt: Prompt, case: Mapping[str, Any], env: Environment) -> CaseR
         return CaseResult(name, not why, why, (time.perf_counter() - start) * 1000, output)
 
     try:
-        rendered = prompt.render(**case.get("vars", {}))
+        rendered = prompt.render(**{str(k): v for k, v in case.get("vars", {}).items()})
     except RenderError as e:
         expected = case.get("error")
         if expected is None:
@@ -114,7 +114,10 @@ def run_case(prompt: Prompt, case: Mapping[str, Any], env: Environment) -> CaseR
         output = _text(rendered) if env.provider == "render" else complete(prompt, rendered, env)
     except ProviderError as e:
         return result(f"provider error: {e}")
-    return result(check(case, output), output)
+    try:
+        return result(check(case, output), output)
+    except Exception as e:  # a case that cannot be checked fails; it never stops the others
+        return result(f"could not check the output: {type(e).__name__}: {e}", output)
 
 
 def _text(rendered: str | list[dict[str, str]]) -> str:
@@ -165,7 +168,7 @@ def _as_list(value: Any) -> Sequence[str]:
 
 def complete(prompt: Prompt, rendered: str | list[dict[str, str]], env: Environment) -> str:
     """One chat-completions call; every failure becomes a ProviderError that says why."""
-    import socket
+    import http.client
     import urllib.error
     import urllib.request
 
@@ -185,25 +188,44 @@ def complete(prompt: Prompt, rendered: str | list[dict[str, str]], env: Environm
             )
         headers["Authorization"] = f"Bearer {key}"
     request = urllib.request.Request(url, json.dumps(body).encode(), headers, method="POST")
+    deadline = time.monotonic() + env.timeout  # for the whole call: a trickling server cannot stretch it
+    late = ProviderError(f"no answer from {url} within {env.timeout:g} s")
     try:
         with urllib.request.urlopen(request, timeout=env.timeout) as response:
-            raw = response.read()
+            raw = _read_until(response, deadline, late)
     except urllib.error.HTTPError as e:
-        raise ProviderError(f"{url} answered {e.code}: {_error_text(e.read())}") from None
+        try:
+            detail = _error_text(_read_until(e, deadline, late))
+        except (OSError, http.client.HTTPException):
+            detail = "(the error body could not be read)"
+        raise ProviderError(f"{url} answered {e.code}: {detail}") from None
     except urllib.error.URLError as e:
-        if isinstance(e.reason, TimeoutError | socket.timeout):
-            raise ProviderError(f"no answer from {url} within {env.timeout:g} s") from None
+        if isinstance(e.reason, TimeoutError):
+            raise late from None
         raise ProviderError(f"cannot reach {url}: {e.reason}") from None
     except TimeoutError:
-        raise ProviderError(f"no answer from {url} within {env.timeout:g} s") from None
-    except OSError as e:
-        raise ProviderError(f"the connection to {url} failed: {e}") from None
+        raise late from None
+    except (OSError, http.client.HTTPException) as e:
+        raise ProviderError(f"the connection to {url} failed: {type(e).__name__}: {e}") from None
     try:
-        return str(json.loads(raw)["choices"][0]["message"]["content"])
+        content = json.loads(raw)["choices"][0]["message"]["content"]
+        if not isinstance(content, str):
+            raise TypeError(content)
+        return content
     except (ValueError, KeyError, IndexError, TypeError):
         raise ProviderError(
             f"{url} answered something that is not a chat completion: {_shown(raw.decode(errors='replace'))}"
         ) from None
+
+
+def _read_until(response: Any, deadline: float, late: ProviderError) -> bytes:
+    """Read a whole body, giving up at `deadline` (socket timeouts bound each read only)."""
+    chunks = []
+    while chunk := response.read1(65536) if hasattr(response, "read1") else response.read(65536):
+        chunks.append(chunk)
+        if time.monotonic() > deadline:
+            raise late
+    return b"".join(chunks)
 
 
 def _error_text(raw: bytes) -> str:

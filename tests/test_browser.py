@@ -306,3 +306,26 @@ def test_with_tokens_the_page_asks_and_limits(browser: object, tmp_path: Path) -
         context.close()
     finally:
         server.stop()
+
+
+def test_a_tst_version_tst_no_longer_serves_goes_back_to_tst_first(
+    page: object, site: tuple[Store, Server], prompt: str
+) -> None:
+    """Edited while tst served another version, a TST draft's tip was never in TST:
+    the page offers Promote to TST (prod takes only what tst served), then PROD."""
+    a = Actor("Ada", "ada@example.com")
+    s = site[0]
+    s.promote(prompt, "v1.0", actor=a)
+    s.new_version(prompt, "v1.0", actor=a)
+    s.promote(prompt, "v1.1", actor=a)  # tst now serves v1.1
+    s.edit(prompt, "v1.0", {"prompt.yaml": prompt_text("Later")}, "after tst moved on", actor=a)
+    page.reload()  # type: ignore[attr-defined]
+    b = button(page, "v1.0", "promote")
+    assert b.inner_text() == "Promote to TST" and b.is_enabled()  # type: ignore[attr-defined]
+    b.click()  # type: ignore[attr-defined]
+    assert button(page, "v1.0", "promote").inner_text() == "Promote to PROD"  # type: ignore[attr-defined]
+    button(page, "v1.0", "promote").click()  # type: ignore[attr-defined]
+    assert s.get(prompt, "prod").source == prompt_text("Later")
+    page.goto(f"{site[1].url}/ui/prompts/{prompt}/versions/prod")  # type: ignore[attr-defined]
+    assert page.locator("h1").inner_text().startswith(f"{prompt}@v1.0")  # type: ignore[attr-defined]
+    assert "after tst moved on" in page.locator("ol.revisions").inner_text()  # type: ignore[attr-defined]

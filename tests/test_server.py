@@ -143,8 +143,14 @@ def test_edit_with_etags(api: httpx.Client, name: str) -> None:
     stale = api.patch(
         f"/prompts/{name}/versions/v1.0", json={"content": prompt_text("Hey")}, headers={"If-Match": etag}
     )
-    error(stale, 412, "precondition_failed", "was changed by someone else")
-    assert api.get(f"/prompts/{name}/stages/dev").json()["source"] == prompt_text("Hi")  # dev followed
+    error(stale, 412, "precondition_failed", "which If-Match does not name")
+    both = api.patch(f"/prompts/{name}/versions/v1.0", json={"content": prompt_text("Hey")},
+                     headers={"If-Match": f'"{"0" * 40}", {r.headers["etag"]}'})  # fmt: skip
+    assert both.status_code == 200  # a list that names the current revision matches
+    weak = api.patch(f"/prompts/{name}/versions/v1.0", json={"content": prompt_text("Ho")},
+                     headers={"If-Match": "W/" + both.headers["etag"]})  # fmt: skip
+    error(weak, 412, "precondition_failed", "If-Match does not name")  # If-Match compares strongly
+    assert api.get(f"/prompts/{name}/stages/dev").json()["source"] == prompt_text("Hey")  # dev followed
     error(api.patch(f"/prompts/{name}/versions/v1.0", json={}), 422, "invalid", "nothing to save")
     error(api.patch(f"/prompts/{name}/versions/v1.0", json={"content": "template: x\nbogus: 1\n"}), 422, "invalid",
           "prompt.yaml:2: unknown key 'bogus'")  # fmt: skip
@@ -161,13 +167,15 @@ def test_edit_with_etags(api: httpx.Client, name: str) -> None:
         "invalid ref 'garbage'",
     )
     revs = api.get(f"/prompts/{name}/versions/v1.0/revisions").json()
-    assert [x["summary"] for x in revs] == ["hi", "first"]
+    assert [x["summary"] for x in revs] == ["Edit v1.0", "hi", "first"]
 
 
 def test_promote_release_and_rules(api: httpx.Client, name: str) -> None:
     tip = api.get(f"/prompts/{name}/versions/v1.0").headers["etag"]
     error(api.post(f"/prompts/{name}/versions/v1.0/promote", headers={"If-Match": '"' + "0" * 40 + '"'}),
           412, "precondition_failed", "is at revision")  # fmt: skip
+    error(api.post(f"/prompts/{name}/versions/v1.0/promote", headers={"If-Match": tip[1:8]}),
+          412, "precondition_failed", "If-Match does not name")  # a short sha is not the ETag  # fmt: skip
     d = api.post(f"/prompts/{name}/versions/v1.0/promote", headers={"If-Match": tip}).json()
     assert (d["stage"], d["action"], d["version"]) == ("tst", "promote", "v1.0")
     d = api.post(f"/prompts/{name}/versions/v1.0/promote", json={"to": "prod"}).json()
@@ -223,6 +231,8 @@ def test_stage_reads_with_if_none_match(api: httpx.Client, name: str) -> None:
     assert r.json()["deployment"] == etag.strip('"') and r.json()["version"] == "v1.0"
     r304 = api.get(f"/prompts/{name}/stages/dev", headers={"If-None-Match": etag})
     assert r304.status_code == 304 and r304.content == b"" and r304.headers["etag"] == etag
+    assert api.get(f"/prompts/{name}/stages/dev", headers={"If-None-Match": "*"}).status_code == 304
+    assert api.get(f"/prompts/{name}/stages/dev", headers={"If-None-Match": "W/" + etag}).status_code == 304
     api.patch(f"/prompts/{name}/versions/v1.0", json={"content": prompt_text("Hi")})
     r = api.get(f"/prompts/{name}/stages/dev", headers={"If-None-Match": etag})
     assert r.status_code == 200 and r.headers["etag"] != etag
@@ -424,3 +434,79 @@ def test_token_cli(authed: tuple[Store, Server, dict[str, str]]) -> None:
         cli, ["--store", str(store.path), "token", "create", "reader-bot", "--role", "reader"]
     )
     assert dup.exit_code == 1 and "a token named 'reader-bot' exists" in dup.stderr
+
+
+# --- the guard in front of every route ------------------------------------------------
+
+
+def test_open_server_answers_only_to_loopback_and_same_origin(api: httpx.Client, name: str) -> None:
+    """No tokens means the server trusts whoever reaches it: a DNS-rebinding page
+    (another Host) or a cross-site form or fetch (another Origin) must not."""
+    error(
+        api.get("/prompts", headers={"Host": "evil.example"}),
+        403,
+        "forbidden",
+        "answers only to 127.0.0.1 or localhost",
+    )
+    assert api.get("/prompts", headers={"Host": "localhost:1234"}).status_code == 200
+    promote = f"/prompts/{name}/versions/v1.0/promote"
+    error(api.post(promote, headers={"Origin": "http://localhost:18090"}), 403, "forbidden", "another site")
+    error(api.post(promote, headers={"Sec-Fetch-Site": "same-site"}), 403, "forbidden", "another site")
+    error(api.post(f"/ui/prompts/{name}/versions/v1.0/promote", headers={"Sec-Fetch-Site": "cross-site"}), 403,
+          "forbidden", "another site")  # fmt: skip
+    assert api.get(f"/prompts/{name}").json()["tst"] is None  # none of them landed
+    same = api.base_url.netloc.decode()
+    assert (
+        api.post(promote, headers={"Origin": f"http://{same}", "Sec-Fetch-Site": "same-origin"}).status_code
+        == 200
+    )
+    r = api.get("/")
+    assert (
+        r.headers["x-frame-options"] == "DENY"
+        and "frame-ancestors 'none'" in r.headers["content-security-policy"]
+    )
+
+
+def test_oversized_bodies_are_refused_unread(api: httpx.Client) -> None:
+    error(api.post("/prompts", content=b"x" * (5 * 1024 * 1024), headers={"content-type": "application/json"}),
+          413, "too_large", "over 4 MiB")  # fmt: skip
+
+
+def test_a_server_started_with_tokens_never_falls_open(tmp_path: Path) -> None:
+    store = Store.init(tmp_path / "prompts")
+    from promptgit import Actor
+
+    store.create("greeting", {"prompt.yaml": PROMPT}, "first", actor=Actor("Owner", "owner@example.com"))
+    key = tokens.create(store.path, "only", "admin")
+    server = Server(store.path, {"HOME": str(tmp_path)})
+    try:
+        with as_(server, key) as client:
+            assert client.get("/prompts").status_code == 200
+        tokens.revoke(store.path, "only")  # the last token goes: still closed
+        with as_(server, None) as anon:
+            error(anon.get("/prompts"), 401, "unauthorized", "needs a token")
+            error(anon.post("/prompts/greeting/versions/v1.0/promote"), 401, "unauthorized", "needs a token")
+            error(anon.post("/prompts", content=b"x" * 100_000, headers={"content-type": "application/json"}),
+                  401, "unauthorized", "needs a token")  # fmt: skip
+            (store.path / "promptgit.yaml").write_text("bogus: [\n")  # a broken config fails closed, quietly
+            r = anon.get("/prompts")
+            error(r, 503, "unavailable", "promptgit.yaml does not validate")
+            assert "bogus" not in r.text
+            assert anon.get("/git/greeting.git/info/refs?service=git-upload-pack").status_code == 503
+    finally:
+        server.stop()
+
+
+def test_a_new_version_with_bad_content_creates_nothing(api: httpx.Client, name: str) -> None:
+    before = api.get(f"/prompts/{name}").json()
+    r = api.post(f"/prompts/{name}/versions", json={"from": "v1.0", "content": "template: [broken\n"})
+    error(r, 422, "invalid", "prompt.yaml:2: not valid YAML")
+    assert api.get(f"/prompts/{name}").json() == before  # dev unchanged, no number used
+    assert api.post(f"/prompts/{name}/versions", json={"from": "v1.0"}).json()["version_id"] == "v1.1"
+
+
+def test_a_render_that_would_explode_is_refused(api: httpx.Client) -> None:
+    bomb = 'template: "{% for i in range(100000) %}{% for j in range(100000) %}{{ name }}{% endfor %}{% endfor %}"\n'
+    assert api.post("/prompts", json={"name": "bomb", "content": bomb}).status_code == 201
+    r = api.post("/prompts/bomb/stages/dev/render", json={"vars": {"name": "Ada"}})
+    error(r, 422, "invalid", "the sandbox refused: the output would exceed 1,000,000 characters")

@@ -309,6 +309,18 @@ class ChatServer(BaseHTTPRequestHandler):
             return self.reply(503, b"upstream unavailable")
         if model == "garbage":
             return self.reply(200, b"<html>not json</html>")
+        if model == "null-content":
+            return self.reply(200, {"choices": [{"message": {"role": "assistant", "content": None}}]})
+        if model == "trickle":  # headers at once, then one byte at a time: each read is quick
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", "1000")
+            self.end_headers()
+            for _ in range(40):
+                self.wfile.write(b" ")
+                self.wfile.flush()
+                time.sleep(0.1)
+            return None
         if model == "slow":
             time.sleep(1.5)
         if model == "bit-slow":
@@ -364,6 +376,8 @@ def test_openai_provider_round_trip(chat_server: str, monkeypatch: pytest.Monkey
         ("plain-error", 5, "answered 503: upstream unavailable"),
         ("garbage", 5, "answered something that is not a chat completion: '<html>not json</html>'"),
         ("slow", 0.3, "no answer from http://127.0.0.1:"),
+        ("trickle", 0.5, "no answer from http://127.0.0.1:"),
+        ("null-content", 5, "answered something that is not a chat completion"),
     ],
 )
 def test_openai_provider_failures_are_case_errors(
@@ -374,8 +388,8 @@ def test_openai_provider_failures_are_case_errors(
     )
     assert not r.passed
     assert r.why.startswith("provider error: ") and why in r.why
-    if model == "slow":
-        assert r.why.endswith("within 0.3 s") and r.ms < 1400
+    if model in ("slow", "trickle"):
+        assert r.why.endswith(f"within {timeout:g} s") and r.ms < 1400  # a whole-call deadline
 
 
 def test_openai_provider_slow_but_in_time(chat_server: str) -> None:
@@ -428,3 +442,22 @@ def test_stage_environment_from_store_config(
     repo = tested.path / "greeting.git"
     assert "sk-secret-999" not in git(repo, "log", "--notes=promptgit-tests", "--all", "-p")
     assert "sk-secret-999" not in (tested.path / "promptgit.yaml").read_text()
+
+
+def test_a_case_that_cannot_be_checked_fails_without_stopping_the_others() -> None:
+    from promptgit.testing import run
+
+    tests = {"cases": [
+        {"name": "remote schema", "vars": {"name": "A"}, "json": {"$ref": "http://127.0.0.1:9/schema.json"}},
+        {"name": "plain", "vars": {"name": "A"}, "contains": "A"},
+    ]}  # fmt: skip
+    p = text_prompt(template='{"who": "{{ name }}"}')
+    result = run(p, tests, RENDER, "me", "now")
+    assert [c.passed for c in result.cases] == [False, True]
+    assert result.cases[0].why.startswith("could not check the output: ")
+
+
+def test_vars_names_must_be_strings(greeting: Store, actor: Actor) -> None:
+    with assert_unchanged(greeting), pytest.raises(InvalidContent, match="whose names are strings"):
+        greeting.edit("greeting", "v1.0", {"prompt.yaml": PROMPT, "tests.yaml": "cases:\n  - {name: a, vars: {1: x}}\n"},
+                      "t", actor=actor)  # fmt: skip

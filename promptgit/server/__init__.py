@@ -12,7 +12,7 @@ from typing import Any
 
 from ..model import Actor
 from ..store import Store
-from .auth import Auth
+from .auth import Auth, AuthError
 
 ASGIApp = Callable[
     [MutableMapping[str, Any], Callable[[], Awaitable[Any]], Callable[[Any], Awaitable[None]]],
@@ -24,24 +24,121 @@ class Refused(Exception):
     """The server will not start as asked; the message says why and what to do."""
 
 
-def build(store: Store, local: Actor) -> ASGIApp:
-    """The whole server as one ASGI app: /git goes to git, the rest to FastAPI."""
+MAX_BODY = 4 * 1024 * 1024  # an API or page request; pushes to /git stream through
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+SECURITY_HEADERS = [
+    (b"x-frame-options", b"DENY"),
+    (b"content-security-policy", b"frame-ancestors 'none'"),
+    (b"x-content-type-options", b"nosniff"),
+]
+
+
+def build(store: Store, local: Actor, *, open: bool | None = None) -> ASGIApp:
+    """The whole server as one ASGI app: /git goes to git, the rest to FastAPI,
+    both behind one guard (see `_refusal`)."""
     from .api import create_api
     from .githttp import GitHttp
     from .ui import mount_ui
 
-    auth = Auth(store, local)
+    auth = Auth(store, local, open=open)
     api = create_api(store, auth)
     mount_ui(api, store, auth)
     git = GitHttp(auth)
 
     async def app(scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] == "http" and scope["path"].startswith("/git/"):
-            await git(scope, receive, send)
+        if scope["type"] != "http":
+            return await api(scope, receive, send)
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        refusal = _refusal(auth, scope, headers)
+        if refusal is not None:
+            return await _json_error(send, *refusal)
+
+        async def send_with_headers(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), *SECURITY_HEADERS]
+            await send(message)
+
+        if scope["path"].startswith("/git/"):
+            await git(scope, receive, send_with_headers)
         else:
-            await api(scope, receive, send)
+            await api(scope, _capped(receive), send_with_headers)
 
     return app
+
+
+def _refusal(
+    auth: Auth, scope: MutableMapping[str, Any], headers: dict[str, str]
+) -> tuple[int, str, str] | None:
+    """Why a request is refused before any route sees it, or None.
+
+    - Open (no tokens): the server trusts whoever reaches it, so it answers only
+      requests addressed to a loopback name (a DNS-rebinding page cannot use it).
+    - A state change from another origin is refused (a web page elsewhere cannot
+      make a visitor's browser change prompts; git and curl send no Origin).
+    - A body too large for any API call is refused before it is read, and an API
+      call without a valid token is refused before its body is read.
+    """
+    try:
+        is_open = auth.open
+    except AuthError as e:
+        return e.status, "unavailable", e.message
+    host = headers.get("host", "")
+    hostname = host.rsplit(":", 1)[0] if not host.startswith("[") else host.split("]")[0] + "]"
+    if is_open and hostname not in ("127.0.0.1", "localhost", "[::1]", "::1"):
+        return (
+            403,
+            "forbidden",
+            (
+                "this server has no tokens, so it answers only to 127.0.0.1 or localhost, "
+                f"not {hostname or '?'}"
+            ),
+        )
+    if scope["method"] not in SAFE_METHODS:
+        fetch_site = headers.get("sec-fetch-site")
+        origin = headers.get("origin")
+        if (fetch_site and fetch_site not in ("same-origin", "none")) or (
+            origin and origin.split("://", 1)[-1] != host
+        ):
+            return 403, "forbidden", "a request from another site may not change prompts"
+    if scope["path"].startswith("/git/"):
+        return None
+    if int(headers.get("content-length") or 0) > MAX_BODY:
+        return 413, "too_large", f"the request body is over {MAX_BODY // (1024 * 1024)} MiB"
+    if scope["path"].startswith("/prompts") and not is_open:
+        scheme, _, token = headers.get("authorization", "").partition(" ")
+        try:
+            auth.actor(token.strip() if scheme.lower() == "bearer" else None, "reader")
+        except AuthError as e:
+            return e.status, {401: "unauthorized", 403: "forbidden"}.get(e.status, "unavailable"), e.message
+    return None
+
+
+def _capped(receive: Any) -> Any:
+    """A receive that stops a chunked body once it passes MAX_BODY (as if the
+    client went away), so nothing reads an endless body into memory."""
+    seen = 0
+
+    async def wrapped() -> Any:
+        nonlocal seen
+        message = await receive()
+        if message["type"] == "http.request":
+            seen += len(message.get("body", b""))
+            if seen > MAX_BODY:
+                return {"type": "http.disconnect"}
+        return message
+
+    return wrapped
+
+
+async def _json_error(send: Any, status: int, code: str, message: str) -> None:
+    import json
+
+    body = json.dumps({"error": {"code": code, "message": message}}).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    if status == 401:
+        headers.append((b"www-authenticate", b'Bearer realm="promptgit"'))
+    await send({"type": "http.response.start", "status": status, "headers": headers + SECURITY_HEADERS})
+    await send({"type": "http.response.body", "body": body})
 
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
@@ -69,4 +166,5 @@ def serve(store: Store, host: str, port: int, local: Actor, say: Callable[[str],
         )
     else:
         say(f"promptgit: serving {store.path} on http://{host}:{port} (tokens required)")
-    uvicorn.run(build(store, local), host=host, port=port, log_level="warning", access_log=False)
+    app = build(store, local, open=not store.config.tokens)
+    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)

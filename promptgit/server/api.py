@@ -262,11 +262,35 @@ def _etag(sha: str) -> str:
     return f'"{sha}"'
 
 
-def _unquote(value: str) -> str:
-    value = value.strip()
-    if value.startswith("W/"):
-        value = value[2:]
-    return value.strip('"')
+def _matches(header: str, sha: str, *, weak: bool) -> bool:
+    """Whether an If-Match (strong comparison) or If-None-Match (weak) header names `sha`."""
+    for tag in header.split(","):
+        tag = tag.strip()
+        if tag == "*":
+            return True
+        if tag.startswith("W/"):
+            if not weak:
+                continue
+            tag = tag[2:]
+        if tag.strip('"') == sha:
+            return True
+    return False
+
+
+def _precondition(store: Store, name: str, version: str, if_match: str | None) -> str | None:
+    """The revision an If-Match pins (the current tip, for the write's compare-and-swap),
+    or 412 when it names another; None when there is no If-Match."""
+    if if_match is None:
+        return None
+    tip = store.resolve(name, version).revision
+    if not _matches(if_match, tip, weak=False):
+        raise ApiError(
+            412,
+            "precondition_failed",
+            f"{name}@{version} is at revision {tip[:10]}, which If-Match does not name: "
+            "GET it again for its ETag, look at the change, and retry",
+        )
+    return tip
 
 
 def _version_ref(version_id: str) -> RefSpec:
@@ -341,13 +365,16 @@ def create_api(store: Store, auth: Auth) -> FastAPI:
     def new_version(name: str, body: NewVersionIn, actor: Editor, response: Response) -> dict[str, Any]:
         """A new version as a DEV draft (current in dev); never changes what another stage serves."""
         summary = body.change_summary or body.description or ""
-        info = store.new_version(
-            name, body.from_, major=body.major, as_version=body.version_name, message=summary, actor=actor
-        )
         files = _files(body.content, body.tests)
-        if files:
-            store.edit(name, info.version, files, summary or "content", expect=info.revision, actor=actor)
-            info = store.version(name, info.version)
+        info = store.new_version(
+            name,
+            body.from_,
+            major=body.major,
+            as_version=body.version_name,
+            message=summary,
+            files=files or None,
+            actor=actor,
+        )
         response.headers["ETag"] = _etag(info.revision)
         return _version_out(info)
 
@@ -372,7 +399,7 @@ def create_api(store: Store, auth: Auth) -> FastAPI:
     ) -> dict[str, Any]:
         """DEV -> TST, or TST -> PROD (needs role releaser). If-Match: the revision meant."""
         version = _version_ref(version_id).value
-        expect = _unquote(if_match) if if_match and if_match.strip() != "*" else None
+        expect = _precondition(store, name, version, if_match)
         try:
             d = store.promote(name, version, to=body.to if body else None, expect=expect, actor=actor)
         except ConcurrentUpdate as e:
@@ -433,12 +460,9 @@ def create_api(store: Store, auth: Auth) -> FastAPI:
         files = _files(body.content, body.tests)
         if not files:
             raise InvalidInput("nothing to save: give content (prompt.yaml) and/or tests")
-        expect = _unquote(if_match) if if_match and if_match.strip() != "*" else None
-        if expect is not None and store.resolve(name, version).revision != expect:
-            raise ApiError(412, "precondition_failed", f"{name}@{version} was changed by someone else: "
-                           "GET it again for its new ETag, merge, and PATCH again")  # fmt: skip
+        expect = _precondition(store, name, version, if_match)
         try:
-            store.edit(name, version, files, body.change_summary, expect=expect, actor=actor)
+            store.edit(name, version, files, body.change_summary, expect=expect, keep_text=False, actor=actor)
         except ConcurrentUpdate as e:
             if expect is not None:
                 raise ApiError(412, "precondition_failed", str(e)) from None
@@ -485,9 +509,7 @@ def create_api(store: Store, auth: Auth) -> FastAPI:
         send it back in If-None-Match to get a cheap 304 until the next deployment."""
         prompt = store.get(name, stage)
         etag = _etag(prompt.deployment or prompt.revision)
-        if if_none_match is not None and any(
-            _unquote(t) == prompt.deployment for t in if_none_match.split(",")
-        ):
+        if if_none_match is not None and _matches(if_none_match, prompt.deployment or "", weak=True):
             return Response(status_code=304, headers={"ETag": etag})
         body = {
             "name": prompt.name,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from fastapi import Request
 
@@ -25,18 +26,35 @@ class AuthError(Exception):
 
 
 class Auth:
-    def __init__(self, store: Store, local: Actor) -> None:
+    """Decides who a request is. The mode is fixed when the server starts: a server
+    started with tokens keeps requiring them even if they all get revoked, or the
+    config disappears (it then lets no one in); an open one serves loopback only."""
+
+    def __init__(self, store: Store, local: Actor, *, open: bool | None = None) -> None:
         self.store = store
         self.local = local  # who acts when no tokens are configured
+        self.started_open = (not self._config().tokens) if open is None else open
+
+    def _config(self) -> Any:
+        from ..errors import InvalidContent
+
+        try:
+            return self.store.config
+        except InvalidContent:
+            # fail closed, telling the caller nothing about the file
+            raise AuthError(
+                503, "the server's promptgit.yaml does not validate: an admin must fix it"
+            ) from None
 
     @property
     def open(self) -> bool:
-        return not self.store.config.tokens
+        """No tokens now, and none when the server started: everyone is the local user."""
+        return self.started_open and not self._config().tokens
 
     def actor(self, token: str | None, needed: str, what: str = "this") -> Actor:
         """The actor behind `token`, if its role allows `needed`; else AuthError."""
-        cfg = self.store.config
-        if not cfg.tokens:
+        cfg = self._config()
+        if not cfg.tokens and self.started_open:
             return self.local
         if not token:
             raise AuthError(
@@ -66,7 +84,7 @@ class Auth:
             try:
                 return self.actor(token.strip() if scheme.lower() == "bearer" else None, needed)
             except AuthError as e:
-                code = "unauthorized" if e.status == 401 else "forbidden"
+                code = {401: "unauthorized", 403: "forbidden"}.get(e.status, "unavailable")
                 headers = {"WWW-Authenticate": 'Bearer realm="promptgit"'} if e.status == 401 else None
                 raise ApiError(e.status, code, e.message, headers) from None
 

@@ -45,8 +45,6 @@ class GitHttp:
             check_name(name)
         except InvalidName as e:
             return await _plain(send, 404, str(e))
-        if not (self.store.path / f"{name}.git" / "HEAD").is_file():
-            return await _plain(send, 404, f"no prompt named '{name}'")
         query = scope.get("query_string", b"").decode("latin-1")
         pushing = rest == "/git-receive-pack" or "service=git-receive-pack" in query
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
@@ -59,6 +57,8 @@ class GitHttp:
         except AuthError as e:
             extra = [(b"www-authenticate", b'Basic realm="promptgit"')] if e.status == 401 else []
             return await _plain(send, e.status, e.message, extra)
+        if not (self.store.path / f"{name}.git" / "HEAD").is_file():  # only now: no probing names
+            return await _plain(send, 404, f"no prompt named '{name}'")
         env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "HOME": os.environ.get("HOME", "/"),

@@ -17,7 +17,7 @@ from urllib.parse import quote, urlencode
 from fastapi import FastAPI, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from ..errors import ConcurrentUpdate, NotFound, PromptgitError
+from ..errors import ConcurrentUpdate, Forbidden, NotFound, PromptgitError
 from ..model import Actor
 from ..names import STAGES, RefSpec
 from ..policy import allows
@@ -38,17 +38,20 @@ def _templates() -> Any:
     return env
 
 
-def buttons(v: Any, dev_version: str | None, role: str) -> dict[str, dict[str, Any]]:
+def buttons(v: Any, dev_version: str | None, tst_serves: Any, role: str) -> dict[str, dict[str, Any]]:
     """The five buttons of one version, per the seed's table, and the role's limits.
 
-    Each is {"show", "enabled", "label", "title"}: hidden, disabled (with why) or live.
+    Each is {"show", "enabled", "label", "title", "to"}: hidden, disabled (with why)
+    or live. A TST version that tst no longer serves at its tip (it was edited
+    while tst served another) offers "Promote to TST" first: prod takes only
+    what tst has served.
     """
     stage = v.stage
     editor, releaser = allows(role, "editor"), allows(role, "releaser")
     need_editor = "" if editor else "Needs an editor's token"
 
-    def b(enabled: bool, label: str, title: str = "", show: bool = True) -> dict[str, Any]:
-        return {"show": show, "enabled": enabled, "label": label, "title": title}
+    def b(enabled: bool, label: str, title: str = "", show: bool = True, to: str = "") -> dict[str, Any]:
+        return {"show": show, "enabled": enabled, "label": label, "title": title, "to": to}
 
     if stage == "PROD":
         edit = b(False, "Edit", "Cannot edit production versions")
@@ -56,11 +59,16 @@ def buttons(v: Any, dev_version: str | None, role: str) -> dict[str, dict[str, A
         delete = b(False, "Delete", "Releases are never deleted")
     elif stage == "TST":
         edit = b(editor, "Edit", need_editor)
-        promote = b(releaser, "Promote to PROD", "" if releaser else "Needs a releaser's token")
+        if tst_serves is not None and (tst_serves.version, tst_serves.revision) == (v.version, v.revision):
+            promote = b(
+                releaser, "Promote to PROD", "" if releaser else "Needs a releaser's token", to="prod"
+            )
+        else:
+            promote = b(editor, "Promote to TST", need_editor or "Redeploy its tip to TST first", to="tst")
         delete = b(False, "Delete", "A version that has been in TST is never deleted")
     else:
         edit = b(editor, "Edit", need_editor)
-        promote = b(editor, "Promote to TST", need_editor)
+        promote = b(editor, "Promote to TST", need_editor, to="tst")
         current = v.version == dev_version
         delete = b(editor and not current, "Delete",
                    "The current DEV version cannot be deleted" if current else need_editor)  # fmt: skip
@@ -159,7 +167,7 @@ def mount_ui(app: FastAPI, store: Store, auth: Auth) -> None:
             name=name,
             actor=actor,
             versions=versions,
-            buttons={v.version: buttons(v, dev_version, actor.role) for v in versions},
+            buttons={v.version: buttons(v, dev_version, current["tst"], actor.role) for v in versions},
             current=current,
             logs=logs,
             rollback_ok=rollback_ok,
@@ -191,8 +199,8 @@ def mount_ui(app: FastAPI, store: Store, auth: Auth) -> None:
         if actor is None:
             return login(request)
         try:
-            info = store.version(name, version)
-            revisions = store.log(name, version)
+            info = store.version(name, version)  # a stage name means the version it serves
+            revisions = store.log(name, info.version)
         except PromptgitError as e:
             return page("error.html", 404 if isinstance(e, NotFound) else 422, message=str(e), actor=actor)
         return page("version.html", name=name, info=info, revisions=revisions, actor=actor)
@@ -221,7 +229,7 @@ def mount_ui(app: FastAPI, store: Store, auth: Auth) -> None:
         try:
             extra = do(actor) or {}
         except PromptgitError as e:
-            status = 404 if isinstance(e, NotFound) else 409
+            status = 404 if isinstance(e, NotFound) else 403 if isinstance(e, Forbidden) else 409
             return prompt_page(request, name, actor, status, error=str(e))
         query = urlencode({"notice": done, **extra})
         return RedirectResponse(f"/ui/prompts/{quote(name)}?{query}", status_code=303)
@@ -244,7 +252,9 @@ def mount_ui(app: FastAPI, store: Store, auth: Auth) -> None:
         if actor is None:
             return act(request, name, "editor", lambda a: None, "")
         try:
-            result = store.edit(name, version, files, summary, expect=expect or None, actor=actor)
+            result = store.edit(
+                name, version, files, summary, expect=expect or None, keep_text=False, actor=actor
+            )
         except ConcurrentUpdate as e:
             # keep the text: the editor stays open with it, beside the conflict
             return prompt_page(
@@ -267,9 +277,11 @@ def mount_ui(app: FastAPI, store: Store, auth: Auth) -> None:
         return prompt_page(request, name, actor, results=run)
 
     @app.post("/ui/prompts/{name:path}/versions/{version}/promote", include_in_schema=False)
-    def promote(request: Request, name: str, version: str, expect: str = Form("")) -> Response:
+    def promote(
+        request: Request, name: str, version: str, expect: str = Form(""), to: str = Form("")
+    ) -> Response:
         def do(actor: Actor) -> None:
-            store.promote(name, version, expect=expect or None, actor=actor)
+            store.promote(name, version, to=to or None, expect=expect or None, actor=actor)
 
         return act(request, name, "editor", do, f"Promoted {version}")
 
