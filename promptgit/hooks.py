@@ -189,14 +189,27 @@ def _record(state: Path, refs: dict[str, str], pushed: list[str], atomic: bool =
     reference-transaction shim to compare against with the refs locked. `atomic`:
     the pushed refs depend on each other, so they must land in one transaction."""
     state.parent.mkdir(exist_ok=True)
-    for old in state.parent.glob("push-*"):  # left by pushes that never got to post-receive
-        if old.stat().st_mtime < time.time() - STALE_SECONDS:
+    for old in state.parent.glob("push-*"):  # left by pushes refused after pre-receive
+        if not _running(old.name.split("-", 1)[1].split(".", 1)[0]) or (
+            old.stat().st_mtime < time.time() - STALE_SECONDS
+        ):
             old.unlink(missing_ok=True)
     state.with_suffix(".atomic").unlink(missing_ok=True)
     if atomic:
         state.with_suffix(".atomic").write_text("")
     state.with_suffix(".pushed").write_text("".join(f"{ref}\n" for ref in pushed))
     state.with_suffix(".refs").write_text("".join(f"{refs[r]} {r}\n" for r in sorted(refs)))
+
+
+def _running(pid: str) -> bool:
+    """Whether the receive-pack a state file belongs to still runs."""
+    try:
+        os.kill(int(pid), 0)
+    except (ValueError, ProcessLookupError):
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def post_receive(lines: Iterable[str], git_dir: str, push: str) -> int:
