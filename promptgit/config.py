@@ -54,14 +54,6 @@ class Environment:
     api_key_env: str | None = None
     timeout: float = 60.0
 
-    def describe(self) -> dict[str, Any]:
-        return {
-            "stage": self.stage,
-            "provider": self.provider,
-            "base_url": self.base_url,
-            "model": self.model,
-        }
-
 
 @dataclass(frozen=True)
 class Config:

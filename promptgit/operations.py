@@ -207,7 +207,7 @@ class Operations(Reader):
             who = actor.person()
             stage_tips = _stage_tips(repo)
             updates = self._follow(repo, v, tip, who, stage_tips, "pushed with git")
-            if v not in history.versions_in_log(repo, "dev"):
+            if not history.has_served(repo, "dev", v):
                 dev = stage_tips["refs/heads/dev"]
                 updates.append(self._deploy(repo, "dev", "create", v, tip, who, "pushed with git", dev))
             if not updates:
@@ -378,9 +378,8 @@ class Operations(Reader):
         repo = self._open(name)
         self._finish_releases(repo, name, actor)
         v = self._version_arg(repo, name, version)
+        self._tip(repo, name, v)  # RefNotFound, listing the versions, if it does not exist
         branch, tag = repo.ref(v.branch), repo.ref(v.tag)
-        if branch is None and tag is None:
-            raise RefNotFound(name, f"version {v}", [str(k) for k in sorted(history.all_versions(repo))])
         update = RefUpdate(v.branch, branch, None) if branch else RefUpdate(v.tag, tag, None)
         read = {s: repo.ref(s) for s in ("refs/heads/dev", "refs/heads/tst")}
         self._apply(repo, name, [update], actor, f"promptgit: delete {v}", read=read)

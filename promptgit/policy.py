@@ -136,7 +136,7 @@ class _Check:
             self.walk_revisions(u.ref, u.new, stop=u.old, version=v)
 
     def delete_draft(self, u: RefUpdate, v: Version) -> None:
-        if v not in history.versions_in_log(self.repo, "dev"):
+        if not history.has_served(self.repo, "dev", v):
             self.bad(
                 u.ref,
                 f"{v} is not in dev's log yet, so deleting it would not retire its number: "
@@ -151,12 +151,12 @@ class _Check:
                 f"{v} is the current DEV version: roll dev back to an earlier draft first "
                 f"('promptgit rollback {self.name} --stage dev --to vX.Y')",
             )
-        if v in history.versions_in_log(self.repo, "tst"):
+        if history.has_served(self.repo, "tst", v):
             self.bad(u.ref, f"{v} has been in TST and can no longer be deleted")
 
     def new_draft(self, u: RefUpdate, v: Version) -> None:
         assert u.new is not None
-        if v in history.versions_in_log(self.repo, "dev"):
+        if history.has_served(self.repo, "dev", v):
             self.bad(u.ref, f"{v} was used before and is retired: version numbers are never reused")
             return
         creation = self.walk_revisions(u.ref, u.new, stop=None, version=v)
@@ -273,7 +273,7 @@ class _Check:
             self.bad(u.ref, "a create deployment goes to dev only")
         elif self.tip_after(d.version) != d.revision or self.released(d.version):
             self.bad(u.ref, f"a create deployment deploys the tip of draft {d.version}")
-        elif u.old is not None and d.version in history.versions_in_log(self.repo, "dev", u.old):
+        elif u.old is not None and history.has_served(self.repo, "dev", d.version, u.old):
             self.bad(u.ref, f"{d.version} was created before; a version is created once")
 
     def deploy_promote(self, u: RefUpdate, d: history.Deployment) -> None:

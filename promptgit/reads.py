@@ -10,7 +10,7 @@ import builtins
 import itertools
 import os
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Self
@@ -22,7 +22,7 @@ from .history import Deployment
 from .model import DeploymentInfo, Prompt, PromptSummary, RevisionInfo, Shown, VersionInfo
 from .names import STAGES, RefSpec, Version
 
-CONFIG_FILE = "promptgit.yaml"
+CONFIG_FILE = config.FILE
 DEFAULT_STORE = "prompts"
 
 
@@ -121,12 +121,8 @@ class Reader:
     def list(self) -> builtins.list[PromptSummary]:
         out = []
         for name in self.names():
-            repo = self._open(name)
-            current = {}
-            for stage in STAGES:
-                d = history.current(repo, stage)
-                current[stage] = str(d.version) if d else None
-            out.append(PromptSummary(name, current))
+            current = _current(self._open(name))
+            out.append(PromptSummary(name, {s: str(d.version) if d else None for s, d in current.items()}))
         return out
 
     def get(self, name: str, stage: str = "prod") -> Prompt:
@@ -200,27 +196,23 @@ class Reader:
         tip = history.version_tip(repo, found)
         return Resolved(found, sha, bool(tip and tip[1]), tip[0] if tip else sha)
 
-    def _stage_facts(self, repo: Repo) -> tuple[dict[str, Deployment | None], set[Version]]:
-        current = {s: history.current(repo, s) for s in STAGES}
-        return current, history.versions_in_log(repo, "tst")
-
     @staticmethod
     def _stage(repo: Repo, v: Version, released: bool) -> str:
         """One version's stage, walking tst's log only until it is found."""
-        return "PROD" if released else "TST" if history.has_served(repo, "tst", v) else "DEV"
-
-    @staticmethod
-    def _stage_of(v: Version, released: bool, in_tst: set[Version]) -> str:
-        return "PROD" if released else "TST" if v in in_tst else "DEV"
+        return _label(released, not released and history.has_served(repo, "tst", v))
 
     def versions(self, name: str) -> builtins.list[VersionInfo]:
         """Every version with its stage, current stages, created/updated and summary."""
         repo = self._open(name)
-        current, in_tst = self._stage_facts(repo)
+        current, in_tst = _current(repo), history.versions_in_log(repo, "tst")
         return [
-            self._info(repo, v, tip, released, current, in_tst)
+            self._info(repo, v, tip, _label(released, v in in_tst), current)
             for v, (tip, released) in sorted(history.all_versions(repo).items())
         ]
+
+    def version_ids(self, name: str) -> builtins.list[str]:
+        """Every existing version's number, in order (no walk: refs only)."""
+        return [str(v) for v in sorted(history.all_versions(self._open(name)))]
 
     def version(self, name: str, version: str | Version) -> VersionInfo:
         """One version's history entry: stage, current stages, created/updated, summary."""
@@ -232,8 +224,7 @@ class Reader:
     def show(self, name: str, ref: RefSpec | str | None = None) -> Shown:
         repo = self._open(name)
         r = self._resolve(repo, name, ref)
-        current = {s: history.current(repo, s) for s in STAGES}
-        current_in = tuple(s for s, d in current.items() if d and d.version == r.version)
+        current_in = tuple(s for s, d in _current(repo).items() if d and d.version == r.version)
         notes = []
         if r.deployment is not None and r.revision != r.tip:
             notes.append(
@@ -312,34 +303,22 @@ class Reader:
         return found
 
     def _version_info(self, repo: Repo, v: Version) -> VersionInfo:
-        current = {s: history.current(repo, s) for s in STAGES}
         tip, released = history.version_tip(repo, v) or ("", False)
-        in_tst = {v} if history.has_served(repo, "tst", v) else set()
-        return self._info(repo, v, tip, released, current, in_tst)
+        return self._info(repo, v, tip, self._stage(repo, v, released), _current(repo))
 
     def _info(
-        self,
-        repo: Repo,
-        v: Version,
-        tip: str,
-        released: bool,
-        current: Mapping[str, Deployment | None],
-        in_tst: set[Version],
+        self, repo: Repo, v: Version, tip: str, stage: str, current: Mapping[str, Deployment | None]
     ) -> VersionInfo:
         last = repo.commit(tip)
         return VersionInfo(
             version=str(v),
-            stage=self._stage_of(v, released, in_tst),
+            stage=stage,
             current_in=tuple(s for s, d in current.items() if d and d.version == v),
             revision=tip,
             created=history.creation(repo, tip).author,
             updated=last.author,
             summary=names.summary(last.message),
         )
-
-    def iter_repos(self) -> Iterator[tuple[str, Repo]]:
-        for name in self.names():
-            yield name, self._open(name)
 
 
 def _deployment_info(repo: Repo, d: Deployment) -> DeploymentInfo:
@@ -354,5 +333,15 @@ def _deployment_info(repo: Repo, d: Deployment) -> DeploymentInfo:
     )
 
 
-def _revision_info(c: Commit, tests: builtins.list[dict[str, Any]] = []) -> RevisionInfo:  # noqa: B006
+def _revision_info(c: Commit, tests: Sequence[dict[str, Any]] = ()) -> RevisionInfo:
     return RevisionInfo(c.sha, names.summary(c.message), c.author, c.message, tuple(tests))
+
+
+def _current(repo: Repo) -> dict[str, Deployment | None]:
+    """What each stage serves now: three tip reads."""
+    return {s: history.current(repo, s) for s in STAGES}
+
+
+def _label(released: bool, in_tst: bool) -> str:
+    """A version's stage: the furthest stage whose log has deployed it."""
+    return "PROD" if released else "TST" if in_tst else "DEV"
