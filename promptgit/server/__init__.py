@@ -81,7 +81,7 @@ def _refusal(
     try:
         is_open = auth.open
     except AuthError as e:
-        return e.status, "unavailable", e.message
+        return e.status, e.code, e.message
     host = headers.get("host", "")
     hostname = host.rsplit(":", 1)[0] if not host.startswith("[") else host.split("]")[0] + "]"
     if is_open and hostname not in ("127.0.0.1", "localhost", "[::1]", "::1"):
@@ -109,7 +109,7 @@ def _refusal(
         try:
             auth.actor(token.strip() if scheme.lower() == "bearer" else None, "reader")
         except AuthError as e:
-            return e.status, {401: "unauthorized", 403: "forbidden"}.get(e.status, "unavailable"), e.message
+            return e.status, e.code, e.message
     return None
 
 

@@ -46,6 +46,15 @@ STATUS: list[tuple[type[PromptgitError], int, str]] = [
 ]
 
 
+def status_of(exc: PromptgitError) -> tuple[int, str]:
+    """The HTTP status and error code of a library error: the one table, for the
+    API and the page alike."""
+    for cls, status, code in STATUS:
+        if isinstance(exc, cls):
+            return status, code
+    return 400, "error"
+
+
 class ApiError(Exception):
     def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None):
         super().__init__(message)
@@ -310,10 +319,7 @@ def create_api(store: Store, auth: Auth) -> FastAPI:
 
     @app.exception_handler(PromptgitError)
     async def library_error(request: Request, exc: PromptgitError) -> JSONResponse:
-        for cls, status, code in STATUS:
-            if isinstance(exc, cls):
-                return _error(status, code, str(exc))
-        return _error(400, "error", str(exc))
+        return _error(*status_of(exc), str(exc))
 
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> JSONResponse:
@@ -535,7 +541,6 @@ def _error(status: int, code: str, message: str, headers: dict[str, str] | None 
 
 
 def _details(store: Store, name: str) -> dict[str, Any]:
-    versions = store.versions(name)
     stages: dict[str, dict[str, str] | None] = {}
     for stage in ("dev", "tst", "prod"):
         try:
@@ -548,7 +553,7 @@ def _details(store: Store, name: str) -> dict[str, Any]:
         "name": name,
         **{s: (ref["version"] if ref else None) for s, ref in stages.items()},
         "stages": stages,
-        "versions": len(versions),
+        "versions": len(store.version_ids(name)),
     }
 
 

@@ -24,6 +24,10 @@ class AuthError(Exception):
         self.status = status
         self.message = message
 
+    @property
+    def code(self) -> str:
+        return {401: "unauthorized", 403: "forbidden"}.get(self.status, "unavailable")
+
 
 class Auth:
     """Decides who a request is. The mode is fixed when the server starts: a server
@@ -84,7 +88,7 @@ class Auth:
             try:
                 return self.actor(token.strip() if scheme.lower() == "bearer" else None, needed)
             except AuthError as e:
-                code = {401: "unauthorized", 403: "forbidden"}.get(e.status, "unavailable")
+                code = e.code
                 headers = {"WWW-Authenticate": 'Bearer realm="promptgit"'} if e.status == 401 else None
                 raise ApiError(e.status, code, e.message, headers) from None
 

@@ -17,11 +17,12 @@ from urllib.parse import quote, urlencode
 from fastapi import FastAPI, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from ..errors import ConcurrentUpdate, Forbidden, NotFound, PromptgitError
+from ..errors import ConcurrentUpdate, NotFound, PromptgitError
 from ..model import Actor
 from ..names import STAGES, RefSpec
 from ..policy import allows
 from ..store import Store
+from .api import status_of
 from .auth import Auth, AuthError
 
 HERE = Path(__file__).parent
@@ -187,7 +188,7 @@ def mount_ui(app: FastAPI, store: Store, auth: Auth) -> None:
         try:
             text = store.diff(name, a, b)
         except PromptgitError as e:
-            return page("diff.html", 404 if isinstance(e, NotFound) else 422, name=name, a=a, b=b, lines=[],
+            return page("diff.html", status_of(e)[0], name=name, a=a, b=b, lines=[],
                         error=str(e), actor=actor)  # fmt: skip
         return page("diff.html", name=name, a=a, b=b, lines=text.splitlines(), error="", actor=actor)
 
@@ -202,7 +203,7 @@ def mount_ui(app: FastAPI, store: Store, auth: Auth) -> None:
             info = store.version(name, version)  # a stage name means the version it serves
             revisions = store.log(name, info.version)
         except PromptgitError as e:
-            return page("error.html", 404 if isinstance(e, NotFound) else 422, message=str(e), actor=actor)
+            return page("error.html", status_of(e)[0], message=str(e), actor=actor)
         return page("version.html", name=name, info=info, revisions=revisions, actor=actor)
 
     @app.get("/ui/prompts/{name:path}", response_class=HTMLResponse, include_in_schema=False)
@@ -214,23 +215,25 @@ def mount_ui(app: FastAPI, store: Store, auth: Auth) -> None:
             edit = request.query_params.get("edit")
             return prompt_page(request, name, actor, editing=edit)
         except PromptgitError as e:
-            return page("error.html", 404 if isinstance(e, NotFound) else 422, message=str(e), actor=actor)
+            return page("error.html", status_of(e)[0], message=str(e), actor=actor)
+
+    def refusal(request: Request, name: str, needed: str) -> Response:
+        """The answer to someone whose token may not do this: sign in, or why not."""
+        reader = who(request)
+        if reader is None:
+            return login(request)
+        why = f"{reader.name} has role '{reader.role}'; this needs role '{needed}'"
+        return prompt_page(request, name, reader, 403, error=why)
 
     def act(request: Request, name: str, needed: str, do: Any, done: str) -> Response:
         """Run one action; on success go back to the page (PRG), on failure show why there."""
         actor = who(request, needed)
         if actor is None:
-            if who(request) is None:
-                return login(request)
-            reader = who(request)
-            assert reader is not None
-            return prompt_page(request, name, reader, 403, error=f"{reader.name} has role '{reader.role}'; "
-                               f"this needs role '{needed}'")  # fmt: skip
+            return refusal(request, name, needed)
         try:
             extra = do(actor) or {}
         except PromptgitError as e:
-            status = 404 if isinstance(e, NotFound) else 403 if isinstance(e, Forbidden) else 409
-            return prompt_page(request, name, actor, status, error=str(e))
+            return prompt_page(request, name, actor, status_of(e)[0], error=str(e))
         query = urlencode({"notice": done, **extra})
         return RedirectResponse(f"/ui/prompts/{quote(name)}?{query}", status_code=303)
 
@@ -250,18 +253,17 @@ def mount_ui(app: FastAPI, store: Store, auth: Auth) -> None:
             files["tests.yaml"] = tests_yaml.replace("\r\n", "\n")
         draft = {"prompt": files["prompt.yaml"], "tests": tests_yaml, "summary": summary, "expect": expect}
         if actor is None:
-            return act(request, name, "editor", lambda a: None, "")
+            return refusal(request, name, "editor")
         try:
             result = store.edit(
                 name, version, files, summary, expect=expect or None, keep_text=False, actor=actor
             )
-        except ConcurrentUpdate as e:
-            # keep the text: the editor stays open with it, beside the conflict
-            return prompt_page(
-                request, name, actor, 409, error=f"Conflict: {e}", editing=version, draft=draft
-            )
         except PromptgitError as e:
-            return prompt_page(request, name, actor, 422, error=str(e), editing=version, draft=draft)
+            # keep the text: the editor stays open with it, beside the error or the conflict
+            error = f"Conflict: {e}" if isinstance(e, ConcurrentUpdate) else str(e)
+            return prompt_page(
+                request, name, actor, status_of(e)[0], error=error, editing=version, draft=draft
+            )
         notice = f"Saved {version} as {result.revision[:10]}" if result.changed else f"{version} unchanged"
         return RedirectResponse(f"/ui/prompts/{quote(name)}?{urlencode({'notice': notice})}", status_code=303)
 
@@ -269,11 +271,11 @@ def mount_ui(app: FastAPI, store: Store, auth: Auth) -> None:
     def test(request: Request, name: str, version: str) -> Response:
         actor = who(request, "editor")
         if actor is None:
-            return act(request, name, "editor", lambda a: None, "")
+            return refusal(request, name, "editor")
         try:
             run = store.test(name, version, actor=actor)
         except PromptgitError as e:
-            return prompt_page(request, name, actor, 422, error=str(e))
+            return prompt_page(request, name, actor, status_of(e)[0], error=str(e))
         return prompt_page(request, name, actor, results=run)
 
     @app.post("/ui/prompts/{name:path}/versions/{version}/promote", include_in_schema=False)
