@@ -12,7 +12,7 @@ from typing import Any
 
 from ..model import Actor
 from ..store import Store
-from .auth import Auth, AuthError
+from .auth import Auth, AuthError, bearer
 
 ASGIApp = Callable[
     [MutableMapping[str, Any], Callable[[], Awaitable[Any]], Callable[[Any], Awaitable[None]]],
@@ -105,9 +105,8 @@ def _refusal(
     if int(headers.get("content-length") or 0) > MAX_BODY:
         return 413, "too_large", f"the request body is over {MAX_BODY // (1024 * 1024)} MiB"
     if scope["path"].startswith("/prompts") and not is_open:
-        scheme, _, token = headers.get("authorization", "").partition(" ")
         try:
-            auth.actor(token.strip() if scheme.lower() == "bearer" else None, "reader")
+            auth.actor(bearer(headers.get("authorization")), "reader")
         except AuthError as e:
             return e.status, e.code, e.message
     return None

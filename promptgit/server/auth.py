@@ -83,16 +83,20 @@ class Auth:
         from .api import ApiError
 
         async def dependency(request: Request) -> Actor:
-            header = request.headers.get("authorization", "")
-            scheme, _, token = header.partition(" ")
             try:
-                return self.actor(token.strip() if scheme.lower() == "bearer" else None, needed)
+                return self.actor(bearer(request.headers.get("authorization")), needed)
             except AuthError as e:
                 code = e.code
                 headers = {"WWW-Authenticate": 'Bearer realm="promptgit"'} if e.status == 401 else None
                 raise ApiError(e.status, code, e.message, headers) from None
 
         return dependency
+
+
+def bearer(header: str | None) -> str | None:
+    """The token of an `Authorization: Bearer TOKEN` header."""
+    scheme, _, token = (header or "").partition(" ")
+    return token.strip() or None if scheme.lower() == "bearer" else None
 
 
 def basic_password(header: str | None) -> str | None:
