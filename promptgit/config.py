@@ -23,10 +23,10 @@ from typing import Any
 
 from .content import line_of, mapping_of
 from .errors import InvalidContent
+from .names import PROMOTION_STAGES, STAGES
 
 FILE = "promptgit.yaml"
 PROVIDERS = ("render", "openai")
-PROMOTION_STAGES = ("tst", "prod")
 TOP_KEYS = {
     "version": "1",
     "environments": "a mapping of stage (dev, tst, prod) to its test environment",
@@ -87,8 +87,8 @@ def parse(text: str) -> Config:
     if not isinstance(raw_envs, dict):
         raise bad("environments", f"must be {TOP_KEYS['environments']}")
     for stage, settings in raw_envs.items():
-        if stage not in ("dev", "tst", "prod"):
-            raise bad("environments", f"unknown stage {stage!r}: use dev, tst or prod")
+        if stage not in STAGES:
+            raise bad("environments", f"unknown stage {stage!r}: use one of {', '.join(STAGES)}")
         envs[stage] = _environment(stage, settings or {}, bad)
 
     gate = data.get("require_tests", False)

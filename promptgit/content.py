@@ -27,7 +27,7 @@ PROMPT_KEYS = {
     "template": "a string (a Jinja2 template)",
     "messages": "a list of {role, content} mappings",
 }
-ROLES = ("system", "user", "assistant", "tool")
+MESSAGE_ROLES = ("system", "user", "assistant", "tool")  # chat roles, not access roles
 TESTS_KEYS = {"cases": "a list of test cases, each a mapping with a name"}
 
 
@@ -151,8 +151,8 @@ def parse_prompt(text: str, file: str = PROMPT_FILE, templates: bool = True) -> 
         for i, msg in enumerate(messages):
             if not isinstance(msg, dict) or set(msg) != {"role", "content"}:
                 raise bad("messages", f"item {i + 1} must be a mapping with role and content", i)
-            if msg["role"] not in ROLES:
-                raise bad("messages", f"item {i + 1}: role must be one of {', '.join(ROLES)}", i)
+            if msg["role"] not in MESSAGE_ROLES:
+                raise bad("messages", f"item {i + 1}: role must be one of {', '.join(MESSAGE_ROLES)}", i)
             if not isinstance(msg["content"], str):
                 raise bad("messages", f"item {i + 1}: content must be a string", i)
             sources.append(("messages", msg["content"], i))

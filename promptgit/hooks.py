@@ -1,47 +1,28 @@
-"""Server-side git hooks: every push obeys the same policy as the CLI.
+"""Installing the server-side git hooks: the shims' text and `install`.
 
 Each prompt repository gets three shims (the files in the top-level `hooks/`
-folder, with the absolute path of this Python) that run `python -m
-promptgit.hooks HOOK`:
+folder, with the absolute path of this Python). pre-receive and post-receive
+run `python -m promptgit.receive HOOK`, where the hooks' work lives;
+reference-transaction is sh and awk only (no Python start-up). See receive.py
+for what each does.
 
-- pre-receive: `policy.check` on the whole push, with the pushed objects seen
-  through the quarantine (RepositoryOpenFlag.FROM_ENV). It never writes a ref;
-  it records the refs it read, for the next hook.
-- reference-transaction (prepared): runs with the refs being updated locked,
-  and refuses if any other ref pre-receive read has changed since (pre-receive
-  cannot lock what it reads). It is sh and awk only: no Python start-up.
-- post-receive: the stages serving a pushed draft follow it, a new draft gets
-  its `create` deployment, and a half-landed release is finished, through the
-  same library code as `promptgit edit`. Safe to run twice or two at once.
-
-The pusher is REMOTE_USER (set by `promptgit serve`); their role is
-PROMPTGIT_ROLE (default admin: whoever can push over a file path or SSH can
-write the repository's files anyway).
+Shims installed by promptgit 0.1 run `python -m promptgit.hooks HOOK`; that
+entry point still works (below), and `promptgit hooks install` rewrites them.
 """
 
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
-import time
-from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from .model import Actor
 
 HOOKS = ("pre-receive", "post-receive", "reference-transaction")
-ZERO = "0" * 40
-STATE_DIR = "promptgit"  # inside the repository: what pre-receive read, per push
-STALE_SECONDS = 3600
 
 _SHIMS = {
     "pre-receive": """\
 #!/bin/sh
 # promptgit: every pushed ref is checked by the same policy as the CLI.
-exec {python} -m promptgit.hooks pre-receive "$PPID"
+exec {python} -m promptgit.receive pre-receive "$PPID"
 """,
     "reference-transaction": """\
 #!/bin/sh
@@ -97,7 +78,7 @@ printf '%s\\n' "$input" | while read -r old new ref; do
       esac ;;
   esac
 done | grep -q run || {{ rm -f "promptgit/push-$PPID".*; exit 0; }}
-printf '%s\\n' "$input" | exec {python} -m promptgit.hooks post-receive "$PPID"
+printf '%s\\n' "$input" | exec {python} -m promptgit.receive post-receive "$PPID"
 """,
 }
 
@@ -126,159 +107,9 @@ def install(repo: str | os.PathLike[str], python: str | None = None) -> None:
         sample.unlink()
 
 
-# --- running inside git ------------------------------------------------------
 
 
-def _updates(lines: Iterable[str]) -> list[tuple[str, str, str]]:
-    out = []
-    for line in lines:
-        parts = line.split()
-        if len(parts) == 3:
-            out.append((parts[0], parts[1], parts[2]))
-    return out
+if __name__ == "__main__":  # the entry point of shims installed by promptgit 0.1
+    from promptgit.receive import main
 
-
-def _state(git_dir: str, push: str) -> Path:
-    """Where pre-receive leaves what it read (push-PID.refs, push-PID.pushed);
-    `push` is receive-pack's pid, the $PPID of every shim."""
-    return Path(git_dir) / STATE_DIR / f"push-{int(push)}"
-
-
-def _store_and_name(git_dir: str) -> tuple[Path, str]:
-    """The store holding this repository, and the prompt's name in it."""
-    repo = Path(git_dir).resolve()
-    for parent in repo.parents:
-        if (parent / "promptgit.yaml").is_file():
-            rel = repo.relative_to(parent).as_posix()
-            return parent, rel.removesuffix(".git")
-    return repo.parent, repo.name.removesuffix(".git")
-
-
-def _say(lines: Sequence[str]) -> None:
-    for line in lines:
-        print(f"promptgit: {line}", file=sys.stderr)
-
-
-def pre_receive(lines: Iterable[str], git_dir: str, push: str) -> int:
-    from . import config, names, policy
-    from ._git import RefUpdate, Repo
-
-    pushed = _updates(lines)
-    updates = [
-        RefUpdate(ref, None if old == ZERO else old, None if new == ZERO else new) for old, new, ref in pushed
-    ]
-    repo = Repo(git_dir, from_env=True)
-    root, name = _store_and_name(git_dir)
-    role = os.environ.get("PROMPTGIT_ROLE", "admin")
-    gates = config.load(root).require_tests
-    seen = repo.refs()  # before the check: a write landing during it must show as a change
-    found = policy.check(repo, updates, role, name, require_tests=gates)
-    if found:
-        _say([f"{v.ref}: {v.message}" for v in found])
-        _say(["push rejected: nothing was changed"])
-        return 1
-    linked = len(updates) > 1 and any(
-        u.new is None or names.classify_ref(u.ref)[0] in ("stage", "tag") for u in updates
-    )
-    _record(_state(git_dir, push), seen, [u.ref for u in updates], atomic=linked)
-    return 0
-
-
-def _record(state: Path, refs: dict[str, str], pushed: list[str], atomic: bool = False) -> None:
-    """Keep what pre-receive read, in `git for-each-ref` order and format, for the
-    reference-transaction shim to compare against with the refs locked. `atomic`:
-    the pushed refs depend on each other, so they must land in one transaction."""
-    state.parent.mkdir(exist_ok=True)
-    for old in state.parent.glob("push-*"):  # left by pushes refused after pre-receive
-        if not _running(old.name.split("-", 1)[1].split(".", 1)[0]) or (
-            old.stat().st_mtime < time.time() - STALE_SECONDS
-        ):
-            old.unlink(missing_ok=True)
-    state.with_suffix(".atomic").unlink(missing_ok=True)
-    if atomic:
-        state.with_suffix(".atomic").write_text("")
-    state.with_suffix(".pushed").write_text("".join(f"{ref}\n" for ref in pushed))
-    state.with_suffix(".refs").write_text("".join(f"{refs[r]} {r}\n" for r in sorted(refs)))
-
-
-def _running(pid: str) -> bool:
-    """Whether the receive-pack a state file belongs to still runs."""
-    try:
-        os.kill(int(pid), 0)
-    except (ValueError, ProcessLookupError):
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def post_receive(lines: Iterable[str], git_dir: str, push: str) -> int:
-    from .errors import PromptgitError
-    from .model import Actor
-    from .names import Version
-    from .store import Store
-
-    for leftover in _state(git_dir, push).parent.glob(f"push-{int(push)}.*"):
-        leftover.unlink(missing_ok=True)
-    root, name = _store_and_name(git_dir)
-    store = Store(root)
-    pushed = _updates(lines)
-    actor = _pusher([new for _old, new, _ref in pushed if new != ZERO])
-    try:
-        for _old, new, ref in pushed:
-            v = Version.maybe(ref.removeprefix("refs/heads/")) if ref.startswith("refs/heads/v") else None
-            if v is not None and new != ZERO:
-                for stage in store.follow(name, v, actor=actor):
-                    _say([f"{stage} now serves the tip of {v}"])
-        finished = store.finish_releases(name, actor=Actor(actor.name, actor.email, "admin"))
-        if finished:
-            _say([f"finished the release of {', '.join(finished)}"])
-    except PromptgitError as e:
-        # The push has landed; say what could not follow, and how to finish it.
-        _say([f"the push landed, but: {e}", f"run 'promptgit edit {name}' or push again"])
-        return 1
-    return 0
-
-
-def _pusher(tips: Sequence[str]) -> Actor:
-    """Who pushed: REMOTE_USER from the server, else the pushed tip's committer."""
-    from .errors import InvalidInput
-    from .model import Actor
-
-    role = os.environ.get("PROMPTGIT_ROLE", "admin")
-    user = os.environ.get("REMOTE_USER")
-    if user:
-        return Actor(user, os.environ.get("PROMPTGIT_EMAIL") or f"{user}@promptgit", role)
-    if tips:
-        out = subprocess.run(
-            ["git", "log", "-1", "--format=%cn%x00%ce", tips[-1]], capture_output=True, text=True
-        ).stdout.strip()
-        name, _, email = out.partition("\0")
-        try:
-            return Actor(name, email, role)
-        except InvalidInput:
-            pass
-    return Actor("git-push", "git-push@localhost", role)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    args = list(sys.argv[1:] if argv is None else argv)
-    hook = args[0] if args else ""
-    push = args[1] if len(args) > 1 and args[1].isdigit() else str(os.getppid())
-    git_dir = os.environ.get("GIT_DIR", ".")
-    lines = sys.stdin.read().splitlines()
-    try:
-        if hook == "pre-receive":
-            return pre_receive(lines, git_dir, push)
-        if hook == "post-receive":
-            return post_receive(lines, git_dir, push)
-    except Exception as e:  # a hook must never show a traceback
-        outcome = "the push landed" if hook == "post-receive" else "push rejected: nothing was changed"
-        _say([f"internal error in {hook}: {type(e).__name__}: {e}", outcome])
-        return 1
-    _say([f"unknown hook {hook!r}: expected one of {', '.join(HOOKS)}"])
-    return 2
-
-
-if __name__ == "__main__":
     sys.exit(main())

@@ -1,6 +1,9 @@
 """What the store hands back: small immutable records with their JSON shape.
 
-The JSON keys are a contract shared by the CLI's `--json` and the HTTP API.
+Each record's `to_json` is the one wire shape of that record: the CLI's
+`--json` prints it and the HTTP API returns it (the API's response models are
+checked against these by a test; where the API uses other words for a field,
+`server.api.api_words` renames it, in one place).
 """
 
 from __future__ import annotations
@@ -13,8 +16,7 @@ from typing import Any
 
 from ._git import Person
 from .errors import InvalidInput
-from .names import STAGES
-from .policy import ROLES
+from .names import ROLES, STAGES
 from .render import render_string
 
 
@@ -122,6 +124,55 @@ class VersionInfo:
 
 
 @dataclass(frozen=True)
+class EditResult:
+    """`edit`: the revision saved (or the tip, when nothing changed) and the stages
+    that now serve it."""
+
+    version: str
+    revision: str
+    changed: bool
+    deployed_to: tuple[str, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "version": self.version,
+            "revision": self.revision,
+            "changed": self.changed,
+            "deployed_to": list(self.deployed_to),
+        }
+
+
+@dataclass(frozen=True)
+class StageRef:
+    """What one stage serves: a version's revision, through a deployment commit."""
+
+    version: str
+    revision: str
+    deployment: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"version": self.version, "revision": self.revision, "deployment": self.deployment}
+
+
+@dataclass(frozen=True)
+class PromptDetails:
+    """A prompt: what each stage serves, and how many versions it has."""
+
+    name: str
+    stages: Mapping[str, StageRef | None]
+    versions: int
+
+    def to_json(self) -> dict[str, Any]:
+        refs = {s: self.stages.get(s) for s in STAGES}
+        return {
+            "name": self.name,
+            **{s: ref.version if ref else None for s, ref in refs.items()},
+            "stages": {s: ref.to_json() if ref else None for s, ref in refs.items()},
+            "versions": self.versions,
+        }
+
+
+@dataclass(frozen=True)
 class PromptSummary:
     name: str
     current: Mapping[str, str | None]
@@ -147,6 +198,18 @@ class Prompt:
     def is_chat(self) -> bool:
         return "messages" in self.content
 
+    def to_json(self) -> dict[str, Any]:
+        """What a stage serves, as applications read it."""
+        return {
+            "name": self.name,
+            "stage": self.stage,
+            "version": self.version,
+            "revision": self.revision,
+            "deployment": self.deployment,
+            "content": dict(self.content),
+            "source": self.source,
+        }
+
     def render(self, **variables: Any) -> str | list[dict[str, str]]:
         """The text, or for a chat prompt the messages, with `variables` filled in."""
         where = f"{self.name}@{self.version}"
@@ -156,6 +219,28 @@ class Prompt:
                 for m in self.content["messages"]
             ]
         return render_string(self.content["template"], variables, where)
+
+
+def rendered_json(out: str | list[dict[str, str]]) -> dict[str, Any]:
+    """A render's result: `{"text": ...}`, or `{"messages": [...]}` for a chat prompt."""
+    return {"messages": out} if isinstance(out, list) else {"text": out}
+
+
+@dataclass(frozen=True)
+class VersionDetail:
+    """One version's history entry with the content of its tip."""
+
+    info: VersionInfo
+    prompt: Prompt
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            **self.info.to_json(),
+            "name": self.prompt.name,
+            "content": dict(self.prompt.content),
+            "source": self.prompt.source,
+            "tests": self.prompt.tests,
+        }
 
 
 @dataclass(frozen=True)

@@ -8,13 +8,18 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 from .errors import InvalidName
 
-STAGES: tuple[str, ...] = ("dev", "tst", "prod")
+Stage = Literal["dev", "tst", "prod"]
+STAGES: tuple[str, ...] = get_args(Stage)  # in order: a version moves dev -> tst -> prod
+PromotionStage = Literal["tst", "prod"]
+PROMOTION_STAGES: tuple[str, ...] = get_args(PromotionStage)  # the stages a version is promoted into
+Role = Literal["reader", "editor", "releaser", "admin"]
+ROLES: tuple[str, ...] = get_args(Role)  # access roles, each allowing what the ones before do
 STAGE_REFS = {f"refs/heads/{s}": s for s in STAGES}
-RESERVED = frozenset({"versions", "stages", "git", "ui"})
+RESERVED = frozenset({"versions", "stages", "actions", "git", "ui"})  # would shadow HTTP routes
 ACTIONS = frozenset({"create", "promote", "update", "rollback"})
 NOTES_TESTS_REF = "refs/notes/promptgit-tests"
 MAX_NAME = 200

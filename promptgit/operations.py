@@ -14,7 +14,6 @@ import os
 import shutil
 import tempfile
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 from . import content, history, hooks, names, policy, testing
@@ -28,7 +27,7 @@ from .errors import (
     RuleViolation,
     VersionExists,
 )
-from .model import Actor, DeploymentInfo, VersionInfo
+from .model import Actor, DeploymentInfo, EditResult, VersionInfo
 from .names import RefSpec, Version
 from .reads import Reader
 
@@ -39,14 +38,6 @@ REPO_CONFIG = {
     "gc.auto": "0",  # promptgit packs for itself; never a surprise gc inside a push
 }
 Files = Mapping[str, str]
-
-
-@dataclass(frozen=True)
-class EditResult:
-    version: str
-    revision: str
-    changed: bool
-    deployed_to: tuple[str, ...]
 
 
 class Operations(Reader):
@@ -72,8 +63,8 @@ class Operations(Reader):
         def check() -> None:
             found = policy.check(repo, every, actor.role, name, require_tests=gates, library=library)
             forbidden = [v for v in found if v.kind == "forbidden"]
-            if forbidden:
-                raise Forbidden(f"{actor.name}: " + "; ".join(str(v) for v in forbidden))
+            if forbidden:  # the first says it: the others need the same role for one action
+                raise Forbidden(f"{actor.name}: {forbidden[0]}")
             if found:
                 raise RuleViolation(found)
 
@@ -102,7 +93,7 @@ class Operations(Reader):
     def create(self, name: str, files: Files, message: str, *, actor: Actor) -> VersionInfo:
         """A new prompt: v1.0 as a DEV draft, served by dev."""
         path = self._repo_path(name)
-        self._check_store()
+        self.check()
         data = _encode(files)
         content.check_files(data)
         if path.exists():
@@ -381,7 +372,7 @@ class Operations(Reader):
         self._tip(repo, name, v)  # RefNotFound, listing the versions, if it does not exist
         branch, tag = repo.ref(v.branch), repo.ref(v.tag)
         update = RefUpdate(v.branch, branch, None) if branch else RefUpdate(v.tag, tag, None)
-        read = {s: repo.ref(s) for s in ("refs/heads/dev", "refs/heads/tst")}
+        read = _stage_tips(repo)
         self._apply(repo, name, [update], actor, f"promptgit: delete {v}", read=read)
 
     def test(
@@ -487,7 +478,7 @@ class Operations(Reader):
 
 def _stage_tips(repo: Repo) -> dict[str, str | None]:
     """The tips of the stages an edit may update (prod is never updated in place)."""
-    return {f"refs/heads/{s}": repo.ref(f"refs/heads/{s}") for s in ("dev", "tst")}
+    return {f"refs/heads/{s}": repo.ref(f"refs/heads/{s}") for s in names.STAGES if s != "prod"}
 
 
 def _encode(files: Files) -> dict[str, bytes]:

@@ -1,22 +1,28 @@
-"""The rules, in one place: is this set of ref updates allowed?
+"""The rules, in one place: is this set of ref updates allowed, and what may a
+role do to each version now?
 
 `check(repo, updates, role)` is a pure function of the repository and the
 proposed `(ref, old, new)` updates. The library calls it (under the ref locks)
 before every transaction; the pre-receive hook calls it for every push. So a
 push can do exactly what the CLI can, and nothing more.
+
+`actions(state, role)` answers, from a prompt's current state, which actions
+each version allows and why not, with the same reasons `check` gives: the web
+page's buttons and the API's `actions` come from it, so no interface decides a
+rule itself.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
-from dataclasses import dataclass
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 from . import content, history, names
 from ._git import RefUpdate, Repo
 from .errors import InvalidContent
-from .names import Version
+from .names import ROLES, Version
 
-ROLES = ("reader", "editor", "releaser", "admin")
 _RANK = {r: i for i, r in enumerate(ROLES)}
 
 
@@ -32,6 +38,40 @@ class Violation:
 
 def allows(role: str, needed: str) -> bool:
     return _RANK.get(role, -1) >= _RANK[needed]
+
+
+# --- reasons: one wording for the policy's refusals and the actions' answers ----------
+
+
+def role_needed(action: str, needed: str, role: str) -> str:
+    return f"{action} needs role '{needed}' (you have '{role}')"
+
+
+def released(v: object) -> str:
+    return f"{v} is released and immutable"
+
+
+def current_dev(v: object) -> str:
+    return f"{v} is the current DEV version"
+
+
+def been_in_tst(v: object) -> str:
+    return f"{v} has been in TST and can no longer be deleted"
+
+
+# What each action needs, and how a refusal names it.
+NEEDS = {
+    "edit": ("editor", "changing a draft"),
+    "test": ("editor", "recording a test run"),
+    "promote:tst": ("editor", "promoting to TST"),
+    "promote:prod": ("releaser", "promoting to PROD"),
+    "new": ("editor", "creating a version"),
+    "delete": ("editor", "changing a draft"),
+    "rollback": ("releaser", "rolling back"),
+    "release": ("releaser", "releasing"),
+    "update": ("editor", "updating a stage"),
+    "notes": ("editor", "writing notes"),
+}
 
 
 class _Check:
@@ -55,9 +95,10 @@ class _Check:
     def bad(self, ref: str, message: str, kind: str = "rule") -> None:
         self.found.append(Violation(ref, message, kind))
 
-    def need(self, ref: str, role: str, action: str) -> None:
-        if not allows(self.role, role):
-            self.bad(ref, f"{action} needs role '{role}' (you have '{self.role}')", "forbidden")
+    def need(self, ref: str, key: str) -> None:
+        needed, action = NEEDS[key]
+        if not allows(self.role, needed):
+            self.bad(ref, role_needed(action, needed, self.role), "forbidden")
 
     def after(self, ref: str) -> str | None:
         u = self.updates.get(ref)
@@ -93,7 +134,7 @@ class _Check:
         if u.old is not None:
             self.bad(u.ref, f"{v} is a release: its tag never moves and is never deleted")
             return
-        self.need(u.ref, "releaser", "releasing")
+        self.need(u.ref, "release")
         t = self.repo.tag(u.new) if u.new else None
         if t is None or t.target_type != "commit" or t.name != str(v):
             self.bad(u.ref, f"must be an annotated tag named {v} on a revision (git tag -a {v})")
@@ -122,11 +163,10 @@ class _Check:
                 return  # finishing a half-landed release: the tag holds the tip
             self.bad(
                 u.ref,
-                f"{v} is released and immutable: make a new version with "
-                f"'promptgit new-version {self.name} --from {v}'",
+                f"{released(v)}: make a new version with 'promptgit new-version {self.name} --from {v}'",
             )
             return
-        self.need(u.ref, "editor", "changing a draft")
+        self.need(u.ref, "edit")
         if u.new is None:
             if releasing is None:
                 self.delete_draft(u, v)
@@ -148,11 +188,11 @@ class _Check:
         if serving is not None and serving.version == v:
             self.bad(
                 u.ref,
-                f"{v} is the current DEV version: roll dev back to an earlier draft first "
+                f"{current_dev(v)}: roll dev back to an earlier draft first "
                 f"('promptgit rollback {self.name} --stage dev --to vX.Y')",
             )
         if history.has_served(self.repo, "tst", v):
-            self.bad(u.ref, f"{v} has been in TST and can no longer be deleted")
+            self.bad(u.ref, been_in_tst(v))
 
     def new_draft(self, u: RefUpdate, v: Version) -> None:
         assert u.new is not None
@@ -268,7 +308,7 @@ class _Check:
         getattr(self, f"deploy_{d.action}")(u, d)
 
     def deploy_create(self, u: RefUpdate, d: history.Deployment) -> None:
-        self.need(u.ref, "editor", "creating a version")
+        self.need(u.ref, "new")
         if d.stage != "dev":
             self.bad(u.ref, "a create deployment goes to dev only")
         elif self.tip_after(d.version) != d.revision or self.released(d.version):
@@ -282,14 +322,14 @@ class _Check:
             self.bad(u.ref, "nothing is promoted into dev; create or edit a draft instead")
             return
         if d.stage == "tst":
-            self.need(u.ref, "editor", "promoting to TST")
+            self.need(u.ref, "promote:tst")
             self.gate(u, d)
             if self.released(v):
                 self.bad(u.ref, f"{v} is a release: a release is never promoted into tst")
             elif self.tip_after(v) != d.revision:
                 self.bad(u.ref, f"a promotion deploys the tip of {v}")
             return
-        self.need(u.ref, "releaser", "promoting to PROD")
+        self.need(u.ref, "promote:prod")
         self.gate(u, d)
         if self.released(v):
             self.bad(
@@ -327,7 +367,7 @@ class _Check:
             )
 
     def deploy_update(self, u: RefUpdate, d: history.Deployment) -> None:
-        self.need(u.ref, "editor", "updating a stage")
+        self.need(u.ref, "update")
         v = d.version
         serving = history.current(self.repo, d.stage, u.old) if u.old else None
         if d.stage == "prod":
@@ -340,7 +380,7 @@ class _Check:
             self.bad(u.ref, f"an update deploys the tip of {v}")
 
     def deploy_rollback(self, u: RefUpdate, d: history.Deployment) -> None:
-        self.need(u.ref, "releaser", "rolling back")
+        self.need(u.ref, "rollback")
         v = d.version
         if self.tip_after(v) is None:
             self.bad(u.ref, f"{v} no longer exists; roll back to a version that does")
@@ -390,9 +430,130 @@ def check(
             assert isinstance(what, Version)
             c.tag(u, what)
         elif kind == "notes":
-            c.need(u.ref, "editor", "writing notes")
+            c.need(u.ref, "notes")
         elif kind == "tests" and library:
-            c.need(u.ref, "editor", "recording a test run")
+            c.need(u.ref, "test")
         else:
             c.other(u)
     return c.found
+
+
+# --- what a role may do now -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Action:
+    """One action on one version: `applies` False means it makes no sense for this
+    version at all (an interface hides it); else `allowed`, or `why` not."""
+
+    allowed: bool
+    why: str = ""
+    to: str | None = None  # promote: the stage it would deploy to
+    applies: bool = True
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"allowed": self.allowed, "why": self.why}
+        if self.to is not None:
+            out["to"] = self.to
+        return out
+
+
+@dataclass(frozen=True)
+class VersionState:
+    """What the rules need to know of one version."""
+
+    version: str
+    stage: str  # DEV, TST or PROD
+    revision: str  # its tip
+
+
+@dataclass(frozen=True)
+class PromptState:
+    """A prompt as the rules see it: its versions, what each stage serves now as
+    (version, revision), and which versions each stage has ever deployed."""
+
+    versions: Sequence[VersionState]
+    serving: Mapping[str, tuple[str, str] | None]
+    served: Mapping[str, Collection[str]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Actions:
+    """Per version: edit, test, promote, new, delete. Per stage: the versions it may
+    roll back to, each with whether this role may do it."""
+
+    versions: Mapping[str, Mapping[str, Action]]
+    rollback: Mapping[str, Mapping[str, Action]]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "versions": {
+                v: {k: a.to_json() for k, a in acts.items() if a.applies} for v, acts in self.versions.items()
+            },
+            "rollback": {s: {v: a.to_json() for v, a in acts.items()} for s, acts in self.rollback.items()},
+        }
+
+
+def _by_role(key: str, role: str, to: str | None = None) -> Action:
+    needed, what = NEEDS[key]
+    if allows(role, needed):
+        return Action(True, to=to)
+    return Action(False, role_needed(what, needed, role), to)
+
+
+def version_actions(state: PromptState, v: VersionState, role: str) -> dict[str, Action]:
+    """What `role` may do to version `v` now, and why not."""
+    dev = state.serving.get("dev")
+    tst = state.serving.get("tst")
+    if v.stage == "PROD":
+        edit = Action(False, released(v.version))
+        promote = Action(False, f"{v.version} is already released", applies=False)
+        delete = Action(False, released(v.version))
+    elif v.stage == "TST":
+        edit = _by_role("edit", role)
+        if tst == (v.version, v.revision):
+            promote = _by_role("promote:prod", role, "prod")
+        else:  # prod takes only a revision tst has served: its tip goes to tst first
+            promote = _by_role("promote:tst", role, "tst")
+        delete = Action(False, been_in_tst(v.version))
+    else:
+        edit = _by_role("edit", role)
+        promote = _by_role("promote:tst", role, "tst")
+        is_current = dev is not None and dev[0] == v.version
+        delete = Action(False, current_dev(v.version)) if is_current else _by_role("delete", role)
+    return {
+        "edit": edit,
+        "test": _by_role("test", role),
+        "promote": promote,
+        "new": _by_role("new", role),
+        "delete": delete,
+    }
+
+
+def rollback_targets(state: PromptState, role: str) -> dict[str, dict[str, Action]]:
+    """Per stage, the versions it served before and may serve again: they still
+    exist, and for prod they are releases; the one it serves now is not offered."""
+    existing = {v.version: v for v in state.versions}
+    out: dict[str, dict[str, Action]] = {}
+    for stage, served in state.served.items():
+        now = state.serving.get(stage)
+        out[stage] = {
+            version: _by_role("rollback", role)
+            for version in sorted(served, key=_version_key)
+            if version in existing
+            and (now is None or now[0] != version)
+            and (stage != "prod" or existing[version].stage == "PROD")
+        }
+    return out
+
+
+def actions(state: PromptState, role: str) -> Actions:
+    return Actions(
+        {v.version: version_actions(state, v, role) for v in state.versions},
+        rollback_targets(state, role),
+    )
+
+
+def _version_key(text: str) -> tuple[int, ...]:
+    v = Version.maybe(text)
+    return (v.major, v.minor) if v else (-1,)

@@ -15,11 +15,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Self
 
-from . import config, content, history, names
+from . import config, content, history, names, policy
 from ._git import Commit, Repo
 from .errors import PromptNotFound, RefNotFound, StoreNotFound
 from .history import Deployment
-from .model import DeploymentInfo, Prompt, PromptSummary, RevisionInfo, Shown, VersionInfo
+from .model import (
+    DeploymentInfo,
+    Prompt,
+    PromptDetails,
+    PromptSummary,
+    RevisionInfo,
+    Shown,
+    StageRef,
+    VersionDetail,
+    VersionInfo,
+)
 from .names import STAGES, RefSpec, Version
 
 CONFIG_FILE = config.FILE
@@ -75,7 +85,8 @@ class Reader:
             self._config = (mtime, config.load(self.path))
         return self._config[1]
 
-    def _check_store(self) -> None:
+    def check(self) -> None:
+        """Raise StoreNotFound unless this directory is a store (has promptgit.yaml)."""
         if not (self.path / CONFIG_FILE).is_file():
             raise StoreNotFound(str(self.path))
 
@@ -93,7 +104,7 @@ class Reader:
             return repo
         path = self._repo_path(name)
         if not (path / "HEAD").is_file():
-            self._check_store()
+            self.check()
             raise PromptNotFound(name, self.names())
         repo = Repo(str(path))
         repos[name] = repo
@@ -101,7 +112,7 @@ class Reader:
 
     def names(self) -> builtins.list[str]:
         """Every prompt in the store, collections as `folder/name`."""
-        self._check_store()
+        self.check()
         found = []
         for root, dirs, _files in os.walk(self.path):
             keep = []
@@ -142,6 +153,35 @@ class Reader:
         prompt = self._prompt(repo, name, d.version, d.revision, stage=stage, deployment=tip)
         self._served[key] = (tip, prompt)
         return prompt
+
+    def serving(self, name: str, stage: str) -> Prompt | None:
+        """What `stage` serves now, or None when nothing was ever deployed there."""
+        try:
+            return self.get(name, stage)
+        except RefNotFound:  # a missing prompt (PromptNotFound) is still an error
+            return None
+
+    def details(self, name: str) -> PromptDetails:
+        """What each stage serves, and how many versions the prompt has (refs only)."""
+        stages: dict[str, StageRef | None] = {}
+        for stage in STAGES:
+            p = self.serving(name, stage)
+            stages[stage] = StageRef(p.version, p.revision, p.deployment or "") if p else None
+        return PromptDetails(name, stages, len(self.version_ids(name)))
+
+    def actions(self, name: str, role: str) -> policy.Actions:
+        """What `role` may do to each version now, and why not (policy.actions)."""
+        return policy.actions(self._state(name), role)
+
+    def _state(self, name: str) -> policy.PromptState:
+        repo = self._open(name)
+        current = _current(repo)
+        versions = [policy.VersionState(v.version, v.stage, v.revision) for v in self.versions(name)]
+        return policy.PromptState(
+            versions=versions,
+            serving={s: (str(d.version), d.revision) if d else None for s, d in current.items()},
+            served={s: {str(v) for v in history.versions_in_log(repo, s)} for s in STAGES},
+        )
 
     def _prompt(
         self,
@@ -220,6 +260,11 @@ class Reader:
         v = self._version_arg(repo, name, version)
         self._tip(repo, name, v)
         return self._version_info(repo, v)
+
+    def version_detail(self, name: str, version: str | Version) -> VersionDetail:
+        """One version's history entry and the content of its tip."""
+        info = self.version(name, version)
+        return VersionDetail(info, self.prompt(name, info.version))
 
     def show(self, name: str, ref: RefSpec | str | None = None) -> Shown:
         repo = self._open(name)

@@ -23,7 +23,7 @@ from . import config
 from .errors import ConcurrentUpdate, InvalidInput, NotFound
 from .model import Actor
 from .names import check_name
-from .policy import ROLES
+from .names import ROLES
 
 PREFIX = "pg_"
 

@@ -111,7 +111,7 @@ def assert_buttons(pg: object, version: str, stage: str, current_dev: bool = Fal
     if stage == "DEV":
         assert button(pg, version, "delete").is_enabled() is (not current_dev)  # type: ignore[attr-defined]
     if stage == "PROD":
-        assert button(pg, version, "edit").get_attribute("title") == "Cannot edit production versions"  # type: ignore[attr-defined]
+        assert button(pg, version, "edit").get_attribute("title") == f"{version} is released and immutable"  # type: ignore[attr-defined]
 
 
 def edit(pg: object, version: str, text: str, summary: str) -> None:
@@ -177,7 +177,7 @@ def test_several_drafts_and_delete(page: object, site: tuple[Store, Server], pro
     assert_buttons(page, "v1.1", "DEV", current_dev=False)
     assert_buttons(page, "v1.2", "DEV", current_dev=True)
     assert (
-        button(page, "v1.2", "delete").get_attribute("title") == "The current DEV version cannot be deleted"
+        button(page, "v1.2", "delete").get_attribute("title") == "v1.2 is the current DEV version"
     )  # type: ignore[attr-defined]
     button(page, "v1.1", "delete").click()  # type: ignore[attr-defined]
     assert page.locator(".notice").inner_text() == "Deleted v1.1"  # type: ignore[attr-defined]
@@ -291,7 +291,7 @@ def test_with_tokens_the_page_asks_and_limits(browser: object, tmp_path: Path) -
         for action in ("edit", "test", "promote", "new", "delete"):
             b = button(pg, "v1.0", action)
             assert not b.is_enabled(), action  # type: ignore[attr-defined]
-        assert button(pg, "v1.0", "edit").get_attribute("title") == "Needs an editor's token"  # type: ignore[attr-defined]
+        assert button(pg, "v1.0", "edit").get_attribute("title") == "changing a draft needs role 'editor' (you have 'reader')"  # type: ignore[attr-defined]
         assert httpx.post(server.url + "/ui/prompts/greeting/versions/v1.0/promote").status_code == 401
         pg.click('button:has-text("Sign out")')
         pg.goto(server.url + "/ui/prompts/greeting")
@@ -300,7 +300,7 @@ def test_with_tokens_the_page_asks_and_limits(browser: object, tmp_path: Path) -
         button(pg, "v1.0", "promote").click()  # type: ignore[attr-defined]
         b = button(pg, "v1.0", "promote")
         assert b.inner_text() == "Promote to PROD" and not b.is_enabled()  # type: ignore[attr-defined]
-        assert b.get_attribute("title") == "Needs a releaser's token"  # type: ignore[attr-defined]
+        assert b.get_attribute("title") == "promoting to PROD needs role 'releaser' (you have 'editor')"  # type: ignore[attr-defined]
         assert store.get("greeting", "tst").version == "v1.0"
         assert store.log("greeting", "tst")[0].stamp.name == "ed"
         context.close()

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from conftest import PROMPT, git, prompt_text, refs
 
-from promptgit import Actor, Store, hooks
+from promptgit import Actor, Store, hooks, receive
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -103,6 +103,21 @@ def test_top_level_hooks_are_the_installed_shims() -> None:
         path = ROOT / "hooks" / hook
         assert path.read_text() == hooks.shim(hook, '"${PROMPTGIT_PYTHON:-python3}"')
         assert os.access(path, os.X_OK)
+
+
+def test_a_shim_installed_by_promptgit_0_1_still_runs(clone: Clone, greeting: Store) -> None:
+    """Shims written before the hooks' runtime moved to promptgit.receive call
+    `-m promptgit.hooks`: a push through them is still checked and followed."""
+    repo = greeting.path / "greeting.git"
+    for hook in ("pre-receive", "post-receive"):
+        path = repo / "hooks" / hook
+        path.write_text(path.read_text().replace("-m promptgit.receive", "-m promptgit.hooks"))
+    clone.commit("v1.0", "template: '{{ unclosed'\n", "broken")
+    assert "prompt.yaml" in clone.rejected("HEAD:refs/heads/v1.0")
+    clone("reset", "-q", "--hard", "HEAD~1")
+    clone.commit("v1.0", prompt_text("Howdy"), "howdy")
+    clone.accepted("v1.0")
+    assert "Howdy" in greeting.get("greeting", "dev").source  # post-receive moved dev
 
 
 def test_hooks_install_cli_reinstalls(greeting: Store, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -361,7 +376,7 @@ def test_reference_transaction_refuses_when_a_ref_read_has_changed(greeting: Sto
         return subprocess.run([str(shim), state], cwd=repo, input=update, capture_output=True, text=True)
 
     assert run().returncode == 0  # no record: not a push pre-receive checked
-    hooks._record(hooks._state(str(repo), str(os.getpid())), refs(repo), ["refs/heads/v1.1"])
+    receive._record(receive._state(str(repo), str(os.getpid())), refs(repo), ["refs/heads/v1.1"])
     assert run().returncode == 0  # nothing changed since: the write lock is now held ...
     assert (repo / "promptgit" / "write.lock").read_text().strip() == str(os.getpid())
     assert run("committed").returncode == 0  # ... until the refs have landed
@@ -376,7 +391,7 @@ def test_reference_transaction_refuses_when_a_ref_read_has_changed(greeting: Sto
     ]
     assert not (repo / "promptgit" / "write.lock").exists()  # a refusal lets go of the lock
     # a ref that appeared, or disappeared, since counts too
-    hooks._record(hooks._state(str(repo), str(os.getpid())), refs(repo), ["refs/heads/v1.1"])
+    receive._record(receive._state(str(repo), str(os.getpid())), refs(repo), ["refs/heads/v1.1"])
     git(repo, "update-ref", "refs/heads/v1.7", git(repo, "rev-parse", "v1.0").strip())
     assert "refs/heads/v1.7 changed" in run().stderr
 

@@ -76,6 +76,7 @@ INVALID_NAMES = [
     pytest.param("stages", id="reserved-stages"),
     pytest.param("git", id="reserved-git"),
     pytest.param("ui", id="reserved-ui"),
+    pytest.param("actions", id="reserved-actions"),
     pytest.param("support/versions", id="reserved-last-segment"),
     pytest.param("ui/greeting", id="reserved-first-segment"),
     pytest.param("Greeting", id="upper-case"),

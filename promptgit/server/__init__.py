@@ -12,16 +12,13 @@ from typing import Any
 
 from ..model import Actor
 from ..store import Store
-from .auth import Auth, AuthError, bearer
+from .auth import Auth, bearer
+from .errors import AuthError, Refused, challenge, error_body
 
 ASGIApp = Callable[
     [MutableMapping[str, Any], Callable[[], Awaitable[Any]], Callable[[Any], Awaitable[None]]],
     Awaitable[None],
 ]
-
-
-class Refused(Exception):
-    """The server will not start as asked; the message says why and what to do."""
 
 
 MAX_BODY = 4 * 1024 * 1024  # an API or page request; pushes to /git stream through
@@ -130,12 +127,9 @@ def _capped(receive: Any) -> Any:
 
 
 async def _json_error(send: Any, status: int, code: str, message: str) -> None:
-    import json
-
-    body = json.dumps({"error": {"code": code, "message": message}}).encode()
+    body = error_body(code, message)
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    if status == 401:
-        headers.append((b"www-authenticate", b'Bearer realm="promptgit"'))
+    headers += [(k.lower().encode(), v.encode()) for k, v in (challenge(status) or {}).items()]
     await send({"type": "http.response.start", "status": status, "headers": headers + SECURITY_HEADERS})
     await send({"type": "http.response.body", "body": body})
 

@@ -9,56 +9,29 @@ No `from __future__ import annotations` here: FastAPI reads the route
 signatures at run time, and the dependencies are local to `create_api`.
 """
 
-import logging
-from typing import Annotated, Any, Literal
+from collections.abc import Mapping
+from typing import Annotated, Any
 
 import yaml
-from fastapi import Depends, FastAPI, Header, Query, Request, Response
-from fastapi.exceptions import RequestValidationError
+from fastapi import Depends, FastAPI, Header, Query, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import __version__
-from ..errors import (
-    ConcurrentUpdate,
-    Conflict,
-    Forbidden,
-    InvalidInput,
-    NotFound,
-    PromptgitError,
-    RuleViolation,
-)
-from ..model import Actor, VersionInfo
-from ..names import RefSpec, check_stage
+from ..errors import ConcurrentUpdate, InvalidInput
+from ..model import Actor, rendered_json
+from ..names import PromotionStage, RefSpec, Stage, check_stage
 from ..store import Store
 from .auth import Auth
+from .errors import ApiError, install_handlers
 
-log = logging.getLogger("promptgit.api")
-
-STATUS: list[tuple[type[PromptgitError], int, str]] = [
-    (NotFound, 404, "not_found"),
-    (ConcurrentUpdate, 409, "conflict"),
-    (Conflict, 409, "conflict"),
-    (RuleViolation, 409, "rule"),
-    (InvalidInput, 422, "invalid"),
-    (Forbidden, 403, "forbidden"),
-]
+# The API's own words for two record fields (its first clients' vocabulary).
+API_WORDS = {"version": "version_id", "summary": "change_summary"}
 
 
-def status_of(exc: PromptgitError) -> tuple[int, str]:
-    """The HTTP status and error code of a library error: the one table, for the
-    API and the page alike."""
-    for cls, status, code in STATUS:
-        if isinstance(exc, cls):
-            return status, code
-    return 400, "error"
-
-
-class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None):
-        super().__init__(message)
-        self.status, self.code, self.message, self.headers = status, code, message, headers
+def api_words(record: Mapping[str, Any]) -> dict[str, Any]:
+    """A record's JSON with the API's words for its fields (see API_WORDS)."""
+    return {API_WORDS.get(k, k): v for k, v in record.items()}
 
 
 class ErrorDetail(BaseModel):
@@ -113,12 +86,12 @@ class VersionOut(BaseModel):
     version_id: str
     stage: str
     current_in: list[str]
+    revision: str
     created_at: str
     updated_at: str
     created_by: str
     updated_by: str
     change_summary: str
-    revision: str
 
 
 class VersionDetailOut(VersionOut):
@@ -147,9 +120,24 @@ class DeploymentOut(BaseModel):
     message: str
 
 
+class ActionOut(BaseModel):
+    allowed: bool
+    why: str
+    to: str | None = None
+
+
+class ActionsOut(BaseModel):
+    versions: dict[str, dict[str, ActionOut]] = Field(
+        description="Per version: edit, test, promote (with `to`), new, delete"
+    )
+    rollback: dict[str, dict[str, ActionOut]] = Field(
+        description="Per stage: the versions it may roll back to"
+    )
+
+
 class StageOut(BaseModel):
     name: str
-    stage: str
+    stage: str | None
     version: str
     revision: str
     deployment: str
@@ -216,12 +204,12 @@ class EditIn(BaseModel):
 
 class PromoteIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    to: Literal["tst", "prod"] | None = None
+    to: PromotionStage | None = None
 
 
 class RollbackIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    stage: Literal["dev", "tst", "prod"] | None = None
+    stage: Stage | None = None
 
 
 class RenderIn(BaseModel):
@@ -231,7 +219,7 @@ class RenderIn(BaseModel):
 
 class TestIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    env: Literal["dev", "tst", "prod"] | None = None
+    env: Stage | None = None
 
 
 # --- helpers -----------------------------------------------------------------------
@@ -250,21 +238,6 @@ def _files(content: Content | None, tests: Content | None) -> dict[str, str]:
     if tests is not None:
         files["tests.yaml"] = _text(tests) or ""
     return files
-
-
-def _version_out(v: VersionInfo) -> dict[str, Any]:
-    data = v.to_json()
-    return {
-        "version_id": data["version"],
-        "stage": data["stage"],
-        "current_in": data["current_in"],
-        "created_at": data["created_at"],
-        "updated_at": data["updated_at"],
-        "created_by": data["created_by"],
-        "updated_by": data["updated_by"],
-        "change_summary": data["summary"],
-        "revision": data["revision"],
-    }
 
 
 def _etag(sha: str) -> str:
@@ -317,31 +290,7 @@ def create_api(store: Store, auth: Auth) -> FastAPI:
         responses=ERRORS,
     )
 
-    @app.exception_handler(PromptgitError)
-    async def library_error(request: Request, exc: PromptgitError) -> JSONResponse:
-        return _error(*status_of(exc), str(exc))
-
-    @app.exception_handler(ApiError)
-    async def api_error(request: Request, exc: ApiError) -> JSONResponse:
-        return _error(exc.status, exc.code, exc.message, exc.headers)
-
-    @app.exception_handler(RequestValidationError)
-    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
-        parts = []
-        for err in exc.errors()[:5]:
-            where = ".".join(str(p) for p in err.get("loc", ()) if p != "body")
-            parts.append(f"{where}: {err.get('msg')}" if where else str(err.get("msg")))
-        return _error(422, "invalid", "; ".join(parts) or "invalid request")
-
-    @app.exception_handler(Exception)
-    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unexpected error on %s %s", request.method, request.url.path)
-        return _error(500, "internal", f"unexpected {type(exc).__name__}: this is a bug in promptgit")
-
-    @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "error")
-        return _error(exc.status_code, code, str(exc.detail))
+    install_handlers(app)
 
     reader = Depends(auth.require("reader"))
     editor = Depends(auth.require("editor"))
@@ -359,13 +308,13 @@ def create_api(store: Store, auth: Auth) -> FastAPI:
     def create_prompt(body: CreatePromptIn, actor: Editor) -> dict[str, Any]:
         """Create a prompt: v1.0, a DEV draft served by dev."""
         store.create(body.name, _files(body.content, body.tests), body.change_summary, actor=actor)
-        return _details(store, body.name)
+        return store.details(body.name).to_json()
 
     @app.get("/prompts/{name:path}/versions", response_model=list[VersionOut], tags=["versions"])
     def list_versions(name: str, actor: Reader) -> list[dict[str, Any]]:
         """The version history: every version with its stage, stages it is current in,
         created/updated times and change summary."""
-        return [_version_out(v) for v in store.versions(name)]
+        return [api_words(v.to_json()) for v in store.versions(name)]
 
     @app.post("/prompts/{name:path}/versions", status_code=201, response_model=VersionOut, tags=["versions"])
     def new_version(name: str, body: NewVersionIn, actor: Editor, response: Response) -> dict[str, Any]:
@@ -382,7 +331,7 @@ def create_api(store: Store, auth: Auth) -> FastAPI:
             actor=actor,
         )
         response.headers["ETag"] = _etag(info.revision)
-        return _version_out(info)
+        return api_words(info.to_json())
 
     @app.get(
         "/prompts/{name:path}/versions/{version_id}/revisions",
@@ -429,14 +378,14 @@ def create_api(store: Store, auth: Auth) -> FastAPI:
         version_id: str,
         actor: Releaser,
         body: RollbackIn | None = None,
-        stage: Annotated[Literal["dev", "tst", "prod"] | None, Query()] = None,
+        stage: Annotated[Stage | None, Query()] = None,
     ) -> dict[str, Any]:
         """Restore this version as current in a stage (query or body `stage`, default prod)
         by a logged rollback deployment; doing it again changes nothing. POST .../rollback
         and PUT .../revert are the same operation."""
         target = check_stage(stage or (body.stage if body else None) or "prod")
         store.rollback(name, _version_ref(version_id).value, stage=target, actor=actor)
-        return _details(store, name)
+        return store.details(name).to_json()
 
     @app.post("/prompts/{name:path}/versions/{version_id}/test", response_model=TestRunOut, tags=["versions"])
     def run_tests(name: str, version_id: str, actor: Editor, body: TestIn | None = None) -> dict[str, Any]:
@@ -482,7 +431,7 @@ def create_api(store: Store, auth: Auth) -> FastAPI:
         return Response(status_code=204)
 
     @app.get("/prompts/{name:path}/stages/{stage}/log", response_model=list[DeploymentOut], tags=["stages"])
-    def stage_log(name: str, stage: Literal["dev", "tst", "prod"], actor: Reader) -> list[dict[str, Any]]:
+    def stage_log(name: str, stage: Stage, actor: Reader) -> list[dict[str, Any]]:
         """A stage's deployment log, newest first: who deployed or rolled back what, when."""
         return [d.to_json() for d in store.log(name, RefSpec("stage", stage))]
 
@@ -493,11 +442,10 @@ def create_api(store: Store, auth: Auth) -> FastAPI:
         tags=["stages"],
     )
     def render(
-        name: str, stage: Literal["dev", "tst", "prod"], actor: Reader, body: RenderIn | None = None
+        name: str, stage: Stage, actor: Reader, body: RenderIn | None = None
     ) -> dict[str, Any]:
         """Render what the stage serves with the given variables (in Jinja2's sandbox)."""
-        out = store.get(name, stage).render(**(body.vars if body else {}))
-        return {"messages": out} if isinstance(out, list) else {"text": out}
+        return rendered_json(store.render(name, RefSpec("stage", stage), body.vars if body else {}))
 
     @app.get(
         "/prompts/{name:path}/stages/{stage}",
@@ -507,7 +455,7 @@ def create_api(store: Store, auth: Auth) -> FastAPI:
     )
     async def get_stage(
         name: str,
-        stage: Literal["dev", "tst", "prod"],
+        stage: Stage,
         actor: Reader,
         if_none_match: Annotated[str | None, Header()] = None,
     ) -> Response:
@@ -517,54 +465,23 @@ def create_api(store: Store, auth: Auth) -> FastAPI:
         etag = _etag(prompt.deployment or prompt.revision)
         if if_none_match is not None and _matches(if_none_match, prompt.deployment or "", weak=True):
             return Response(status_code=304, headers={"ETag": etag})
-        body = {
-            "name": prompt.name,
-            "stage": stage,
-            "version": prompt.version,
-            "revision": prompt.revision,
-            "deployment": prompt.deployment,
-            "content": dict(prompt.content),
-            "source": prompt.source,
-        }
-        return JSONResponse(body, headers={"ETag": etag})
+        return JSONResponse(prompt.to_json(), headers={"ETag": etag})
+
+    @app.get("/prompts/{name:path}/actions", response_model=ActionsOut, tags=["prompts"])
+    def actions(name: str, actor: Reader) -> dict[str, Any]:
+        """What the caller's role may do now to each version, and why not: the rules the
+        web page's buttons follow."""
+        return store.actions(name, actor.role).to_json()
 
     @app.get("/prompts/{name:path}", response_model=PromptDetailsOut, tags=["prompts"])
     def details(name: str, actor: Reader) -> dict[str, Any]:
         """A prompt: the version, revision and deployment current in each stage."""
-        return _details(store, name)
+        return store.details(name).to_json()
 
     return app
 
 
-def _error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status, headers=headers)
-
-
-def _details(store: Store, name: str) -> dict[str, Any]:
-    stages: dict[str, dict[str, str] | None] = {}
-    for stage in ("dev", "tst", "prod"):
-        try:
-            p = store.get(name, stage)
-        except NotFound:
-            stages[stage] = None
-            continue
-        stages[stage] = {"version": p.version, "revision": p.revision, "deployment": p.deployment or ""}
-    return {
-        "name": name,
-        **{s: (ref["version"] if ref else None) for s, ref in stages.items()},
-        "stages": stages,
-        "versions": len(store.version_ids(name)),
-    }
-
-
 def _version_detail(store: Store, name: str, version: str, response: Response) -> dict[str, Any]:
-    info = store.version(name, version)
-    prompt = store.prompt(name, version)
-    response.headers["ETag"] = _etag(info.revision)
-    return {
-        **_version_out(info),
-        "name": name,
-        "content": dict(prompt.content),
-        "source": prompt.source,
-        "tests": prompt.tests,
-    }
+    detail = store.version_detail(name, version)
+    response.headers["ETag"] = _etag(detail.info.revision)
+    return api_words(detail.to_json())

@@ -14,19 +14,7 @@ from ..model import Actor
 from ..policy import allows
 from ..store import Store
 from ..tokens import verify
-
-
-class AuthError(Exception):
-    """401 (no or unknown token) or 403 (too little role), with the message to show."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-
-    @property
-    def code(self) -> str:
-        return {401: "unauthorized", 403: "forbidden"}.get(self.status, "unavailable")
+from .errors import AuthError
 
 
 class Auth:
@@ -80,15 +68,9 @@ class Auth:
 
     def require(self, needed: str) -> Callable[[Request], Awaitable[Actor]]:
         """A FastAPI dependency: the request's actor, with at least role `needed`."""
-        from .api import ApiError
 
         async def dependency(request: Request) -> Actor:
-            try:
-                return self.actor(bearer(request.headers.get("authorization")), needed)
-            except AuthError as e:
-                code = e.code
-                headers = {"WWW-Authenticate": 'Bearer realm="promptgit"'} if e.status == 401 else None
-                raise ApiError(e.status, code, e.message, headers) from None
+            return self.actor(bearer(request.headers.get("authorization")), needed)
 
         return dependency
 

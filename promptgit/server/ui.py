@@ -14,16 +14,16 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from fastapi import FastAPI, Form, Request
+from fastapi import Depends, FastAPI, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from ..errors import ConcurrentUpdate, NotFound, PromptgitError
+from ..errors import ConcurrentUpdate, PromptgitError
 from ..model import Actor
 from ..names import STAGES, RefSpec
-from ..policy import allows
+from ..policy import Action
 from ..store import Store
-from .api import status_of
-from .auth import Auth, AuthError
+from .auth import Auth
+from .errors import AuthError, LoginRequired, status_of
 
 HERE = Path(__file__).parent
 COOKIE = "promptgit_token"
@@ -39,47 +39,17 @@ def _templates() -> Any:
     return env
 
 
-def buttons(v: Any, dev_version: str | None, tst_serves: Any, role: str) -> dict[str, dict[str, Any]]:
-    """The five buttons of one version, per the seed's table, and the role's limits.
+LABELS = {"edit": "Edit", "test": "Test", "new": "Create new", "delete": "Delete"}
 
-    Each is {"show", "enabled", "label", "title", "to"}: hidden, disabled (with why)
-    or live. A TST version that tst no longer serves at its tip (it was edited
-    while tst served another) offers "Promote to TST" first: prod takes only
-    what tst has served.
-    """
-    stage = v.stage
-    editor, releaser = allows(role, "editor"), allows(role, "releaser")
-    need_editor = "" if editor else "Needs an editor's token"
 
-    def b(enabled: bool, label: str, title: str = "", show: bool = True, to: str = "") -> dict[str, Any]:
-        return {"show": show, "enabled": enabled, "label": label, "title": title, "to": to}
-
-    if stage == "PROD":
-        edit = b(False, "Edit", "Cannot edit production versions")
-        promote = b(False, "Promote", show=False)
-        delete = b(False, "Delete", "Releases are never deleted")
-    elif stage == "TST":
-        edit = b(editor, "Edit", need_editor)
-        if tst_serves is not None and (tst_serves.version, tst_serves.revision) == (v.version, v.revision):
-            promote = b(
-                releaser, "Promote to PROD", "" if releaser else "Needs a releaser's token", to="prod"
-            )
-        else:
-            promote = b(editor, "Promote to TST", need_editor or "Redeploy its tip to TST first", to="tst")
-        delete = b(False, "Delete", "A version that has been in TST is never deleted")
-    else:
-        edit = b(editor, "Edit", need_editor)
-        promote = b(editor, "Promote to TST", need_editor, to="tst")
-        current = v.version == dev_version
-        delete = b(editor and not current, "Delete",
-                   "The current DEV version cannot be deleted" if current else need_editor)  # fmt: skip
-    return {
-        "edit": edit,
-        "test": b(editor, "Test", need_editor),
-        "promote": promote,
-        "new": b(editor, "Create new", need_editor),
-        "delete": delete,
-    }
+def buttons(actions: Mapping[str, Action]) -> dict[str, dict[str, Any]]:
+    """One version's buttons, as the policy answered: hidden when an action does not
+    apply, disabled with the policy's reason as its tooltip when it is refused."""
+    out = {}
+    for key, a in actions.items():
+        label = f"Promote to {a.to.upper()}" if key == "promote" and a.to else LABELS.get(key, key)
+        out[key] = {"show": a.applies, "enabled": a.allowed, "label": label, "title": a.why, "to": a.to or ""}
+    return out
 
 
 def mount_ui(app: FastAPI, store: Store, auth: Auth) -> None:
@@ -99,11 +69,22 @@ def mount_ui(app: FastAPI, store: Store, auth: Auth) -> None:
     def login(request: Request, message: str = "") -> HTMLResponse:
         return page("login.html", 401, message=message, next=request.url.path)
 
-    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
-    def index(request: Request) -> Response:
+    def viewer(request: Request) -> Actor:
+        """The one login check of every page: the page's actor, or the login form."""
         actor = who(request)
         if actor is None:
-            return login(request)
+            raise LoginRequired()
+        return actor
+
+    signed_in = Depends(viewer)
+
+    async def ask_to_login(request: Request, exc: Exception) -> Response:
+        return login(request)
+
+    app.add_exception_handler(LoginRequired, ask_to_login)
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def index(request: Request, actor: Actor = signed_in) -> Response:
         folders: dict[str, list[Any]] = {}
         for p in store.list():
             folder, _, _leaf = p.name.rpartition("/")
@@ -139,18 +120,10 @@ def mount_ui(app: FastAPI, store: Store, auth: Auth) -> None:
         results: Any = None,
     ) -> HTMLResponse:
         versions = store.versions(name)
-        current = {s: _served(store, name, s) for s in STAGES}
+        actions = store.actions(name, actor.role)
+        current = {s: store.serving(name, s) for s in STAGES}
         logs = {
             s: store.log(name, RefSpec("stage", s), limit=LOG_LINES) if current[s] else [] for s in STAGES
-        }
-        existing = {v.version: v for v in versions}
-        rollback_ok = {  # versions each stage served before that it may go back to
-            s: {
-                x
-                for x in store.served(name, s)
-                if x in existing and (s != "prod" or existing[x].stage == "PROD")
-            }
-            for s in STAGES
         }
         editor_files: dict[str, str] = {}
         if editing:
@@ -161,18 +134,16 @@ def mount_ui(app: FastAPI, store: Store, auth: Auth) -> None:
                 "summary": draft["summary"] if draft else "",
                 "expect": draft["expect"] if draft else shown.revision,
             }
-        dev_version = current["dev"].version if current["dev"] else None
         return page(
             "prompt.html",
             status,
             name=name,
             actor=actor,
             versions=versions,
-            buttons={v.version: buttons(v, dev_version, current["tst"], actor.role) for v in versions},
+            buttons={v: buttons(acts) for v, acts in actions.versions.items()},
             current=current,
             logs=logs,
-            rollback_ok=rollback_ok,
-            can_rollback=allows(actor.role, "releaser"),
+            rollback=actions.rollback,
             error=error or request.query_params.get("error", ""),
             notice=notice or request.query_params.get("notice", ""),
             editing=editing or request.query_params.get("edit"),
@@ -181,10 +152,7 @@ def mount_ui(app: FastAPI, store: Store, auth: Auth) -> None:
         )
 
     @app.get("/ui/prompts/{name:path}/diff", response_class=HTMLResponse, include_in_schema=False)
-    def diff(request: Request, name: str, a: str = "", b: str = "") -> Response:
-        actor = who(request)
-        if actor is None:
-            return login(request)
+    def diff(request: Request, name: str, actor: Actor = signed_in, a: str = "", b: str = "") -> Response:
         try:
             text = store.diff(name, a, b)
         except PromptgitError as e:
@@ -195,10 +163,7 @@ def mount_ui(app: FastAPI, store: Store, auth: Auth) -> None:
     @app.get(
         "/ui/prompts/{name:path}/versions/{version}", response_class=HTMLResponse, include_in_schema=False
     )
-    def version_page(request: Request, name: str, version: str) -> Response:
-        actor = who(request)
-        if actor is None:
-            return login(request)
+    def version_page(request: Request, name: str, version: str, actor: Actor = signed_in) -> Response:
         try:
             info = store.version(name, version)  # a stage name means the version it serves
             revisions = store.log(name, info.version)
@@ -207,10 +172,7 @@ def mount_ui(app: FastAPI, store: Store, auth: Auth) -> None:
         return page("version.html", name=name, info=info, revisions=revisions, actor=actor)
 
     @app.get("/ui/prompts/{name:path}", response_class=HTMLResponse, include_in_schema=False)
-    def prompt(request: Request, name: str) -> Response:
-        actor = who(request)
-        if actor is None:
-            return login(request)
+    def prompt(request: Request, name: str, actor: Actor = signed_in) -> Response:
         try:
             edit = request.query_params.get("edit")
             return prompt_page(request, name, actor, editing=edit)
@@ -313,9 +275,3 @@ def mount_ui(app: FastAPI, store: Store, auth: Auth) -> None:
         css = (HERE / "static" / "style.css").read_text()
         return Response(css, media_type="text/css", headers={"Cache-Control": "max-age=3600"})
 
-
-def _served(store: Store, name: str, stage: str) -> Any:
-    try:
-        return store.get(name, stage)
-    except NotFound:
-        return None

@@ -1,0 +1,122 @@
+"""Every error the server answers with, in one place.
+
+    Exception
+    ├── ApiError      an answer decided by the HTTP layer (412, 400), already with its status
+    ├── AuthError     401 (no or unknown token) or 403 (too little role); 503 when the
+    │                 server's own promptgit.yaml is broken
+    ├── LoginRequired a page was asked for without a valid token: it answers the login form
+    └── Refused       `promptgit serve` will not start as asked
+
+Library errors (`promptgit.errors`) map to statuses through `STATUS`, the one
+table the API and the page share. Every JSON error body is
+`{"error": {"code", "message"}}`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from ..errors import ConcurrentUpdate, Conflict, Forbidden, InvalidInput, NotFound, PromptgitError, RuleViolation
+
+log = logging.getLogger("promptgit.api")
+
+STATUS: list[tuple[type[PromptgitError], int, str]] = [
+    (NotFound, 404, "not_found"),
+    (ConcurrentUpdate, 409, "conflict"),
+    (Conflict, 409, "conflict"),
+    (RuleViolation, 409, "rule"),
+    (InvalidInput, 422, "invalid"),
+    (Forbidden, 403, "forbidden"),
+]
+
+
+def status_of(exc: PromptgitError) -> tuple[int, str]:
+    """The HTTP status and error code of a library error."""
+    for cls, status, code in STATUS:
+        if isinstance(exc, cls):
+            return status, code
+    return 400, "error"
+
+
+class ApiError(Exception):
+    """An answer the HTTP layer decides itself, with its status, code and headers."""
+
+    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None):
+        super().__init__(message)
+        self.status, self.code, self.message, self.headers = status, code, message, headers
+
+
+class AuthError(Exception):
+    """401 (no or unknown token) or 403 (too little role), with the message to show."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+    @property
+    def code(self) -> str:
+        return {401: "unauthorized", 403: "forbidden"}.get(self.status, "unavailable")
+
+    def as_api_error(self, scheme: str = "Bearer") -> ApiError:
+        return ApiError(self.status, self.code, self.message, challenge(self.status, scheme))
+
+
+class LoginRequired(Exception):
+    """The page needs a token first; the page's handler answers with the login form."""
+
+
+class Refused(Exception):
+    """The server will not start as asked; the message says why and what to do."""
+
+
+def challenge(status: int, scheme: str = "Bearer") -> dict[str, str] | None:
+    """The WWW-Authenticate header a 401 carries (Bearer for the API, Basic for git)."""
+    return {"WWW-Authenticate": f'{scheme} realm="promptgit"'} if status == 401 else None
+
+
+def error_body(code: str, message: str) -> bytes:
+    return json.dumps({"error": {"code": code, "message": message}}).encode()
+
+
+def install_handlers(app: Any) -> None:
+    """Map every exception a route can raise to one JSON error answer."""
+    from fastapi import Request
+    from fastapi.exceptions import RequestValidationError
+    from fastapi.responses import JSONResponse
+    from starlette.exceptions import HTTPException as StarletteHTTPException
+
+    def answer(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+        return JSONResponse({"error": {"code": code, "message": message}}, status_code=status, headers=headers)
+
+    @app.exception_handler(PromptgitError)
+    async def library_error(request: Request, exc: PromptgitError) -> JSONResponse:
+        return answer(*status_of(exc), str(exc))
+
+    @app.exception_handler(ApiError)
+    async def api_error(request: Request, exc: ApiError) -> JSONResponse:
+        return answer(exc.status, exc.code, exc.message, exc.headers)
+
+    @app.exception_handler(AuthError)
+    async def auth_error(request: Request, exc: AuthError) -> JSONResponse:
+        return answer(exc.status, exc.code, exc.message, challenge(exc.status))
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        parts = []
+        for err in exc.errors()[:5]:
+            where = ".".join(str(p) for p in err.get("loc", ()) if p != "body")
+            parts.append(f"{where}: {err.get('msg')}" if where else str(err.get("msg")))
+        return answer(422, "invalid", "; ".join(parts) or "invalid request")
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        return answer(500, "internal", f"unexpected {type(exc).__name__}: this is a bug in promptgit")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "error")
+        return answer(exc.status_code, code, str(exc.detail))
