@@ -8,28 +8,74 @@ Importing this package is cheap; pygit2 and Jinja2 load when first needed.
 
 from __future__ import annotations
 
+from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
-__all__ = ["Actor", "Prompt", "Store", "__version__", "errors"]
+
+# The public names, and the module each lives in (imported on first use).
+_WHERE = {
+    "Store": "store",
+    "Actor": "model",
+    "Prompt": "model",
+    "Shown": "model",
+    "VersionInfo": "model",
+    "VersionDetail": "model",
+    "RevisionInfo": "model",
+    "DeploymentInfo": "model",
+    "PromptSummary": "model",
+    "PromptDetails": "model",
+    "StageRef": "model",
+    "EditResult": "model",
+    "TestRun": "testing",
+    "CaseResult": "testing",
+    "Actions": "policy",
+    "Action": "policy",
+}
+__all__ = [
+    "Action",
+    "Actions",
+    "Actor",
+    "CaseResult",
+    "DeploymentInfo",
+    "EditResult",
+    "Prompt",
+    "PromptDetails",
+    "PromptSummary",
+    "RevisionInfo",
+    "Shown",
+    "StageRef",
+    "Store",
+    "TestRun",
+    "VersionDetail",
+    "VersionInfo",
+    "__version__",
+    "errors",
+]
 
 if TYPE_CHECKING:
     from . import errors
-    from .model import Actor, Prompt
+    from .model import (
+        Actor,
+        DeploymentInfo,
+        EditResult,
+        Prompt,
+        PromptDetails,
+        PromptSummary,
+        RevisionInfo,
+        Shown,
+        StageRef,
+        VersionDetail,
+        VersionInfo,
+    )
+    from .policy import Action, Actions
     from .store import Store
+    from .testing import CaseResult, TestRun
 
 
 def __getattr__(name: str) -> Any:
-    if name == "Store":
-        from .store import Store
-
-        return Store
-    if name in ("Actor", "Prompt"):
-        from . import model
-
-        return getattr(model, name)
     if name == "errors":
-        from . import errors
-
-        return errors
+        return import_module(".errors", __name__)
+    if name in _WHERE:
+        return getattr(import_module(f".{_WHERE[name]}", __name__), name)
     raise AttributeError(f"module 'promptgit' has no attribute {name!r}")

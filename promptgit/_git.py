@@ -230,10 +230,6 @@ class Repo:
                 out[entry.name + "/"] = b""
         return out
 
-    def file(self, commit: str, path: str) -> bytes | None:
-        files = self.files(self.commit(commit).tree)
-        return files.get(path)
-
     def blob(self, sha: str) -> bytes:
         staged = self._staged.blobs.get(sha)
         return staged if staged is not None else bytes(self._r[sha].data)

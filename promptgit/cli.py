@@ -18,12 +18,13 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import click
 
 from .errors import PromptgitError
+from .names import PROMOTION_STAGES, ROLES, STAGES
 
 if TYPE_CHECKING:
     from .model import Actor
     from .store import Store
 
-STAGE = click.Choice(["dev", "tst", "prod"])
+STAGE = click.Choice(STAGES)
 
 
 class _Group(click.Group):
@@ -210,14 +211,7 @@ def edit(
         files = _read_files(path, tests)
     result = store.edit(name, version, files, message, expect=expect, actor=_actor())
     if as_json:
-        _emit(
-            {
-                "version": result.version,
-                "revision": result.revision,
-                "changed": result.changed,
-                "deployed_to": list(result.deployed_to),
-            }
-        )
+        _emit(result.to_json())
     elif not result.changed:
         click.echo(f"{name}@{result.version} unchanged: the content is the same as its tip")
     else:
@@ -256,7 +250,7 @@ def new_version(
 
 @cli.command()
 @click.argument("target", metavar="NAME[@VERSION]")
-@click.option("--to", type=click.Choice(["tst", "prod"]), help="Target stage (default: the next one).")
+@click.option("--to", type=click.Choice(PROMOTION_STAGES), help="Target stage (default: the next one).")
 @json_option
 @click.pass_context
 def promote(ctx: click.Context, target: str, to: str | None, as_json: bool) -> None:
@@ -312,8 +306,8 @@ def list_(ctx: click.Context, as_json: bool) -> None:
     elif not prompts:
         click.echo("no prompts yet: promptgit create NAME -f prompt.yaml")
     else:
-        _table([[p.name, *(p.current[s] or "-" for s in ("dev", "tst", "prod"))] for p in prompts],
-               ["NAME", "DEV", "TST", "PROD"])  # fmt: skip
+        _table([[p.name, *(p.current[s] or "-" for s in STAGES)] for p in prompts],
+               ["NAME", *(s.upper() for s in STAGES)])  # fmt: skip
 
 
 @cli.command()
@@ -412,7 +406,9 @@ def render(ctx: click.Context, target: str, pairs: Iterable[str], as_json: bool)
     name, ref = _target(target)
     out = _store(ctx).render(name, ref, variables)
     if as_json:
-        _emit({"messages": out} if isinstance(out, list) else {"text": out})
+        from .model import rendered_json
+
+        _emit(rendered_json(out))
     elif isinstance(out, list):
         for m in out:
             click.echo(f"[{m['role']}]\n{m['content']}")
@@ -473,8 +469,8 @@ def serve(ctx: click.Context, host: str, port: int) -> None:
     With no tokens configured it binds loopback only and lets every caller do
     everything as you; create tokens to serve a team.
     """
-    from .server import Refused
     from .server import serve as run
+    from .server.errors import Refused
 
     try:
         run(_store(ctx), host, port, _actor(), lambda line: click.echo(line, err=True))
@@ -489,15 +485,11 @@ def token() -> None:
 
 @token.command("create")
 @click.argument("name")
-@click.option("--role", type=click.Choice(["reader", "editor", "releaser", "admin"]), required=True)
+@click.option("--role", type=click.Choice(ROLES), required=True)
 @click.pass_context
 def token_create(ctx: click.Context, name: str, role: str) -> None:
     """Create a token; it is printed once, and only its salted hash is stored."""
-    from .tokens import create as create_token
-
-    store = _store(ctx)
-    store.names()
-    secret = create_token(store.path, name, role)
+    secret = _store(ctx).create_token(name, role)
     click.echo(secret)
     click.echo(f"token {name!r} ({role}) created: keep it now, it is not shown again", err=True)
 
@@ -507,11 +499,7 @@ def token_create(ctx: click.Context, name: str, role: str) -> None:
 @click.pass_context
 def token_list(ctx: click.Context, as_json: bool) -> None:
     """The tokens: name, role, created (never the secrets)."""
-    from .tokens import listing
-
-    store = _store(ctx)
-    store.names()
-    rows = listing(store.config)
+    rows = _store(ctx).tokens()
     if as_json:
         _emit(rows)
     elif not rows:
@@ -525,11 +513,7 @@ def token_list(ctx: click.Context, as_json: bool) -> None:
 @click.pass_context
 def token_revoke(ctx: click.Context, name: str) -> None:
     """Revoke a token at once (the server re-reads promptgit.yaml when it changes)."""
-    from .tokens import revoke
-
-    store = _store(ctx)
-    store.names()
-    revoke(store.path, name)
+    _store(ctx).revoke_token(name)
     click.echo(f"token {name!r} revoked")
 
 

@@ -60,7 +60,6 @@ class Config:
     environments: Mapping[str, Environment] = field(default_factory=dict)
     require_tests: frozenset[str] = frozenset()
     tokens: Mapping[str, Any] = field(default_factory=dict)
-    raw: Mapping[str, Any] = field(default_factory=dict)
 
     def environment(self, stage: str) -> Environment:
         return self.environments.get(stage) or Environment(stage)
@@ -103,7 +102,7 @@ def parse(text: str) -> Config:
     tokens = data.get("tokens") or {}
     if not isinstance(tokens, dict):
         raise bad("tokens", "must be a mapping; manage it with 'promptgit token'")
-    return Config(envs, require, tokens, data)
+    return Config(envs, require, tokens)
 
 
 def _environment(stage: str, settings: Any, bad: Any) -> Environment:

@@ -17,7 +17,8 @@ statuses. Each message names the bad value and says how to fix it.
     │   ├── InvalidName
     │   ├── InvalidContent      prompt.yaml / tests.yaml
     │   └── RenderError         a missing variable, a sandbox refusal
-    └── Forbidden           403   the actor's role may not do it
+    ├── Forbidden           403   the actor's role may not do it
+    └── ProviderError       502   a test run's model server gave no answer (a failed case)
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ __all__ = [
     "PromptExists",
     "PromptNotFound",
     "PromptgitError",
+    "ProviderError",
     "RefNotFound",
     "RenderError",
     "RuleViolation",
@@ -148,3 +150,8 @@ class RenderError(InvalidInput):
 
 class Forbidden(PromptgitError):
     """The actor's role does not allow the action; the message names the role needed."""
+
+
+class ProviderError(PromptgitError):
+    """The model server could not give an answer; the message says why. A test run
+    records it as the case's failure."""

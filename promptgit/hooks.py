@@ -107,8 +107,6 @@ def install(repo: str | os.PathLike[str], python: str | None = None) -> None:
         sample.unlink()
 
 
-
-
 if __name__ == "__main__":  # the entry point of shims installed by promptgit 0.1
     from promptgit.receive import main
 

@@ -50,6 +50,20 @@ def check_name(name: str) -> str:
     return name
 
 
+_TOKEN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
+
+
+def check_token_name(name: str) -> str:
+    """A token's name: who the server records as the actor, so one short word."""
+    if not isinstance(name, str) or not _TOKEN_NAME.fullmatch(name):
+        raise InvalidName(
+            "token name",
+            str(name),
+            "use 1 to 64 letters, digits, '.', '_', '@' or '-', starting with a letter or digit",
+        )
+    return name
+
+
 @dataclass(frozen=True, order=True)
 class Version:
     """`vMAJOR.MINOR`; orders numerically (v1.10 after v1.9)."""

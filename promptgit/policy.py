@@ -452,10 +452,7 @@ class Action:
     applies: bool = True
 
     def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"allowed": self.allowed, "why": self.why}
-        if self.to is not None:
-            out["to"] = self.to
-        return out
+        return {"allowed": self.allowed, "why": self.why, "to": self.to}
 
 
 @dataclass(frozen=True)

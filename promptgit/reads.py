@@ -302,11 +302,6 @@ class Reader:
             _revision_info(c, history.test_runs(repo, c.sha)) for c in history.revisions(repo, r.revision)
         ]
 
-    def served(self, name: str, stage: str) -> set[str]:
-        """Every version a stage has ever deployed (a cheap walk of its log)."""
-        repo = self._open(name)
-        return {str(v) for v in history.versions_in_log(repo, names.check_stage(stage))}
-
     def diff(self, name: str, a: RefSpec | str, b: RefSpec | str) -> str:
         repo = self._open(name)
         return repo.diff(self._resolve(repo, name, a).revision, self._resolve(repo, name, b).revision)

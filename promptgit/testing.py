@@ -24,14 +24,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from .config import Environment
-from .errors import RenderError
+from .errors import ProviderError, RenderError
 from .model import Prompt
 
 MAX_SHOWN = 200  # characters of actual output quoted in a failure
-
-
-class ProviderError(Exception):
-    """The model server could not give an answer; the message says why."""
 
 
 @dataclass(frozen=True)

@@ -22,8 +22,7 @@ from typing import Any
 from . import config
 from .errors import ConcurrentUpdate, InvalidInput, NotFound
 from .model import Actor
-from .names import check_name
-from .names import ROLES
+from .names import ROLES, check_token_name
 
 PREFIX = "pg_"
 
@@ -66,7 +65,7 @@ def _locked(store: Path) -> Iterator[dict[str, Any]]:
 
 def create(store: Path, name: str, role: str) -> str:
     """A new token for `name` with `role`; returns it (the only time it is shown)."""
-    check_name(name)
+    check_token_name(name)
     if role not in ROLES:
         raise InvalidInput(f"unknown role {role!r}: use one of {', '.join(ROLES)}")
     token = PREFIX + secrets.token_urlsafe(32)

@@ -176,9 +176,7 @@ def test_several_drafts_and_delete(page: object, site: tuple[Store, Server], pro
     assert_buttons(page, "v1.0", "TST")
     assert_buttons(page, "v1.1", "DEV", current_dev=False)
     assert_buttons(page, "v1.2", "DEV", current_dev=True)
-    assert (
-        button(page, "v1.2", "delete").get_attribute("title") == "v1.2 is the current DEV version"
-    )  # type: ignore[attr-defined]
+    assert button(page, "v1.2", "delete").get_attribute("title") == "v1.2 is the current DEV version"  # type: ignore[attr-defined]
     button(page, "v1.1", "delete").click()  # type: ignore[attr-defined]
     assert page.locator(".notice").inner_text() == "Deleted v1.1"  # type: ignore[attr-defined]
     assert row(page, "v1.1").count() == 0  # type: ignore[attr-defined]
@@ -291,7 +289,10 @@ def test_with_tokens_the_page_asks_and_limits(browser: object, tmp_path: Path) -
         for action in ("edit", "test", "promote", "new", "delete"):
             b = button(pg, "v1.0", action)
             assert not b.is_enabled(), action  # type: ignore[attr-defined]
-        assert button(pg, "v1.0", "edit").get_attribute("title") == "changing a draft needs role 'editor' (you have 'reader')"  # type: ignore[attr-defined]
+        assert (
+            button(pg, "v1.0", "edit").get_attribute("title")
+            == "changing a draft needs role 'editor' (you have 'reader')"
+        )  # type: ignore[attr-defined]
         assert httpx.post(server.url + "/ui/prompts/greeting/versions/v1.0/promote").status_code == 401
         pg.click('button:has-text("Sign out")')
         pg.goto(server.url + "/ui/prompts/greeting")

@@ -441,9 +441,7 @@ def create_api(store: Store, auth: Auth) -> FastAPI:
         response_model_exclude_none=True,
         tags=["stages"],
     )
-    def render(
-        name: str, stage: Stage, actor: Reader, body: RenderIn | None = None
-    ) -> dict[str, Any]:
+    def render(name: str, stage: Stage, actor: Reader, body: RenderIn | None = None) -> dict[str, Any]:
         """Render what the stage serves with the given variables (in Jinja2's sandbox)."""
         return rendered_json(store.render(name, RefSpec("stage", stage), body.vars if body else {}))
 

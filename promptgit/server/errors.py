@@ -16,9 +16,24 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..errors import ConcurrentUpdate, Conflict, Forbidden, InvalidInput, NotFound, PromptgitError, RuleViolation
+if TYPE_CHECKING:
+    from fastapi import FastAPI, Request
+    from fastapi.exceptions import RequestValidationError
+    from fastapi.responses import JSONResponse
+    from starlette.exceptions import HTTPException
+
+from ..errors import (
+    ConcurrentUpdate,
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    PromptgitError,
+    ProviderError,
+    RuleViolation,
+)
 
 log = logging.getLogger("promptgit.api")
 
@@ -29,6 +44,7 @@ STATUS: list[tuple[type[PromptgitError], int, str]] = [
     (RuleViolation, 409, "rule"),
     (InvalidInput, 422, "invalid"),
     (Forbidden, 403, "forbidden"),
+    (ProviderError, 502, "provider"),
 ]
 
 
@@ -60,9 +76,6 @@ class AuthError(Exception):
     def code(self) -> str:
         return {401: "unauthorized", 403: "forbidden"}.get(self.status, "unavailable")
 
-    def as_api_error(self, scheme: str = "Bearer") -> ApiError:
-        return ApiError(self.status, self.code, self.message, challenge(self.status, scheme))
-
 
 class LoginRequired(Exception):
     """The page needs a token first; the page's handler answers with the login form."""
@@ -81,42 +94,48 @@ def error_body(code: str, message: str) -> bytes:
     return json.dumps({"error": {"code": code, "message": message}}).encode()
 
 
-def install_handlers(app: Any) -> None:
+def install_handlers(app: FastAPI) -> None:
     """Map every exception a route can raise to one JSON error answer."""
-    from fastapi import Request
     from fastapi.exceptions import RequestValidationError
-    from fastapi.responses import JSONResponse
-    from starlette.exceptions import HTTPException as StarletteHTTPException
+    from starlette.exceptions import HTTPException
 
-    def answer(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
-        return JSONResponse({"error": {"code": code, "message": message}}, status_code=status, headers=headers)
-
-    @app.exception_handler(PromptgitError)
     async def library_error(request: Request, exc: PromptgitError) -> JSONResponse:
-        return answer(*status_of(exc), str(exc))
+        return _answer(*status_of(exc), str(exc))
 
-    @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> JSONResponse:
-        return answer(exc.status, exc.code, exc.message, exc.headers)
+        return _answer(exc.status, exc.code, exc.message, exc.headers)
 
-    @app.exception_handler(AuthError)
     async def auth_error(request: Request, exc: AuthError) -> JSONResponse:
-        return answer(exc.status, exc.code, exc.message, challenge(exc.status))
+        return _answer(exc.status, exc.code, exc.message, challenge(exc.status))
 
-    @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
         parts = []
         for err in exc.errors()[:5]:
             where = ".".join(str(p) for p in err.get("loc", ()) if p != "body")
             parts.append(f"{where}: {err.get('msg')}" if where else str(err.get("msg")))
-        return answer(422, "invalid", "; ".join(parts) or "invalid request")
+        return _answer(422, "invalid", "; ".join(parts) or "invalid request")
 
-    @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unexpected error on %s %s", request.method, request.url.path)
-        return answer(500, "internal", f"unexpected {type(exc).__name__}: this is a bug in promptgit")
+        return _answer(500, "internal", f"unexpected {type(exc).__name__}: this is a bug in promptgit")
 
-    @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "error")
-        return answer(exc.status_code, code, str(exc.detail))
+        return _answer(exc.status_code, code, str(exc.detail))
+
+    handlers: list[tuple[type[Exception], Any]] = [
+        (PromptgitError, library_error),
+        (ApiError, api_error),
+        (AuthError, auth_error),
+        (RequestValidationError, validation_error),
+        (Exception, unexpected),
+        (HTTPException, http_error),
+    ]
+    for cls, handler in handlers:
+        app.add_exception_handler(cls, handler)
+
+
+def _answer(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    from fastapi.responses import JSONResponse
+
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status, headers=headers)

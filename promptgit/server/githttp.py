@@ -19,7 +19,8 @@ from typing import Any
 
 from ..errors import InvalidName
 from ..names import check_name
-from .auth import Auth, AuthError, basic_password
+from .auth import Auth, basic_password
+from .errors import AuthError
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]

@@ -274,4 +274,3 @@ def mount_ui(app: FastAPI, store: Store, auth: Auth) -> None:
     def style() -> Response:
         css = (HERE / "static" / "style.css").read_text()
         return Response(css, media_type="text/css", headers={"Cache-Control": "max-age=3600"})
-
