@@ -338,6 +338,7 @@ class Repo:
         check: Any,
         who: Person,
         message: str,
+        audit: tuple[str, str] | None = None,
     ) -> None:
         """Lock every ref changed or read, re-check them, run `check`, then write.
 
@@ -349,6 +350,10 @@ class Repo:
         step's refs set. Later steps follow in order, each its own transaction
         under the same write lock, so a crash between two leaves a state the
         next operation can detect and finish.
+
+        `audit` (ref, message): last, still under the write lock, an entry with
+        that message, by `who`, now, is appended to that log (the audit log,
+        which promptgit alone writes).
         """
         expected: dict[str, str | None] = dict(read)
         for step in steps:
@@ -383,10 +388,25 @@ class Repo:
                                 txn.set_target(u.ref, u.new, message=message)
                     for u in step:
                         expected[u.ref] = u.new
+                if audit is not None:
+                    if not steps:
+                        held.enter_context(self._write_lock())
+                    self._append(audit[0], audit[1], who)
         finally:
             self.discard()
             self._r.set_ident(None, None)
         self._maybe_pack()
+
+    def _append(self, ref: str, message: str, who: Person) -> None:
+        """Append an empty-tree commit to a log ref. The caller holds the write lock,
+        which every promptgit writer takes, so the tip does not move under it."""
+        old = self.ref(ref)
+        sha = self.stage_commit(self.stage_tree({}), [old] if old else [], message, who)
+        with self._locked([ref]) as txn:
+            if self.ref(ref) != old:
+                raise ConcurrentUpdate(f"{ref} moved while promptgit held the write lock; retry")
+            self._write_staged()
+            txn.set_target(ref, sha, message=_first_line(message))
 
     @contextmanager
     def _write_lock(self) -> Iterator[None]:
@@ -474,6 +494,10 @@ def _alive(lock: Path) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def _first_line(message: str) -> str:
+    return message.split("\n", 1)[0]
 
 
 def _short(sha: str | None) -> str:

@@ -367,6 +367,8 @@ def log(ctx: click.Context, target: str, as_json: bool) -> None:
     for e in entries:
         if isinstance(e, DeploymentInfo):
             mark = "  <- rollback" if e.action == "rollback" else ""
+            if not e.audited:
+                mark += "  (not in the audit log: who and when are the commit's own claim)"
             click.echo(
                 f"{e.deployment[:10]}  {e.stamp.at[:19]}  {e.action:<8} {e.version:<7} "
                 f"{e.revision[:10]}  {e.stamp.by}{mark}"

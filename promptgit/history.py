@@ -198,3 +198,31 @@ def test_runs(repo: Repo, revision: str) -> list[dict[str, Any]]:
 def passed_in(runs: list[dict[str, Any]], env: str) -> bool:
     """Whether one of the runs passed in the environment of stage `env`."""
     return any(r.get("passed") is True and r.get("env") == env for r in runs)
+
+
+@dataclass(frozen=True)
+class Audited:
+    """Who really made a ref point at a commit, when, and how (library or push)."""
+
+    by: Person
+    via: str
+
+
+def audit_log(repo: Repo, tip: str | None = None) -> dict[tuple[str, str], Audited]:
+    """{(ref, new sha): the audit entry that set it}, from the whole audit log.
+
+    The log is promptgit's own (pushes to it are refused), so unlike a pushed
+    commit's author it says who really did it: the token's name or the system
+    user for a push, the actor for a library write."""
+    start = tip if tip is not None else repo.ref(names.AUDIT_REF)
+    found: dict[tuple[str, str], Audited] = {}
+    if start is None:
+        return found
+    for commit in repo.first_parents(start):
+        paragraphs = commit.message.split("\n\n")
+        via = names.trailers(commit.message).get("Promptgit-Via", "?")
+        for line in paragraphs[1].splitlines() if len(paragraphs) > 2 else ():
+            parts = line.split(" ")
+            if len(parts) == 3:
+                found.setdefault((parts[0], parts[2]), Audited(commit.author, via))
+    return found

@@ -78,6 +78,10 @@ class RevisionInfo:
 
 @dataclass(frozen=True)
 class DeploymentInfo:
+    """One deployment of a stage's log. `stamp` is who really made it and when, from
+    promptgit's audit log when `audited`; else (history from before the audit log,
+    or a push whose post-receive never ran) what the commit itself claims."""
+
     deployment: str
     stage: str
     action: str
@@ -85,6 +89,7 @@ class DeploymentInfo:
     revision: str
     stamp: Person
     message: str
+    audited: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -96,6 +101,7 @@ class DeploymentInfo:
             "at": self.stamp.at,
             "by": self.stamp.by,
             "message": self.message,
+            "audited": self.audited,
         }
 
 

@@ -22,6 +22,8 @@ STAGE_REFS = {f"refs/heads/{s}": s for s in STAGES}
 RESERVED = frozenset({"versions", "stages", "actions", "git", "ui"})  # would shadow HTTP routes
 ACTIONS = frozenset({"create", "promote", "update", "rollback"})
 NOTES_TESTS_REF = "refs/notes/promptgit-tests"
+RECORDS = "refs/promptgit/"  # logs only promptgit writes: never pushed, never forged
+AUDIT_REF = RECORDS + "audit"  # who really changed which refs, and when
 MAX_NAME = 200
 
 _SEGMENT = re.compile(r"[a-z0-9][a-z0-9._-]{0,99}")
@@ -143,7 +145,7 @@ def check_stage(stage: str) -> str:
 
 
 # What a ref is, for the policy: stage, draft branch, release tag, note, or foreign.
-RefClass = Literal["stage", "draft", "tag", "notes", "tests", "other"]
+RefClass = Literal["stage", "draft", "tag", "notes", "tests", "record", "other"]
 
 
 def classify_ref(ref: str) -> tuple[RefClass, str | Version]:
@@ -157,6 +159,8 @@ def classify_ref(ref: str) -> tuple[RefClass, str | Version]:
             return "other", ref
     if ref == NOTES_TESTS_REF:
         return "tests", ref
+    if ref.startswith(RECORDS):
+        return "record", ref
     if ref.startswith("refs/notes/") and not ref.startswith(NOTES_TESTS_REF):
         return "notes", ref
     return "other", ref
@@ -175,6 +179,13 @@ def trailers(message: str) -> dict[str, str]:
     for key, value in _TRAILER.findall(last):
         found.setdefault(key, value)
     return found
+
+
+def audit_message(summary_line: str, updates: list[tuple[str, str | None, str | None]], via: str) -> str:
+    """An audit entry: which refs changed (`REF OLD NEW`, absent as 40 zeros), and how."""
+    zero = "0" * 40
+    lines = [f"{ref} {old or zero} {new or zero}" for ref, old, new in updates]
+    return f"{summary_line}\n\n" + "\n".join(lines) + f"\n\nPromptgit-Via: {via}\n"
 
 
 def summary(message: str) -> str:

@@ -68,7 +68,10 @@ class Operations(Reader):
             if found:
                 raise RuleViolation(found)
 
-        repo.update_refs(steps, read=read, check=check, who=actor.person(), message=message)
+        entry = names.audit_message(message, [(u.ref, u.old, u.new) for u in every], "library")
+        repo.update_refs(
+            steps, read=read, check=check, who=actor.person(), message=message, audit=(names.AUDIT_REF, entry)
+        )
         self._served.clear()
 
     def _deploy(
@@ -210,6 +213,20 @@ class Operations(Reader):
                 continue
             return [u.ref.removeprefix("refs/heads/") for u in updates]
         raise ConcurrentUpdate(f"{name}@{version} kept changing; run the operation again")
+
+    def record_push(self, name: str, updates: Sequence[RefUpdate], *, actor: Actor) -> None:
+        """Append a push's ref updates to the audit log, as done by `actor` (the
+        authenticated pusher), now: post-receive's first step."""
+        repo = self._open(name)
+        entry = names.audit_message(f"push by {actor}", [(u.ref, u.old, u.new) for u in updates], "push")
+        repo.update_refs(
+            [],
+            read={},
+            check=None,
+            who=actor.person(),
+            message="promptgit: push",
+            audit=(names.AUDIT_REF, entry),
+        )
 
     def _edit_conflict(
         self, name: str, v: Version, winner: str, files: Files, keep: bool

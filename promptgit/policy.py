@@ -123,6 +123,8 @@ class _Check:
             self.bad(u.ref, f"'{short}' is a stage; stages live only at refs/heads/{short}")
         elif u.ref.startswith(names.NOTES_TESTS_REF):
             self.bad(u.ref, "test runs are recorded by 'promptgit test' only; they cannot be pushed")
+        elif u.ref.startswith(names.RECORDS):
+            self.bad(u.ref, "promptgit alone writes its records (the audit log); they cannot be pushed")
         else:
             self.bad(
                 u.ref,
@@ -433,6 +435,8 @@ def check(
             c.need(u.ref, "notes")
         elif kind == "tests" and library:
             c.need(u.ref, "test")
+        elif kind == "record" and library:
+            pass  # promptgit's own append to a record it alone writes
         else:
             c.other(u)
     return c.found

@@ -362,15 +362,30 @@ class Reader:
 
 
 def _deployment_info(repo: Repo, d: Deployment) -> DeploymentInfo:
+    audited = _audit(repo).get((f"refs/heads/{d.stage}", d.sha))
     return DeploymentInfo(
         deployment=d.sha,
         stage=d.stage,
         action=d.action,
         version=str(d.version),
         revision=d.revision,
-        stamp=d.by,
+        stamp=audited.by if audited else d.by,
         message=d.summary,
+        audited=audited is not None,
     )
+
+
+_AUDITS: dict[str, tuple[str | None, dict[tuple[str, str], history.Audited]]] = {}
+
+
+def _audit(repo: Repo) -> dict[tuple[str, str], history.Audited]:
+    """The repository's audit log as a lookup, read again only when its tip moves."""
+    tip = repo.ref(names.AUDIT_REF)
+    cached = _AUDITS.get(repo.path)
+    if cached is None or cached[0] != tip:
+        cached = (tip, history.audit_log(repo, tip))
+        _AUDITS[repo.path] = cached
+    return cached[1]
 
 
 def _revision_info(c: Commit, tests: Sequence[dict[str, Any]] = ()) -> RevisionInfo:

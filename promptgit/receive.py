@@ -20,14 +20,13 @@ write the repository's files anyway).
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .hooks import HOOKS
+from .hooks import HOOKS, RULED
 
 if TYPE_CHECKING:
     from .model import Actor
@@ -106,7 +105,10 @@ def _record(state: Path, refs: dict[str, str], pushed: list[str], atomic: bool =
     if atomic:
         state.with_suffix(".atomic").write_text("")
     state.with_suffix(".pushed").write_text("".join(f"{ref}\n" for ref in pushed))
-    state.with_suffix(".refs").write_text("".join(f"{refs[r]} {r}\n" for r in sorted(refs)))
+    # only what the rules read: a push logged meanwhile in promptgit's own records
+    # (the audit log) changes nothing this push depends on
+    kept = sorted(r for r in refs if r.startswith(RULED))
+    state.with_suffix(".refs").write_text("".join(f"{refs[r]} {r}\n" for r in kept))
 
 
 def _running(pid: str) -> bool:
@@ -121,6 +123,7 @@ def _running(pid: str) -> bool:
 
 
 def post_receive(lines: Iterable[str], git_dir: str, push: str) -> int:
+    from ._git import RefUpdate
     from .errors import PromptgitError
     from .model import Actor
     from .names import Version
@@ -131,8 +134,12 @@ def post_receive(lines: Iterable[str], git_dir: str, push: str) -> int:
     root, name = _store_and_name(git_dir)
     store = Store(root)
     pushed = _updates(lines)
-    actor = _pusher([new for _old, new, _ref in pushed if new != ZERO])
+    actor = _pusher()
     try:
+        # first, who really pushed (whatever the pushed commits claim), by the server's clock
+        store.record_push(
+            name, [RefUpdate(ref, _sha(old), _sha(new)) for old, new, ref in pushed], actor=actor
+        )
         for _old, new, ref in pushed:
             v = Version.maybe(ref.removeprefix("refs/heads/")) if ref.startswith("refs/heads/v") else None
             if v is not None and new != ZERO:
@@ -148,25 +155,37 @@ def post_receive(lines: Iterable[str], git_dir: str, push: str) -> int:
     return 0
 
 
-def _pusher(tips: Sequence[str]) -> Actor:
-    """Who pushed: REMOTE_USER from the server, else the pushed tip's committer."""
+def _sha(value: str) -> str | None:
+    return None if value == ZERO else value
+
+
+def _pusher() -> Actor:
+    """Who pushed, as authenticated, never as the pushed commits claim: REMOTE_USER
+    (the token's name, set by `promptgit serve`, or the web server's user), else the
+    system user running receive-pack (an SSH or file-path push)."""
+    import socket
+
     from .errors import InvalidInput
     from .model import Actor
 
     role = os.environ.get("PROMPTGIT_ROLE", "admin")
-    user = os.environ.get("REMOTE_USER")
-    if user:
-        return Actor(user, os.environ.get("PROMPTGIT_EMAIL") or f"{user}@promptgit", role)
-    if tips:
-        out = subprocess.run(
-            ["git", "log", "-1", "--format=%cn%x00%ce", tips[-1]], capture_output=True, text=True
-        ).stdout.strip()
-        name, _, email = out.partition("\0")
-        try:
-            return Actor(name, email, role)
-        except InvalidInput:
-            pass
-    return Actor("git-push", "git-push@localhost", role)
+    remote = os.environ.get("REMOTE_USER")
+    user = remote or _system_user()
+    host = "promptgit" if remote else socket.gethostname() or "localhost"
+    email = os.environ.get("PROMPTGIT_EMAIL") or f"{user}@{host}"
+    try:
+        return Actor(user, email, role)
+    except InvalidInput:
+        return Actor("unknown-pusher", "unknown-pusher@localhost", role)
+
+
+def _system_user() -> str:
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return f"uid-{os.getuid()}"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

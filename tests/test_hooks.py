@@ -3,7 +3,9 @@ real store, so the installed hooks really run. A rejected push changes nothing."
 
 from __future__ import annotations
 
+import getpass
 import os
+import socket
 import subprocess
 from pathlib import Path
 
@@ -165,7 +167,9 @@ def test_push_to_a_draft_updates_the_stages_serving_it(clone: Clone, greeting: S
     assert git(remote, "show", "tst:prompt.yaml") == prompt_text("Hi")
     [update, *_] = greeting.log("greeting", "tst")
     assert (update.action, update.revision) == ("update", rev)
-    assert update.stamp.by == "Test Author <author@example.com>"  # the pusher
+    # the pusher as authenticated (here the system user), not the commits' author
+    assert update.stamp.by == f"{getpass.getuser()} <{getpass.getuser()}@{socket.gethostname()}>"
+    assert update.audited
     # exactly what `promptgit edit` would have done: CLI and push agree afterwards
     greeting.promote("greeting", "v1.0", actor=actor)
     assert greeting.get("greeting", "prod").revision == rev

@@ -46,7 +46,7 @@ def test_create_makes_v1_0_a_dev_draft_served_by_dev(greeting: Store) -> None:
         "first draft",
     )
     repo = greeting.path / "greeting.git"
-    assert set(refs(repo)) == {"refs/heads/dev", "refs/heads/v1.0"}
+    assert set(refs(repo)) == {"refs/heads/dev", "refs/heads/v1.0", "refs/promptgit/audit"}
     assert git(repo, "symbolic-ref", "HEAD").strip() == "refs/heads/dev"
     assert git(repo, "show", "dev:prompt.yaml") == PROMPT
     assert git(repo, "config", "core.logAllRefUpdates").strip() == "always"

@@ -115,9 +115,12 @@ class DeploymentOut(BaseModel):
     action: str
     version: str
     revision: str
-    at: str
-    by: str
+    at: str = Field(description="When, by the server's clock (from the audit log when audited)")
+    by: str = Field(description="Who: the actor or the authenticated pusher (when audited)")
     message: str
+    audited: bool = Field(
+        description="True: by and at come from promptgit's audit log, not from what the commit claims"
+    )
 
 
 class ActionOut(BaseModel):
