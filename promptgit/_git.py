@@ -14,7 +14,7 @@ import random
 import subprocess
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -23,12 +23,12 @@ from typing import Any
 import pygit2
 from pygit2.enums import ObjectType, RepositoryOpenFlag
 
+from . import locks
 from .errors import ConcurrentUpdate, InvalidInput
 
 ZERO = "0" * 40
 _TYPES = {"blob": ObjectType.BLOB, "tree": ObjectType.TREE, "commit": ObjectType.COMMIT,
           "tag": ObjectType.TAG}  # fmt: skip
-LOCK_TIMEOUT = 2.0  # seconds to wait for a ref lock another writer holds
 LOOSE_OBJECTS_BEFORE_PACK = 2000  # estimated like `git gc --auto` does, from objects/17
 
 
@@ -343,129 +343,101 @@ class Repo:
         """Lock every ref changed or read, re-check them, run `check`, then write.
 
         `read` are refs the rules depend on (ref -> the value the caller saw).
-        With every ref lock held, and then the repository's write lock (which
-        the reference-transaction hook takes for pushes too): each ref must
-        still hold the value the caller saw, `check` (the policy, on all steps'
-        updates) must pass, then staged objects are written and the first
-        step's refs set. Later steps follow in order, each its own transaction
-        under the same write lock, so a crash between two leaves a state the
-        next operation can detect and finish.
+        Every ref of every step, every ref read, and the audit log are locked
+        first (one libgit2 transaction per step), then the repository's write
+        lock is taken (the reference-transaction hook takes it for pushes too).
+        Each ref must still hold the value the caller saw and `check` (the
+        policy, on all steps' updates) must pass; then the staged objects are
+        written and the steps' transactions committed in order. A crash between
+        two steps leaves a state the next operation can detect and finish; no
+        other writer can slip in between, since every lock is held to the end.
 
-        `audit` (ref, message): last, still under the write lock, an entry with
-        that message, by `who`, now, is appended to that log (the audit log,
-        which promptgit alone writes).
+        `audit` (ref, message): last, an entry with that message, by `who`,
+        now, is appended to that log (the audit log, which promptgit alone writes).
         """
         expected: dict[str, str | None] = dict(read)
         for step in steps:
             for u in step:
                 expected.setdefault(u.ref, u.old)
+        changed = {u.ref for step in steps for u in step}
+        held_only = sorted(set(expected) - changed) + ([audit[0]] if audit else [])
+        groups = [sorted({u.ref for u in step}) for step in steps] + [held_only]
         # pygit2's transaction cannot take a Signature (it passes bytes to C), so the
         # reflog identity is set on the repository for the duration of this update.
         self._r.set_ident(who.name, who.email)
         try:
-            with ExitStack() as held:
-                for i, step in enumerate(steps):
-                    names = sorted(expected) if i == 0 else sorted(u.ref for u in step)
-                    with self._locked(names) as txn:
-                        if i == 0:
-                            held.enter_context(self._write_lock())
-                        for name in names:
-                            now = self.ref(name)
-                            if now != expected[name]:
-                                raise ConcurrentUpdate(
-                                    f"{name.removeprefix('refs/heads/')} changed while this operation "
-                                    f"ran (it is now {_short(now)}, was {_short(expected[name])}): "
-                                    "someone else updated this prompt; look again and retry",
-                                    current=now,
-                                )
-                        if i == 0:
-                            check()
-                            self._write_staged()
-                        for u in step:
-                            if u.new is None:
-                                txn.remove(u.ref)
-                            else:
-                                txn.set_target(u.ref, u.new, message=message)
-                    for u in step:
-                        expected[u.ref] = u.new
+            with self._locked(groups) as txns, self._write_lock():
+                for name in sorted(expected):
+                    now = self.ref(name)
+                    if now != expected[name]:
+                        raise ConcurrentUpdate(
+                            f"{name.removeprefix('refs/heads/')} changed while this operation "
+                            f"ran (it is now {_short(now)}, was {_short(expected[name])}): "
+                            "someone else updated this prompt; look again and retry",
+                            current=now,
+                        )
+                if check is not None:
+                    check()
                 if audit is not None:
-                    if not steps:
-                        held.enter_context(self._write_lock())
-                    self._append(audit[0], audit[1], who)
+                    old = self.ref(audit[0])
+                    entry = self.stage_commit(self.stage_tree({}), [old] if old else [], audit[1], who)
+                    txns[-1].set_target(audit[0], entry, message=_first_line(audit[1]))
+                self._write_staged()
+                for txn, step in zip(txns, [*steps, []], strict=True):
+                    for u in step:
+                        if u.new is None:
+                            txn.remove(u.ref)
+                        else:
+                            txn.set_target(u.ref, u.new, message=message)
+                    txn.commit()
         finally:
             self.discard()
             self._r.set_ident(None, None)
         self._maybe_pack()
 
-    def _append(self, ref: str, message: str, who: Person) -> None:
-        """Append an empty-tree commit to a log ref. The caller holds the write lock,
-        which every promptgit writer takes, so the tip does not move under it."""
-        old = self.ref(ref)
-        sha = self.stage_commit(self.stage_tree({}), [old] if old else [], message, who)
-        with self._locked([ref]) as txn:
-            if self.ref(ref) != old:
-                raise ConcurrentUpdate(f"{ref} moved while promptgit held the write lock; retry")
-            self._write_staged()
-            txn.set_target(ref, sha, message=_first_line(message))
-
-    @contextmanager
-    def _write_lock(self) -> Iterator[None]:
-        """The repository-wide write lock, `promptgit/write.lock` (holding a pid).
+    def _write_lock(self) -> Any:
+        """The repository-wide write lock, `promptgit/write.lock`.
 
         Taken after the ref locks, by the library and by the reference-transaction
         hook alike, so a push's re-check and a library write never interleave.
-        A lock whose process is gone is stale and removed.
-        """
-        path = Path(self.path) / "promptgit" / "write.lock"
-        path.parent.mkdir(exist_ok=True)
-        deadline = time.monotonic() + LOCK_TIMEOUT
-        while True:
-            try:
-                fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-            except FileExistsError:
-                if not _alive(path) or time.monotonic() > deadline:
-                    if time.monotonic() > deadline and _alive(path):
-                        raise ConcurrentUpdate(
-                            f"{path} has been held for over {LOCK_TIMEOUT:g} s by another operation; "
-                            "retry in a moment"
-                        ) from None
-                    path.unlink(missing_ok=True)
-                    continue
-                time.sleep(random.uniform(0.002, 0.02))
-                continue
-            os.write(fd, f"{os.getpid()}\n".encode())
-            os.close(fd)
-            break
-        try:
-            yield
-        finally:
-            path.unlink(missing_ok=True)
+        A lock whose owner is gone is broken (locks.py)."""
+        return locks.held(Path(self.path) / "promptgit" / "write.lock", "the repository's write lock")
 
     @contextmanager
-    def _locked(self, names: Sequence[str]) -> Iterator[Any]:
-        """A ref transaction holding every lock in `names`; commits on a clean exit.
+    def _locked(self, groups: Sequence[Sequence[str]]) -> Iterator[list[Any]]:
+        """One ref transaction per group, together holding every lock in `groups`;
+        the caller commits them; all are freed (their locks let go) on the way out.
 
         Another writer holds a lock for milliseconds, so a busy lock is retried
-        for a moment (like git's core.filesRefLockTimeout) before giving up.
+        for a moment (like git's core.filesRefLockTimeout) before giving up; a
+        lock left by a writer that is gone is broken (locks.break_stale).
         """
-        deadline = time.monotonic() + LOCK_TIMEOUT
-        while True:
-            txn = self._r.transaction()
+        deadline = time.monotonic() + locks.TIMEOUT
+        every = [name for group in groups for name in group]
+        with locks.claim(Path(self.path), every):
+            while True:
+                txns: list[Any] = []
+                try:
+                    for group in groups:
+                        txns.append(self._r.transaction())
+                        for name in group:
+                            txns[-1].lock_ref(name)
+                    break
+                except pygit2.GitError:
+                    _free(txns)
+                    if locks.break_stale(Path(self.path), name):
+                        continue
+                    if time.monotonic() > deadline:
+                        raise ConcurrentUpdate(
+                            f"another operation has held the lock on {name} for over "
+                            f"{locks.TIMEOUT:g} s; retry, or run 'promptgit doctor --repair' "
+                            "if no promptgit or git process is running"
+                        ) from None
+                    time.sleep(random.uniform(0.002, 0.02))
             try:
-                for name in names:
-                    txn.lock_ref(name)
-                break
-            except pygit2.GitError as e:
-                txn.__exit__(type(e), e, None)  # frees the transaction and its locks
-                if time.monotonic() > deadline:
-                    raise ConcurrentUpdate(
-                        f"another operation has held the lock on {name} for over "
-                        f"{LOCK_TIMEOUT:g} s; retry, or remove {name}.lock if no promptgit "
-                        "or git process is running"
-                    ) from None
-                time.sleep(random.uniform(0.002, 0.02))
-        with txn:
-            yield txn
+                yield txns
+            finally:
+                _free(txns)
 
     def _maybe_pack(self) -> None:
         """Pack once loose objects pile up (every write is a loose object)."""
@@ -479,21 +451,10 @@ class Repo:
             subprocess.run(["git", "-C", self.path, "prune-packed", "-q"], check=False, capture_output=True)
 
 
-def _alive(lock: Path) -> bool:
-    """Whether the process named in a lock file still runs (unreadable: assume so)."""
-    try:
-        pid = int(lock.read_text().strip() or "0")
-    except (OSError, ValueError):
-        return True
-    if pid <= 0:
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+def _free(txns: Sequence[Any]) -> None:
+    """Free ref transactions without committing them (a committed one just goes)."""
+    for txn in txns:
+        txn.__exit__(RuntimeError, None, None)
 
 
 def _first_line(message: str) -> str:

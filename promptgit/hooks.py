@@ -35,7 +35,7 @@ lock=promptgit/write.lock
 state="promptgit/push-$PPID"
 case "$1" in
   prepared) ;;
-  committed|aborted) [ "$(cat "$lock" 2>/dev/null)" = "$PPID" ] && rm -f "$lock"; exit 0 ;;
+  committed|aborted) [ "$(cut -d' ' -f1 "$lock" 2>/dev/null)" = "$PPID" ] && rm -f "$lock"; exit 0 ;;
   *) exit 0 ;;
 esac
 [ -f "$state.refs" ] || exit 0  # not a push that pre-receive checked
@@ -44,14 +44,34 @@ if [ -f "$state.atomic" ] && [ "$updates" -lt "$(grep -c . "$state.pushed")" ]; 
   echo "promptgit: these refs depend on each other: push them together with 'git push --atomic'" >&2
   exit 1
 fi
+# The lock holds its owner, "PID STARTTIME HOST" (receive-pack's, as promptgit/locks.py
+# writes for the library), and is broken only when that owner is provably gone.
+started() {{ awk '{{ sub(/.*\\) /, ""); print $20 }}' "/proc/$1/stat" 2>/dev/null; }}
+gone() {{
+  set -- $(cat "$lock" 2>/dev/null)
+  [ $# -eq 3 ] && [ "$3" = "$(uname -n)" ] || return 1
+  if [ -d /proc/self ]; then
+    [ -d "/proc/$1" ] || return 0
+    [ "$2" != - ] && [ "$(started "$1")" != "$2" ]
+  else
+    kill -0 "$1" 2>&1 | grep -qi 'no such process'
+  fi
+}}
+mkdir -p promptgit
+tmp="promptgit/.write.lock.$$"
+echo "$PPID $(started "$PPID" || echo -) $(uname -n)" > "$tmp"
 tries=0
-until (set -C; echo "$PPID" > "$lock") 2>/dev/null; do
-  holder=$(cat "$lock" 2>/dev/null)
-  if [ -n "$holder" ] && ! kill -0 "$holder" 2>/dev/null; then rm -f "$lock"; continue; fi
+until ln "$tmp" "$lock" 2>/dev/null; do
+  if gone; then rm -f "$lock"; continue; fi
   tries=$((tries + 1))
-  [ "$tries" -gt 200 ] && {{ echo "promptgit: $lock is held by another update; push again" >&2; exit 1; }}
+  if [ "$tries" -gt 200 ]; then
+    rm -f "$tmp"
+    echo "promptgit: $lock is held by another update; push again" >&2
+    exit 1
+  fi
   sleep 0.01
 done
+rm -f "$tmp"
 changed=$(git for-each-ref --format='%(objectname) %(refname)' refs/heads refs/tags refs/notes | awk '
   FILENAME == ARGV[1] {{ pushed[$0] = 1; next }}  # the pushed refs: git checks their old values
   FILENAME == ARGV[2] {{ if (!($2 in pushed)) seen[$2] = $1; next }}

@@ -16,7 +16,7 @@ import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from . import content, history, hooks, names, policy, testing
+from . import content, history, hooks, locks, names, policy, testing
 from ._git import Person, RefUpdate, Repo
 from .errors import (
     ConcurrentUpdate,
@@ -158,7 +158,17 @@ class Operations(Reader):
         stage_tips = _stage_tips(repo)
         deploys = [] if released else self._follow(repo, v, rev, who, stage_tips, names.summary(message))
         try:
-            self._apply(repo, name, [branch, *deploys], actor, f"promptgit: edit {v}", read=stage_tips)
+            # the revision lands first, then the stages that follow it: no stage ever
+            # names a revision its branch does not hold yet, whatever a crash interrupts
+            self._apply(
+                repo,
+                name,
+                [branch],
+                actor,
+                f"promptgit: edit {v}",
+                read=stage_tips,
+                then=[deploys] if deploys else [],
+            )
         except ConcurrentUpdate:
             now = history.version_tip(repo, v)
             if now is not None and now[0] != tip:
@@ -291,9 +301,13 @@ class Operations(Reader):
         dev = self._deploy(repo, "dev", "create", v, rev, who, names.summary(message))
         source_ref = src.version.tag if src.released else src.version.branch
         read = {v.tag: None, source_ref: repo.ref(source_ref)}  # the number is free; the source holds
+        # the branch first, then dev's create deployment: dev never names a version that is
+        # not there yet (a crash between leaves a draft dev never served, which `delete`
+        # and `doctor --repair` finish)
         self._apply(
-            repo, name, [RefUpdate(v.branch, None, rev), dev], actor, f"promptgit: new version {v}", read=read
-        )
+            repo, name, [RefUpdate(v.branch, None, rev)], actor, f"promptgit: new version {v}", read=read,
+            then=[[dev]],
+        )  # fmt: skip
         if files:
             self.edit(name, v, files, message or "first content", expect=rev, actor=actor)
         return self._version_info(repo, v)
@@ -387,6 +401,10 @@ class Operations(Reader):
         self._finish_releases(repo, name, actor)
         v = self._version_arg(repo, name, version)
         self._tip(repo, name, v)  # RefNotFound, listing the versions, if it does not exist
+        if not history.has_served(repo, "dev", v) and not locks.receiving(Path(repo.path)):
+            # created by a new-version a crash cut short (no push is landing it): finish
+            # its creation first, so its number is retired like any other's
+            self.follow(name, v, actor=actor)
         branch, tag = repo.ref(v.branch), repo.ref(v.tag)
         update = RefUpdate(v.branch, branch, None) if branch else RefUpdate(v.tag, tag, None)
         read = _stage_tips(repo)

@@ -26,6 +26,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from . import locks
 from .hooks import HOOKS, RULED
 
 if TYPE_CHECKING:
@@ -97,7 +98,7 @@ def _record(state: Path, refs: dict[str, str], pushed: list[str], atomic: bool =
     the pushed refs depend on each other, so they must land in one transaction."""
     state.parent.mkdir(exist_ok=True)
     for old in state.parent.glob("push-*"):  # left by pushes refused after pre-receive
-        if not _running(old.name.split("-", 1)[1].split(".", 1)[0]) or (
+        if not locks.running(old.name.split("-", 1)[1].split(".", 1)[0]) or (
             old.stat().st_mtime < time.time() - STALE_SECONDS
         ):
             old.unlink(missing_ok=True)
@@ -109,17 +110,6 @@ def _record(state: Path, refs: dict[str, str], pushed: list[str], atomic: bool =
     # (the audit log) changes nothing this push depends on
     kept = sorted(r for r in refs if r.startswith(RULED))
     state.with_suffix(".refs").write_text("".join(f"{refs[r]} {r}\n" for r in kept))
-
-
-def _running(pid: str) -> bool:
-    """Whether the receive-pack a state file belongs to still runs."""
-    try:
-        os.kill(int(pid), 0)
-    except (ValueError, ProcessLookupError):
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def post_receive(lines: Iterable[str], git_dir: str, push: str) -> int:

@@ -41,7 +41,9 @@ def site(tmp_path: Path) -> Iterator[tuple[Store, Server, dict[str, str]]]:
     server.stop()
 
 
-def git_as(token: str, cwd: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def git_as(
+    token: str, cwd: Path, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     header = "Authorization: Basic " + base64.b64encode(f"git:{token}".encode()).decode()
     full = {**os.environ, "GIT_TERMINAL_PROMPT": "0", **(env or {})}
     return subprocess.run(
@@ -64,7 +66,10 @@ def test_a_forged_identity_push_is_logged_as_the_real_pusher(
     site: tuple[Store, Server, dict[str, str]], tmp_path: Path
 ) -> None:
     store, server, keys = site
-    assert git_as(keys["editor"], tmp_path, "clone", "-q", f"{server.url}/git/greeting.git", "work").returncode == 0
+    assert (
+        git_as(keys["editor"], tmp_path, "clone", "-q", f"{server.url}/git/greeting.git", "work").returncode
+        == 0
+    )
     work = tmp_path / "work"
     forged = forged_promotion(work)
     assert git(work, "log", "-1", "--format=%an %ad", forged).startswith("Release Manager")
@@ -93,7 +98,10 @@ def test_the_audit_log_cannot_be_pushed(site: tuple[Store, Server, dict[str, str
     git_as(keys["editor"], tmp_path, "clone", "-q", f"{server.url}/git/greeting.git", "work")
     work = tmp_path / "work"
     remote = store.path / "greeting.git"
-    assert git_as(keys["editor"], work, "fetch", "-q", "origin", "refs/promptgit/audit:refs/audit").returncode == 0
+    assert (
+        git_as(keys["editor"], work, "fetch", "-q", "origin", "refs/promptgit/audit:refs/audit").returncode
+        == 0
+    )
     tree = git(work, "hash-object", "-t", "tree", "-w", "/dev/null").strip()
     fake = git(work, "commit-tree", tree, "-p", "refs/audit", "-m", "nothing happened").strip()
     before = refs(remote)
@@ -108,8 +116,13 @@ def test_the_audit_log_cannot_be_pushed(site: tuple[Store, Server, dict[str, str
 
 def test_every_library_write_is_audited(greeting: Store, actor: Actor) -> None:
     greeting.promote("greeting", "v1.0", actor=actor)
-    entries = git(greeting.path / "greeting.git", "log", "--format=%an|%s", "refs/promptgit/audit").splitlines()
-    assert entries == ["Ada Lovelace|promptgit: promote v1.0 to tst", "Ada Lovelace|promptgit: create greeting"]
+    entries = git(
+        greeting.path / "greeting.git", "log", "--format=%an|%s", "refs/promptgit/audit"
+    ).splitlines()
+    assert entries == [
+        "Ada Lovelace|promptgit: promote v1.0 to tst",
+        "Ada Lovelace|promptgit: create greeting",
+    ]
     body = git(greeting.path / "greeting.git", "log", "-1", "--format=%b", "refs/promptgit/audit")
     tst = git(greeting.path / "greeting.git", "rev-parse", "tst").strip()
     assert f"refs/heads/tst {'0' * 40} {tst}" in body and "Promptgit-Via: library" in body

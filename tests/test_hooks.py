@@ -382,7 +382,7 @@ def test_reference_transaction_refuses_when_a_ref_read_has_changed(greeting: Sto
     assert run().returncode == 0  # no record: not a push pre-receive checked
     receive._record(receive._state(str(repo), str(os.getpid())), refs(repo), ["refs/heads/v1.1"])
     assert run().returncode == 0  # nothing changed since: the write lock is now held ...
-    assert (repo / "promptgit" / "write.lock").read_text().strip() == str(os.getpid())
+    assert (repo / "promptgit" / "write.lock").read_text().split()[0] == str(os.getpid())
     assert run("committed").returncode == 0  # ... until the refs have landed
     assert not (repo / "promptgit" / "write.lock").exists()
     greeting.edit("greeting", "v1.0", {"prompt.yaml": prompt_text("Hi")}, "meanwhile", actor=actor)
@@ -463,5 +463,17 @@ def test_deleting_a_draft_dev_has_not_recorded(greeting: Store, actor: Actor) ->
                         "Create v1.5\n\nPromptgit-Created: v1.5\nPromptgit-From: v1.0"],
                        capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
     git(repo, "update-ref", "refs/heads/v1.5", c)  # as if its push had landed, before post-receive
+    state = repo / "promptgit" / f"push-{os.getpid()}.pushed"  # ... and its receive-pack still runs
+    state.parent.mkdir(exist_ok=True)
+    state.write_text("refs/heads/v1.5\n")
     with pytest.raises(RuleViolation, match="v1.5 is not in dev's log yet"):
         greeting.delete("greeting", "v1.5", actor=actor)
+    # once no push is landing it (a crash cut it short), delete finishes its creation
+    # first, so its number is retired, and then the usual rules apply
+    state.unlink()
+    with pytest.raises(RuleViolation, match="v1.5 is the current DEV version"):
+        greeting.delete("greeting", "v1.5", actor=actor)
+    assert greeting.get("greeting", "dev").version == "v1.5"
+    greeting.rollback("greeting", "v1.0", stage="dev", actor=actor)
+    greeting.delete("greeting", "v1.5", actor=actor)
+    assert "v1.5" not in greeting.version_ids("greeting")

@@ -1,0 +1,197 @@
+"""Lock files that a crash cannot leave stuck.
+
+A lock file holds its owner: `PID STARTTIME HOST` (STARTTIME is the process's
+start in clock ticks since boot, from /proc, so a reused pid is not mistaken
+for the owner). A lock is stale, and may be broken, only when its owner is
+provably gone: same host, and no process with that pid and start time. A lock
+from another host (shared storage) or from an owner we cannot read is never
+broken. The reference-transaction shim writes and checks the same line.
+
+Ref locks (`refs/heads/v1.0.lock`) are libgit2's and git's and hold no owner,
+so the library claims them first in `promptgit/owners/PID` (and a push in
+`promptgit/push-PID.pushed`): a ref lock whose claimant is gone is stale.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import socket
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from .errors import ConcurrentUpdate
+
+TIMEOUT = 2.0  # seconds to wait for a lock a live owner holds (like git's filesRefLockTimeout)
+GRACE = 5.0  # seconds an unreadable lock file may be in the middle of being written
+OWNERS = "promptgit/owners"  # inside a repository: which refs each library writer is locking
+
+
+def start_time(pid: int) -> str | None:
+    """The process's start time in clock ticks since boot, or None (gone, or no /proc)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[-1].split()[19]
+
+
+def me() -> str:
+    """This process, as a lock's owner line."""
+    pid = os.getpid()
+    return f"{pid} {start_time(pid) or '-'} {socket.gethostname()}"
+
+
+def owner_gone(line: str) -> bool:
+    """Whether the owner a lock names is provably gone: never for another host's."""
+    parts = line.split()
+    if len(parts) != 3 or not parts[0].isdigit():
+        return False
+    pid, started, host = int(parts[0]), parts[1], parts[2]
+    if host != socket.gethostname():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        pass  # it exists, owned by another user: look at its start time
+    now = start_time(pid)
+    return started != "-" and now is not None and now != started
+
+
+def stale(path: Path) -> bool:
+    """Whether the lock file at `path` may be broken."""
+    try:
+        line = path.read_text()
+        age = time.time() - path.stat().st_mtime
+    except FileNotFoundError:
+        return False  # already gone: just try again
+    except OSError:
+        return False
+    if not line.strip():
+        return age > GRACE  # an owner that died between creating and writing it
+    return owner_gone(line)
+
+
+def _create(path: Path, line: str) -> bool:
+    """Create `path` holding `line`, atomically (never an empty lock file); False if it exists."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{random.getrandbits(32):08x}")
+    tmp.write_text(line + "\n")
+    try:
+        os.link(tmp, path)
+        return True
+    except FileExistsError:
+        return False
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+@contextmanager
+def held(path: Path, what: str, timeout: float = TIMEOUT) -> Iterator[None]:
+    """Hold the lock file `path`, breaking it if its owner is gone."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    deadline = time.monotonic() + timeout
+    line = me()
+    while not _create(path, line):
+        if stale(path):
+            path.unlink(missing_ok=True)
+            continue
+        if time.monotonic() > deadline:
+            raise ConcurrentUpdate(
+                f"{what} has been busy for over {timeout:g} s (held by {_owner(path)}); retry in a "
+                "moment, or run 'promptgit doctor --repair' if that process is gone"
+            )
+        time.sleep(random.uniform(0.002, 0.02))
+    try:
+        yield
+    finally:
+        path.unlink(missing_ok=True)
+
+
+def _owner(path: Path) -> str:
+    try:
+        parts = path.read_text().split()
+    except OSError:
+        return "no one now"
+    return f"pid {parts[0]} on {parts[2]}" if len(parts) == 3 else "a process that did not say"
+
+
+@contextmanager
+def claim(repo: Path, refs: Iterable[str]) -> Iterator[None]:
+    """Record that this process is about to lock `refs` (see `break_stale`)."""
+    record = repo / OWNERS / f"{os.getpid()}-{threading.get_ident()}"
+    record.parent.mkdir(parents=True, exist_ok=True)
+    for other in record.parent.glob("*"):  # records of writers killed after their locks went
+        if other != record and stale(other):
+            other.unlink(missing_ok=True)
+    record.write_text(me() + "\n" + "".join(f"{r}\n" for r in refs))
+    try:
+        yield
+    finally:
+        record.unlink(missing_ok=True)
+
+
+def claimants(repo: Path, ref: str) -> list[tuple[Path, str]]:
+    """Every record claiming `ref`: (record file, owner line). Library writers claim
+    in promptgit/owners/PID; a push claims its refs in promptgit/push-PID.pushed,
+    owned by receive-pack (PID, whose start time it does not record)."""
+    found = []
+    for record in sorted((repo / OWNERS).glob("*")):
+        try:
+            owner, *claimed = record.read_text().splitlines()
+        except (OSError, ValueError):
+            continue
+        if ref in claimed or ref == "packed-refs":
+            found.append((record, owner))
+    for record in sorted((repo / "promptgit").glob("push-*.pushed")):
+        pid = record.name.removeprefix("push-").removesuffix(".pushed")
+        try:
+            claimed = record.read_text().splitlines()
+        except OSError:
+            continue
+        if pid.isdigit() and (ref in claimed or ref == "packed-refs"):
+            found.append((record, f"{pid} - {socket.gethostname()}"))
+    return found
+
+
+def break_stale(repo: Path, ref: str) -> bool:
+    """Remove `ref`'s lock file if everyone who could hold it is gone; True if it did.
+
+    A ref lock nobody claimed (a git command run by hand) is not ours to break:
+    it is left, and the caller's error names `promptgit doctor`."""
+    lock = repo / f"{ref}.lock"
+    if not lock.exists():
+        return False
+    found = claimants(repo, ref)
+    mine = str(os.getpid())
+    others = [(record, owner) for record, owner in found if owner.split()[0] != mine]
+    if not others or not all(owner_gone(owner) for _record, owner in others):
+        return False
+    lock.unlink(missing_ok=True)
+    for record, _owner_line in others:
+        if record.parent.name == "owners":
+            record.unlink(missing_ok=True)
+    return True
+
+
+def running(pid: str) -> bool:
+    """Whether process `pid` (receive-pack, for a push's state files) still runs."""
+    try:
+        os.kill(int(pid), 0)
+    except (ValueError, ProcessLookupError):
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def receiving(repo: Path) -> bool:
+    """Whether a push into this repository is between its pre-receive and post-receive."""
+    for state in (repo / "promptgit").glob("push-*.pushed"):
+        if running(state.name.removeprefix("push-").removesuffix(".pushed")):
+            return True
+    return False
