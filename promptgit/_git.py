@@ -230,6 +230,18 @@ class Repo:
                 out[entry.name + "/"] = b""
         return out
 
+    def irregular(self, tree: str) -> dict[str, str]:
+        """Entries of a tree that are not regular files: {name: 'symlink' | 'submodule' | ...}."""
+        if tree in self._staged.trees:
+            return {}  # promptgit stages regular files only
+        kinds = {0o120000: "symbolic link", 0o160000: "submodule"}
+        return {
+            e.name: kinds.get(int(e.filemode), f"mode {int(e.filemode):o}")
+            for e in self._r[tree]
+            if (e.type == ObjectType.BLOB and int(e.filemode) not in (0o100644, 0o100755))
+            or e.type == ObjectType.COMMIT
+        }
+
     def blob(self, sha: str) -> bytes:
         staged = self._staged.blobs.get(sha)
         return staged if staged is not None else bytes(self._r[sha].data)

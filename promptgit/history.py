@@ -151,13 +151,27 @@ def version_of(repo: Repo, sha: str) -> Version | None:
     return None
 
 
+def half_released(repo: Repo) -> tuple[Version, str] | None:
+    """The release prod's tip records whose tag has not landed yet (a crash or a
+    non-atomic push cut it short): (version, revision), else None. Reads treat it
+    as released, as the next write will make it."""
+    d = current(repo, "prod")
+    if d is None or d.action != "promote" or repo.ref(d.version.tag) is not None:
+        return None
+    return d.version, d.revision
+
+
 def version_tip(repo: Repo, version: Version) -> tuple[str, bool] | None:
     """(tip revision, released?) of a version: the tag's commit wins over a
-    leftover branch (a half-landed release is a release)."""
+    leftover branch, and prod's release wins over a tag that has not landed
+    (a half-landed release is a release)."""
     tag = repo.ref(version.tag)
     if tag is not None:
         t = repo.tag(tag)
         return (t.target if t is not None else tag), True
+    pending = half_released(repo)
+    if pending is not None and pending[0] == version:
+        return pending[1], True
     branch = repo.ref(version.branch)
     return None if branch is None else (branch, False)
 
@@ -174,6 +188,9 @@ def all_versions(repo: Repo) -> dict[Version, tuple[str, bool]]:
         if v is not None:
             t = repo.tag(sha)
             out[v] = ((t.target if t is not None else sha), True)
+    pending = half_released(repo)
+    if pending is not None:
+        out[pending[0]] = (pending[1], True)
     return out
 
 

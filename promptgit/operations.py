@@ -13,6 +13,7 @@ import builtins
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -38,6 +39,7 @@ REPO_CONFIG = {
     "gc.auto": "0",  # promptgit packs for itself; never a surprise gc inside a push
 }
 Files = Mapping[str, str]
+CREATING = ".create-"  # a prompt being created: built in <store>/.create-XXXX, then renamed
 
 
 class Operations(Reader):
@@ -102,7 +104,9 @@ class Operations(Reader):
         if path.exists():
             raise PromptExists(name)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=".create-", dir=self.path))
+        self.sweep_creations()
+        tmp = Path(tempfile.mkdtemp(prefix=CREATING, dir=self.path))
+        (tmp / "owner").write_text(locks.me() + "\n")
         try:
             repo = Repo.init(str(tmp / "repo.git"), "refs/heads/dev", REPO_CONFIG)
             hooks.install(tmp / "repo.git")
@@ -237,6 +241,21 @@ class Operations(Reader):
             message="promptgit: push",
             audit=(names.AUDIT_REF, entry),
         )
+
+    def sweep_creations(self) -> builtins.list[str]:
+        """Remove what a `create` killed midway left: a `.create-*` folder whose owner
+        is gone (a new repository is built there, then renamed into place)."""
+        removed = []
+        for leftover in sorted(self.path.glob(CREATING + "*")):
+            owner = leftover / "owner"
+            if owner.exists():
+                gone = locks.stale(owner)
+            else:  # killed before it could say whose it is
+                gone = time.time() - leftover.stat().st_mtime > locks.GRACE
+            if gone:
+                shutil.rmtree(leftover, ignore_errors=True)
+                removed.append(leftover.name)
+        return removed
 
     def _edit_conflict(
         self, name: str, v: Version, winner: str, files: Files, keep: bool

@@ -168,6 +168,16 @@ class _Check:
                 f"{released(v)}: make a new version with 'promptgit new-version {self.name} --from {v}'",
             )
             return
+        pending = history.half_released(self.repo)
+        if pending is not None and pending[0] == v:
+            if u.new is None and u.old == pending[1]:
+                return  # finishing the release: the branch goes
+            self.bad(
+                u.ref,
+                f"{released(v)}: prod serves it and its release is being finished; push again in "
+                f"a moment, or make a new version with 'promptgit new-version {self.name} --from {v}'",
+            )
+            return
         self.need(u.ref, "edit")
         if u.new is None:
             if releasing is None:
@@ -264,6 +274,16 @@ class _Check:
                     ref,
                     f"commit {commit.sha[:10]} is a merge: a version is a line of revisions; "
                     "rebase instead (git pull --rebase)",
+                )
+                return None
+            odd = self.repo.irregular(commit.tree)
+            if odd:
+                file, kind = sorted(odd.items())[0]
+                self.bad(
+                    ref,
+                    f"commit {commit.sha[:10]}: {file} is a {kind}: commit it as a regular file "
+                    f"(git rm --cached {file}, copy the content in, git add {file})",
+                    "invalid",
                 )
                 return None
             try:

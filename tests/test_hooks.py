@@ -477,3 +477,35 @@ def test_deleting_a_draft_dev_has_not_recorded(greeting: Store, actor: Actor) ->
     greeting.rollback("greeting", "v1.0", stage="dev", actor=actor)
     greeting.delete("greeting", "v1.5", actor=actor)
     assert "v1.5" not in greeting.version_ids("greeting")
+
+
+def test_a_symlinked_prompt_yaml_is_refused(clone: Clone, greeting: Store) -> None:
+    """A prompt.yaml committed as a symbolic link (mode 120000) would make dev follow
+    a path on the server's disk: only regular files are content."""
+    clone("checkout", "-q", "-b", "v1.0", "origin/v1.0")
+    (clone.path / "prompt.yaml").unlink()
+    (clone.path / "prompt.yaml").symlink_to("/etc/passwd")
+    clone("add", "prompt.yaml")
+    clone("commit", "-q", "-m", "a link")
+    err = clone.rejected("v1.0")
+    assert "prompt.yaml is a symbolic link: commit it as a regular file" in err
+
+
+def test_a_push_cannot_hijack_a_half_landed_release(clone: Clone, greeting: Store, actor: Actor) -> None:
+    """prod serves v1.0 but its tag has not landed (a crash): the release is a release
+    for reads, and a push that edits the draft is refused until it is finished."""
+    greeting.promote("greeting", "v1.0", actor=actor)
+    repo = greeting.path / "greeting.git"
+    tip = git(repo, "rev-parse", "v1.0").strip()
+    tst = git(repo, "rev-parse", "tst").strip()
+    message = f"Promote v1.0 to prod\n\nPromptgit-Action: promote\nPromptgit-Version: v1.0\nPromptgit-Revision: {tip}\n"
+    deploy = subprocess.run(["git", "-C", str(repo), "commit-tree", f"{tip}^{{tree}}", "-p", tip, "-m", message],
+                            capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+    git(repo, "update-ref", "refs/heads/prod", deploy)  # as if the release stopped after prod
+    assert git(repo, "rev-parse", "tst").strip() == tst
+    assert greeting.version("greeting", "v1.0").stage == "PROD"  # reads answer from prod's log
+    clone.commit("v1.0", prompt_text("Hijack"), "sneak in")
+    assert "v1.0 is released and immutable: prod serves it" in clone.rejected("v1.0")
+    greeting.finish_releases("greeting", actor=actor)
+    assert git(repo, "tag", "--list").split() == ["v1.0"]
+    assert "refs/heads/v1.0" not in refs(repo)
