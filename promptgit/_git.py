@@ -126,6 +126,12 @@ class Repo:
         r.references.create("HEAD", head, force=True)
         return cls(path)
 
+    def config(self, key: str) -> str | None:
+        try:
+            return str(self._r.config[key])
+        except KeyError:
+            return None
+
     def configure(self, config: Mapping[str, str]) -> None:
         for key, value in config.items():
             self._r.config[key] = value
@@ -142,6 +148,25 @@ class Repo:
             if ref.name.startswith(prefix) and ref.type == pygit2.enums.ReferenceType.DIRECT:
                 out[ref.name] = str(ref.target)
         return out
+
+    def moves(self, name: str) -> list[tuple[str | None, str | None]]:
+        """(old, new) of every update the ref's reflog records, oldest first."""
+        ref = self._r.references.get(name)
+        if ref is None:
+            return []
+        out = []
+        for entry in ref.log():
+            old, new = str(entry.oid_old), str(entry.oid_new)
+            out.append((None if old == ZERO else old, None if new == ZERO else new))
+        return out[::-1]
+
+    def fsck(self) -> list[str]:
+        """What `git fsck` finds wrong (missing or corrupt objects, broken links)."""
+        out = subprocess.run(
+            ["git", "-C", self.path, "fsck", "--no-progress", "--no-dangling"], capture_output=True, text=True
+        )
+        lines = [line for line in (out.stdout + out.stderr).splitlines() if line.strip()]
+        return lines if out.returncode != 0 or lines else []
 
     # --- reading objects ---------------------------------------------------
 

@@ -460,6 +460,31 @@ def hooks_install(ctx: click.Context, names: tuple[str, ...]) -> None:
 
 
 @cli.command()
+@click.argument("names", nargs=-1, metavar="[NAME]...")
+@click.option("--repair", is_flag=True, help="Mend what can be mended without losing anything.")
+@json_option
+@click.pass_context
+def doctor(ctx: click.Context, names: tuple[str, ...], repair: bool, as_json: bool) -> None:
+    """Check every invariant of the store (default: every prompt); exit 1 if a problem remains.
+
+    Finds what crashes and hand edits leave: stale locks, cut-short releases,
+    edits and creations, missing hooks, moved tags, damaged objects. --repair
+    finishes and cleans what it safely can; the rest is reported with its fix.
+    """
+    findings = _store(ctx).doctor(names, repair=repair, actor=_actor())
+    if as_json:
+        _emit([f.to_json() for f in findings])
+    elif not findings:
+        click.echo("no problems found")
+    for f in findings if not as_json else ():
+        where = f"{f.prompt}: " if f.prompt else ""
+        state = "repaired" if f.repaired else f"fix: {f.fix}"
+        click.echo(f"{where}{f.check}: {f.problem} ({state})")
+    if any(not f.repaired for f in findings):
+        ctx.exit(1)
+
+
+@cli.command()
 @click.option(
     "--host", default="127.0.0.1", show_default=True, help="Address to bind (not loopback: tokens needed)."
 )

@@ -101,15 +101,20 @@ def _quote(path: str) -> str:
     return "'" + path.replace("'", "'\\''") + "'"
 
 
+def shims(python: str | None = None) -> dict[str, str]:
+    """Every hook's shim text, running `python` (default: this Python)."""
+    exe = _quote(os.path.abspath(python or sys.executable))
+    return {hook: shim(hook, exe) for hook in HOOKS}
+
+
 def install(repo: str | os.PathLike[str], python: str | None = None) -> None:
     """(Re)install the shims into a bare repository, with this Python's absolute path."""
     hooks = Path(repo) / "hooks"
     hooks.mkdir(exist_ok=True)
-    exe = _quote(os.path.abspath(python or sys.executable))
-    for hook in HOOKS:
+    for hook, text in shims(python).items():
         path = hooks / hook
         tmp = path.with_suffix(".tmp")
-        tmp.write_text(shim(hook, exe))
+        tmp.write_text(text)
         tmp.chmod(0o755)
         tmp.replace(path)
     for sample in hooks.glob("*.sample"):

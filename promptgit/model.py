@@ -274,3 +274,29 @@ class Shown:
             "deployment": self.deployment.to_json() if self.deployment else None,
             "notes": list(self.notes),
         }
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One problem `doctor` found: in which prompt (empty: the store), which check,
+    what is wrong, the command that fixes it, and whether --repair can and did."""
+
+    prompt: str
+    check: str
+    problem: str
+    fix: str
+    repairable: bool
+    repaired: bool
+
+    def repaired_if(self, done: bool) -> Finding:
+        return Finding(self.prompt, self.check, self.problem, self.fix, self.repairable, done)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "prompt": self.prompt,
+            "check": self.check,
+            "problem": self.problem,
+            "fix": self.fix,
+            "repairable": self.repairable,
+            "repaired": self.repaired,
+        }

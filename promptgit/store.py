@@ -11,8 +11,10 @@ only this class, one method per thing they show or do.
 from __future__ import annotations
 
 import builtins
+from collections.abc import Sequence
 
 from . import tokens
+from .model import Actor, Finding
 from .operations import Operations
 
 __all__ = ["Store"]
@@ -41,3 +43,15 @@ class Store(Operations):
         """Revoke a token at once: a running server re-reads promptgit.yaml when it changes."""
         self.check()
         tokens.revoke(self.path, name)
+
+    # --- health ----------------------------------------------------------------------
+
+    def doctor(
+        self, prompts: Sequence[str] = (), *, repair: bool = False, actor: Actor
+    ) -> builtins.list[Finding]:
+        """Check every invariant (objects, locks, hooks, releases, stages, tags, drafts)
+        of `prompts` (default: all); with `repair`, mend what can be mended safely."""
+        from .doctor import examine
+
+        self.check()
+        return examine(self, prompts, repair=repair, actor=actor)
