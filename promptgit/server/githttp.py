@@ -6,6 +6,11 @@ hangs a large push inside `unpack-objects`. Here the request body is fed to
 the backend's stdin while its stdout streams back, neither ever held whole in
 memory. Pushes run the repositories' installed hooks, so every rule holds;
 the hooks learn the pusher from REMOTE_USER and their role from PROMPTGIT_ROLE.
+
+Authorization is decided on the request git will act on: `classify` allow-lists
+the three smart-HTTP endpoints in one canonical spelling, the role follows from
+the service it found, and the backend's PATH_INFO and QUERY_STRING are rebuilt
+from what it classified, so git never sees a path or service the guard did not.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import logging
 import os
 import re
 from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass
 from typing import Any
 
 from ..errors import InvalidName
@@ -28,8 +34,110 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 log = logging.getLogger("promptgit.git")
-_PATH = re.compile(r"^/git/(?P<name>.+?)\.git(?P<rest>/.*)?$")
 CHUNK = 64 * 1024
+
+VALID = (
+    "this server speaks git's smart HTTP only, at exactly: "
+    "GET /git/NAME.git/info/refs?service=git-upload-pack (or ?service=git-receive-pack), "
+    "POST /git/NAME.git/git-upload-pack, POST /git/NAME.git/git-receive-pack; "
+    "NAME is a prompt name written as is (lower-case [a-z0-9._-] segments joined by '/'), "
+    "without percent-encoding"
+)
+SERVICES = ("git-upload-pack", "git-receive-pack")
+# endpoint (after NAME.git/) -> the one method it answers
+ENDPOINTS = {"info/refs": "GET", "git-upload-pack": "POST", "git-receive-pack": "POST"}
+# The only bytes a valid path is ever spelled with: no '%', ';', '\\', space or control.
+_SPELLING = re.compile(rb"/git/[A-Za-z0-9._/-]+")
+
+
+class Refusal(Exception):
+    """A request refused before git sees it: 400 malformed, 404 not a smart-HTTP
+    endpoint, 405 wrong method. The message says what a valid request looks like."""
+
+    def __init__(self, status: int, reason: str, allow: str = "") -> None:
+        super().__init__(reason)
+        self.status = status
+        self.message = f"{reason}\n{VALID}"
+        self.allow = allow
+
+
+@dataclass(frozen=True)
+class GitRequest:
+    """A request classified as one of the three smart-HTTP endpoints. Everything
+    `git http-backend` is told comes from here, never from the raw request."""
+
+    name: str
+    endpoint: str  # a key of ENDPOINTS
+    service: str  # one of SERVICES
+
+    @property
+    def method(self) -> str:
+        return ENDPOINTS[self.endpoint]
+
+    @property
+    def path_info(self) -> str:
+        return f"/{self.name}.git/{self.endpoint}"
+
+    @property
+    def query_string(self) -> str:
+        return f"service={self.service}" if self.endpoint == "info/refs" else ""
+
+    @property
+    def pushing(self) -> bool:
+        return self.service == "git-receive-pack"
+
+    @property
+    def role(self) -> str:
+        return "editor" if self.pushing else "reader"
+
+
+def classify(method: str, raw_path: bytes | None, path: str, query: bytes) -> GitRequest:
+    """The smart-HTTP request this is, or Refusal.
+
+    One canonical spelling: the path as sent must be plain ASCII with no
+    percent-encoding (so what was sent, what the server decoded and what git
+    will see are the same string), with no empty, '.' or '..' segment and no
+    trailing '/' or '.'. It must end in one of the three endpoints exactly, the
+    rest must be a valid prompt name, the method must be the endpoint's, and the
+    query must be exactly `service=<one of SERVICES>` for info/refs and empty
+    otherwise. The role a request needs follows from the service classified here.
+    """
+    raw = path.encode("utf-8", "surrogateescape") if raw_path is None else raw_path
+    if not _SPELLING.fullmatch(raw) or raw.decode("ascii") != path:
+        raise Refusal(
+            400,
+            "malformed git path: only letters, digits, '.', '_', '-' and '/' may appear in it, "
+            "with no percent-encoding, ';', spaces or control characters",
+        )
+    rest = path[len("/git/") :]
+    if rest.endswith(("/", ".")) or any(seg in ("", ".", "..") for seg in rest.split("/")):
+        raise Refusal(400, "malformed git path: no empty, '.' or '..' segment and no trailing '/' or '.'")
+    endpoint = next((e for e in ENDPOINTS if rest.endswith(f".git/{e}")), None)
+    if endpoint is None:
+        if any(rest.lower().endswith(f".git/{e}") for e in ENDPOINTS):
+            raise Refusal(400, "malformed git path: '.git' and the service names are lower-case")
+        raise Refusal(404, "not a smart-HTTP git path (dumb HTTP, such as HEAD or objects/, is not served)")
+    name = rest[: -len(f".git/{endpoint}")]
+    try:
+        check_name(name)
+    except InvalidName as e:
+        raise Refusal(400, f"malformed git path: {e}") from None
+    if method != ENDPOINTS[endpoint]:
+        raise Refusal(
+            405, f"{endpoint} answers {ENDPOINTS[endpoint]} only, not {method}", ENDPOINTS[endpoint]
+        )
+    if endpoint == "info/refs":
+        service = next((s for s in SERVICES if query == f"service={s}".encode()), None)
+        if service is None:
+            raise Refusal(
+                400,
+                "info/refs takes exactly one query parameter, written as is: "
+                "service=git-upload-pack or service=git-receive-pack",
+            )
+        return GitRequest(name, endpoint, service)
+    if query:
+        raise Refusal(400, f"{endpoint} takes no query string")
+    return GitRequest(name, endpoint, endpoint)
 
 
 class GitHttp:
@@ -38,36 +146,34 @@ class GitHttp:
         self.store = auth.store
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        m = _PATH.match(scope["path"])
-        if m is None:
-            return await _plain(send, 404, "not a repository path: use /git/NAME.git")
-        name, rest = m.group("name"), m.group("rest") or "/"
         try:
-            check_name(name)
-        except InvalidName as e:
-            return await _plain(send, 404, str(e))
-        query = scope.get("query_string", b"").decode("latin-1")
-        pushing = rest == "/git-receive-pack" or "service=git-receive-pack" in query
+            req = classify(
+                scope["method"], scope.get("raw_path"), scope["path"], scope.get("query_string", b"")
+            )
+        except Refusal as e:
+            allow = [(b"allow", e.allow.encode())] if e.allow else []
+            return await _plain(send, e.status, e.message, allow)
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         try:
             actor = self.auth.actor(
                 basic_password(headers.get("authorization")),
-                "editor" if pushing else "reader",
-                "pushing" if pushing else "fetching",
+                req.role,
+                "pushing" if req.pushing else "fetching",
             )
         except AuthError as e:
             extra = [(b"www-authenticate", b'Basic realm="promptgit"')] if e.status == 401 else []
             return await _plain(send, e.status, e.message, extra)
-        if not (self.store.path / f"{name}.git" / "HEAD").is_file():  # only now: no probing names
-            return await _plain(send, 404, f"no prompt named '{name}'")
+        if not (self.store.path / f"{req.name}.git" / "HEAD").is_file():  # only now: no probing names
+            return await _plain(send, 404, f"no prompt named '{req.name}'")
         env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "HOME": os.environ.get("HOME", "/"),
             "GIT_PROJECT_ROOT": str(self.store.path.resolve()),
             "GIT_HTTP_EXPORT_ALL": "1",
-            "PATH_INFO": f"/{name}.git{rest}",
-            "QUERY_STRING": query,
-            "REQUEST_METHOD": scope["method"],
+            # what git acts on is what was classified, never the raw request
+            "PATH_INFO": req.path_info,
+            "QUERY_STRING": req.query_string,
+            "REQUEST_METHOD": req.method,
             "CONTENT_TYPE": headers.get("content-type", ""),
             "REMOTE_ADDR": (scope.get("client") or ("", 0))[0],
             # receive-pack over HTTP is off unless a user is authenticated or this is set
