@@ -125,9 +125,6 @@ def claim(repo: Path, refs: Iterable[str]) -> Iterator[None]:
     """Record that this process is about to lock `refs` (see `break_stale`)."""
     record = repo / OWNERS / f"{os.getpid()}-{threading.get_ident()}"
     record.parent.mkdir(parents=True, exist_ok=True)
-    for other in record.parent.glob("*"):  # records of writers killed after their locks went
-        if other != record and stale(other):
-            other.unlink(missing_ok=True)
     record.write_text(me() + "\n" + "".join(f"{r}\n" for r in refs))
     try:
         yield
@@ -195,3 +192,32 @@ def receiving(repo: Path) -> bool:
         if running(state.name.removeprefix("push-").removesuffix(".pushed")):
             return True
     return False
+
+
+def dead(repo: Path) -> list[Path]:
+    """Claims and push state left by writers that are gone: the sign that a write
+    was cut short, and the next one must finish it (see Operations._recover)."""
+    found = [record for record in sorted((repo / OWNERS).glob("*")) if stale(record)]
+    for state in sorted((repo / "promptgit").glob("push-*.pushed")):
+        if not running(state.name.removeprefix("push-").removesuffix(".pushed")):
+            found.append(state)
+    return found
+
+
+def reap(repo: Path, records: Iterable[Path]) -> None:
+    """Once their work is finished: break the ref locks only these dead writers held,
+    then remove their records (and a dead push's other state files)."""
+    records = list(records)
+    for record in records:
+        try:
+            claimed = record.read_text().splitlines()
+        except OSError:
+            continue
+        for ref in claimed[1:] if record.parent.name == "owners" else claimed:
+            break_stale(repo, ref)
+    for record in records:
+        if record.parent.name == "owners":
+            record.unlink(missing_ok=True)
+        else:
+            for leftover in record.parent.glob(record.name.removesuffix(".pushed") + ".*"):
+                leftover.unlink(missing_ok=True)

@@ -142,7 +142,7 @@ class Operations(Reader):
         caller's text is saved to a file the error names.
         """
         repo = self._open(name)
-        self._finish_releases(repo, name, actor)
+        self._recover(repo, name, actor)
         v = self._version_arg(repo, name, version)
         tip, released = self._tip(repo, name, v)
         old_files = repo.files(repo.commit(tip).tree)
@@ -188,23 +188,34 @@ class Operations(Reader):
         who: Person,
         stage_tips: Mapping[str, str | None],
         note: str,
+        keep_restored: bool = False,
     ) -> builtins.list[RefUpdate]:
-        """`update` deployments for the stages serving `v` at another revision."""
+        """`update` deployments for the stages serving `v` at another revision (but,
+        with `keep_restored`, not for a stage a rollback restored to it)."""
         out = []
         for ref, stage_tip in stage_tips.items():
             stage = ref.removeprefix("refs/heads/")
             d = history.current(repo, stage, stage_tip) if stage_tip else None
+            if keep_restored and d is not None and d.action == "rollback":
+                continue
             if d is not None and d.version == v and d.revision != revision:
                 out.append(self._deploy(repo, stage, "update", v, revision, who, note, stage_tip))
         return out
 
     def follow(
-        self, name: str, version: str | Version, *, actor: Actor, attempts: int = 5
+        self,
+        name: str,
+        version: str | Version,
+        *,
+        actor: Actor,
+        attempts: int = 5,
+        keep_restored: bool = False,
     ) -> builtins.list[str]:
         """After a push to a draft: the stages serving it move to its tip, and a
         new draft gets its `create` deployment (it becomes current in dev), as
         `edit` and `new-version` would have done. Idempotent; retries lost races.
-        Returns the stages it moved."""
+        Returns the stages it moved. `keep_restored`: leave a stage a rollback
+        restored to an older revision (finishing a crashed write, not a push)."""
         for _ in range(attempts):
             repo = self._open(name)
             self._finish_releases(repo, name, actor)
@@ -214,7 +225,7 @@ class Operations(Reader):
                 return []
             who = actor.person()
             stage_tips = _stage_tips(repo)
-            updates = self._follow(repo, v, tip, who, stage_tips, "pushed with git")
+            updates = self._follow(repo, v, tip, who, stage_tips, "pushed with git", keep_restored)
             if not history.has_served(repo, "dev", v):
                 dev = stage_tips["refs/heads/dev"]
                 updates.append(self._deploy(repo, "dev", "create", v, tip, who, "pushed with git", dev))
@@ -291,7 +302,7 @@ class Operations(Reader):
         `files` (optional) are saved as the draft's first edit; they are validated
         before anything is written, so bad content creates no version."""
         repo = self._open(name)
-        self._finish_releases(repo, name, actor)
+        self._recover(repo, name, actor)
         src = self._resolve(repo, name, source)
         if files:
             source_files = repo.files(repo.commit(src.revision).tree)
@@ -345,7 +356,7 @@ class Operations(Reader):
         `expect`: the revision the caller means to promote; if the tip is another,
         nothing happens and ConcurrentUpdate says which revision it is now."""
         repo = self._open(name)
-        self._finish_releases(repo, name, actor)
+        self._recover(repo, name, actor)
         if to is not None:
             names.check_stage(to)
             if to == "dev":
@@ -393,7 +404,7 @@ class Operations(Reader):
 
         Returns None when the stage already serves that version (nothing changes)."""
         repo = self._open(name)
-        self._finish_releases(repo, name, actor)
+        self._recover(repo, name, actor)
         names.check_stage(stage)
         v = self._version_arg(repo, name, version)
         tip, _released = self._tip(repo, name, v)
@@ -417,7 +428,7 @@ class Operations(Reader):
     def delete(self, name: str, version: str | Version, *, actor: Actor) -> None:
         """Remove a DEV draft that never reached TST and is not current in dev."""
         repo = self._open(name)
-        self._finish_releases(repo, name, actor)
+        self._recover(repo, name, actor)
         v = self._version_arg(repo, name, version)
         self._tip(repo, name, v)  # RefNotFound, listing the versions, if it does not exist
         if not history.has_served(repo, "dev", v) and not locks.receiving(Path(repo.path)):
@@ -503,6 +514,22 @@ class Operations(Reader):
         rest is finished here; returns the version it finished, if any.
         """
         return self._finish_releases(self._open(name), name, actor)
+
+    def _recover(self, repo: Repo, name: str, actor: Actor) -> None:
+        """Before a write: finish what a writer killed midway left. Cheap unless one
+        was: a dead writer leaves its claim (locks.claim) or its push state behind.
+        Then drafts dev never recorded get their `create` deployment, stages left
+        behind a draft's tip follow it (a rollback's restore stays), and the dead
+        writer's claims and ref locks go. A half-landed release is always checked."""
+        path = Path(repo.path)
+        dead = locks.dead(path)
+        if dead:
+            system = Actor(actor.name, actor.email, "admin")  # finishing what was authorized
+            for v, (_tip, released) in sorted(history.all_versions(repo).items()):
+                if not released:
+                    self.follow(name, v, actor=system, keep_restored=True)
+            locks.reap(path, dead)
+        self._finish_releases(repo, name, actor)
 
     def _finish_releases(self, repo: Repo, name: str, actor: Actor) -> builtins.list[str]:
         """Finish the release prod's tip records, if part of it is missing.

@@ -4,6 +4,7 @@
     ├── ApiError      an answer decided by the HTTP layer (412, 400), already with its status
     ├── AuthError     401 (no or unknown token) or 403 (too little role); 503 when the
     │                 server's own promptgit.yaml is broken
+    ├── Refusal       a git-over-HTTP request refused before git sees it (400, 404, 405)
     ├── LoginRequired a page was asked for without a valid token: it answers the login form
     └── Refused       `promptgit serve` will not start as asked
 
@@ -75,6 +76,26 @@ class AuthError(Exception):
     @property
     def code(self) -> str:
         return {401: "unauthorized", 403: "forbidden"}.get(self.status, "unavailable")
+
+
+VALID_GIT_PATHS = (
+    "this server speaks git's smart HTTP only, at exactly: "
+    "GET /git/NAME.git/info/refs?service=git-upload-pack (or ?service=git-receive-pack), "
+    "POST /git/NAME.git/git-upload-pack, POST /git/NAME.git/git-receive-pack; "
+    "NAME is a prompt name written as is (lower-case [a-z0-9._-] segments joined by '/'), "
+    "without percent-encoding"
+)
+
+
+class Refusal(Exception):
+    """A request refused before git sees it: 400 malformed, 404 not a smart-HTTP
+    endpoint, 405 wrong method. The message says what a valid request looks like."""
+
+    def __init__(self, status: int, reason: str, allow: str = "") -> None:
+        super().__init__(reason)
+        self.status = status
+        self.message = f"{reason}\n{VALID_GIT_PATHS}"
+        self.allow = allow
 
 
 class LoginRequired(Exception):

@@ -26,7 +26,7 @@ from typing import Any
 from ..errors import InvalidName
 from ..names import check_name
 from .auth import Auth, basic_password
-from .errors import AuthError
+from .errors import AuthError, Refusal
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -36,29 +36,11 @@ Send = Callable[[Message], Awaitable[None]]
 log = logging.getLogger("promptgit.git")
 CHUNK = 64 * 1024
 
-VALID = (
-    "this server speaks git's smart HTTP only, at exactly: "
-    "GET /git/NAME.git/info/refs?service=git-upload-pack (or ?service=git-receive-pack), "
-    "POST /git/NAME.git/git-upload-pack, POST /git/NAME.git/git-receive-pack; "
-    "NAME is a prompt name written as is (lower-case [a-z0-9._-] segments joined by '/'), "
-    "without percent-encoding"
-)
 SERVICES = ("git-upload-pack", "git-receive-pack")
 # endpoint (after NAME.git/) -> the one method it answers
 ENDPOINTS = {"info/refs": "GET", "git-upload-pack": "POST", "git-receive-pack": "POST"}
 # The only bytes a valid path is ever spelled with: no '%', ';', '\\', space or control.
 _SPELLING = re.compile(rb"/git/[A-Za-z0-9._/-]+")
-
-
-class Refusal(Exception):
-    """A request refused before git sees it: 400 malformed, 404 not a smart-HTTP
-    endpoint, 405 wrong method. The message says what a valid request looks like."""
-
-    def __init__(self, status: int, reason: str, allow: str = "") -> None:
-        super().__init__(reason)
-        self.status = status
-        self.message = f"{reason}\n{VALID}"
-        self.allow = allow
 
 
 @dataclass(frozen=True)
