@@ -66,7 +66,7 @@ def owner_gone(line: str) -> bool:
 def stale(path: Path) -> bool:
     """Whether the lock file at `path` may be broken."""
     try:
-        line = path.read_text()
+        line = path.read_text().split("\n", 1)[0]  # a claim record: its first line
         age = time.time() - path.stat().st_mtime
     except FileNotFoundError:
         return False  # already gone: just try again
@@ -168,10 +168,7 @@ def break_stale(repo: Path, ref: str) -> bool:
     others = [(record, owner) for record, owner in found if owner.split()[0] != mine]
     if not others or not all(owner_gone(owner) for _record, owner in others):
         return False
-    lock.unlink(missing_ok=True)
-    for record, _owner_line in others:
-        if record.parent.name == "owners":
-            record.unlink(missing_ok=True)
+    lock.unlink(missing_ok=True)  # the claims stay: they tell the next write to finish (reap)
     return True
 
 
