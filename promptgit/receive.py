@@ -20,6 +20,7 @@ write the repository's files anyway).
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 import time
 from collections.abc import Iterable, Sequence
@@ -88,8 +89,57 @@ def pre_receive(lines: Iterable[str], git_dir: str, push: str) -> int:
     linked = len(updates) > 1 and any(
         u.new is None or names.classify_ref(u.ref)[0] in ("stage", "tag") for u in updates
     )
+    if linked and _atomic(int(push)) is False:
+        # refused here, where the pusher sees why and nothing lands; when it cannot be
+        # told (an SSH client), the reference-transaction hook still refuses, less kindly
+        _say(["these refs depend on each other: push them together with 'git push --atomic'"])
+        _say(["push rejected: nothing was changed"])
+        return 1
     _record(_state(git_dir, push), seen, [u.ref for u in updates], atomic=linked)
     return 0
+
+
+def _atomic(receive_pack: int) -> bool | None:
+    """Whether the client pushes with --atomic: from `promptgit serve`, which read the
+    request's capabilities, or for a push over a file path from the `git push` that
+    started receive-pack; None when it cannot be told."""
+    told = os.environ.get("PROMPTGIT_PUSH_ATOMIC")
+    if told in ("0", "1"):
+        return told == "1"
+    pid = receive_pack
+    for _ in range(4):
+        pid = _parent(pid)
+        if pid <= 1:
+            return None
+        try:
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
+        except OSError:
+            return None
+        if Path(argv[0]).name != "git" or "push" not in argv:
+            continue
+        options = argv[argv.index("push") + 1 :]
+        flags = [o for o in options if o in ("--atomic", "--no-atomic")]
+        if flags:
+            return flags[-1] == "--atomic"  # the last one wins, as for git
+        configured = [a.split("=", 1)[1] for a in argv[: argv.index("push")] if a.startswith("push.atomic=")]
+        if configured:
+            return configured[-1].lower() in ("true", "yes", "on", "1")
+        out = subprocess.run(
+            ["git", "config", "--type=bool", "push.atomic"],
+            cwd=f"/proc/{pid}/cwd",
+            capture_output=True,
+            text=True,
+            env={"PATH": os.environ.get("PATH", "")},
+        )
+        return out.stdout.strip() == "true"
+    return None
+
+
+def _parent(pid: int) -> int:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return 0
 
 
 def _record(state: Path, refs: dict[str, str], pushed: list[str], atomic: bool = False) -> None:

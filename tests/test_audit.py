@@ -35,7 +35,7 @@ FORGER = {
 def site(tmp_path: Path) -> Iterator[tuple[Store, Server, dict[str, str]]]:
     store = Store.init(tmp_path / "prompts")
     store.create("greeting", {"prompt.yaml": PROMPT}, "first", actor=Actor("Owner", "owner@example.com"))
-    keys = {role: store.create_token(f"{role}-bot", role) for role in ("reader", "editor")}
+    keys = {role: store.create_token(f"{role}-bot", role) for role in ("reader", "editor", "releaser")}
     server = Server(store.path, {"HOME": str(tmp_path)})
     yield store, server, keys
     server.stop()
@@ -127,3 +127,28 @@ def test_every_library_write_is_audited(greeting: Store, actor: Actor) -> None:
     tst = git(greeting.path / "greeting.git", "rev-parse", "tst").strip()
     assert f"refs/heads/tst {'0' * 40} {tst}" in body and "Promptgit-Via: library" in body
     assert all(d.audited for d in greeting.log("greeting", "dev"))
+
+
+def test_a_non_atomic_release_over_http_is_refused_with_its_reason(
+    site: tuple[Store, Server, dict[str, str]], tmp_path: Path
+) -> None:
+    store, server, keys = site
+    store.promote("greeting", "v1.0", actor=Actor("Owner", "owner@example.com"))
+    git_as(keys["releaser"], tmp_path, "clone", "-q", f"{server.url}/git/greeting.git", "work")
+    work = tmp_path / "work"
+    tip = git(work, "rev-parse", "origin/v1.0").strip()
+    message = f"Promote v1.0 to prod\n\nPromptgit-Action: promote\nPromptgit-Version: v1.0\nPromptgit-Revision: {tip}\n"
+    deploy = git(work, "commit-tree", f"{tip}^{{tree}}", "-p", tip, "-m", message).strip()
+    git(work, "tag", "-a", "v1.0", "-m", "Release v1.0", tip)
+    release = [f"{deploy}:refs/heads/prod", "refs/tags/v1.0:refs/tags/v1.0", ":refs/heads/v1.0"]
+    before = refs(store.path / "greeting.git")
+    out = git_as(keys["releaser"], work, "push", "origin", *release)
+    assert out.returncode != 0
+    assert (
+        "remote: promptgit: these refs depend on each other: push them together with 'git push --atomic'"
+        in out.stderr
+    )
+    assert refs(store.path / "greeting.git") == before
+    out = git_as(keys["releaser"], work, "push", "--atomic", "origin", *release)
+    assert out.returncode == 0, out.stderr
+    assert store.version("greeting", "v1.0").stage == "PROD"

@@ -10,7 +10,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import PROMPT, git, prompt_text, refs
+from conftest import PROMPT, git, prompt_text, refs, snapshot
 
 from promptgit import Actor, Store, hooks, receive
 
@@ -445,10 +445,18 @@ def test_a_release_needs_an_atomic_push(clone: Clone, greeting: Store, actor: Ac
     rev = clone("rev-parse", "origin/v1.0").strip()
     release = clone.release_by_hand("v1.0", rev)
     before = refs(clone.remote)
+    objects = snapshot(clone.remote / "objects")
     out = clone.push(*release, atomic=False)
     assert out.returncode != 0
-    assert "push them together with 'git push --atomic'" in out.stderr
+    # refused by pre-receive, so the pusher reads why and nothing lands, not even objects
+    assert (
+        "remote: promptgit: these refs depend on each other: push them together with 'git push --atomic'"
+        in out.stderr
+    )
     assert refs(clone.remote) == before
+    assert snapshot(clone.remote / "objects") == objects
+    assert "remote: promptgit: finished" not in clone.push(*release, atomic=True).stderr
+    assert greeting.version("greeting", "v1.0").stage == "PROD"
 
 
 def test_deleting_a_draft_dev_has_not_recorded(greeting: Store, actor: Actor) -> None:

@@ -173,6 +173,12 @@ class GitHttp:
         ):
             if header in headers:
                 env[var] = headers[header]
+        if req.pushing and req.method == "POST":
+            receive, capabilities = await _peek_capabilities(receive, headers.get("content-encoding", ""))
+            if capabilities is not None:
+                # pre-receive can then refuse a push of refs that depend on each other
+                # made without --atomic, with a message the pusher sees
+                env["PROMPTGIT_PUSH_ATOMIC"] = "1" if "atomic" in capabilities else "0"
         await self._backend(env, receive, send)
 
     async def _backend(self, env: dict[str, str], receive: Receive, send: Send) -> None:
@@ -201,6 +207,33 @@ class GitHttp:
             stderr = await errors
             if stderr:
                 log.info("git http-backend: %s", stderr.decode(errors="replace").strip())
+
+
+async def _peek_capabilities(receive: Receive, encoding: str) -> tuple[Receive, set[str] | None]:
+    """The capabilities a receive-pack request asks for (the words after the NUL of
+    its first pkt-line), and a receive that still yields the whole body."""
+    import zlib
+
+    held: list[Message] = []
+    raw = b""
+    while len(raw) < 65536:
+        message = await receive()
+        held.append(message)
+        raw += message.get("body", b"") if message["type"] == "http.request" else b""
+        if message["type"] != "http.request" or not message.get("more_body", False) or len(raw) >= 4100:
+            break
+    try:
+        data = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(raw, 4100) if encoding == "gzip" else raw
+        size = int(data[:4], 16)
+        line = data[4:size]
+    except (ValueError, zlib.error):
+        line = b""
+    capabilities = set(line.split(b"\0", 1)[1].decode("latin-1").split()) if b"\0" in line else None
+
+    async def replay() -> Message:
+        return held.pop(0) if held else await receive()
+
+    return replay, capabilities
 
 
 async def _feed(receive: Receive, stdin: asyncio.StreamWriter) -> None:
