@@ -41,8 +41,8 @@ def _finding(name: str, check: str, problem: str, fix: str, repairable: bool = T
 
 
 def _prompt(store: Operations, name: str, repair: bool, actor: Actor) -> Iterator[Finding]:
-    path = store.path / f"{names.check_name(name)}.git"
-    repo = Repo(str(path))
+    repo = store.repository(name)  # PromptNotFound, listing the prompts, if there is none
+    path = Path(repo.path)
     checks: list[Callable[[Operations, Repo, str, Path], Found]] = [
         _objects,
         _locks,

@@ -110,6 +110,10 @@ class Reader:
         repos[name] = repo
         return repo
 
+    def repository(self, name: str) -> Repo:
+        """The prompt's repository (for doctor, which reads below the model)."""
+        return self._open(name)
+
     def names(self) -> builtins.list[str]:
         """Every prompt in the store, collections as `folder/name`."""
         self.check()
