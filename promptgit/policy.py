@@ -67,7 +67,8 @@ NEEDS = {
     "promote:prod": ("releaser", "promoting to PROD"),
     "new": ("editor", "creating a version"),
     "delete": ("editor", "changing a draft"),
-    "rollback": ("releaser", "rolling back"),
+    "rollback": ("editor", "rolling back dev or tst"),  # e.g. to abandon the current DEV draft
+    "rollback:prod": ("releaser", "rolling back prod"),
     "release": ("releaser", "releasing"),
     "update": ("editor", "updating a stage"),
     "notes": ("editor", "writing notes"),
@@ -198,11 +199,21 @@ class _Check:
         dev = self.after("refs/heads/dev")
         serving = history.current(self.repo, "dev", dev) if dev else None
         if serving is not None and serving.version == v:
-            self.bad(
-                u.ref,
-                f"{current_dev(v)}: roll dev back to an earlier draft first "
-                f"('promptgit rollback {self.name} --stage dev --to vX.Y')",
+            other = next(
+                (
+                    d.version
+                    for d in history.stage_log(self.repo, "dev", dev)
+                    if d.version != v and history.version_tip(self.repo, d.version) is not None
+                ),
+                None,
             )
+            fix = (
+                f"make another version current in dev first: 'promptgit rollback {self.name} "
+                f"--stage dev --to {other}', or 'promptgit new-version {self.name}'"
+                if other
+                else f"create another version first: 'promptgit new-version {self.name}'"
+            )
+            self.bad(u.ref, f"{current_dev(v)}: {fix}")
         if history.has_served(self.repo, "tst", v):
             self.bad(u.ref, been_in_tst(v))
 
@@ -402,7 +413,7 @@ class _Check:
             self.bad(u.ref, f"an update deploys the tip of {v}")
 
     def deploy_rollback(self, u: RefUpdate, d: history.Deployment) -> None:
-        self.need(u.ref, "rollback")
+        self.need(u.ref, "rollback:prod" if d.stage == "prod" else "rollback")
         v = d.version
         if self.tip_after(v) is None:
             self.bad(u.ref, f"{v} no longer exists; roll back to a version that does")
@@ -559,7 +570,7 @@ def rollback_targets(state: PromptState, role: str) -> dict[str, dict[str, Actio
     for stage, served in state.served.items():
         now = state.serving.get(stage)
         out[stage] = {
-            version: _by_role("rollback", role)
+            version: _by_role("rollback:prod" if stage == "prod" else "rollback", role)
             for version in sorted(served, key=_version_key)
             if version in existing
             and (now is None or now[0] != version)

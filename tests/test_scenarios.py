@@ -171,3 +171,34 @@ def test_production_hotfix_and_rollback(me: Session) -> None:
     assert me.git("fsck", "--strict").strip() == ""
     err = me.refused("rollback", "greeting", "--to", "v1.3")
     assert "has no version v1.3" in err
+
+
+def test_an_editor_abandons_the_current_dev_draft(tmp_path: Path) -> None:
+    """Scenario 4's "delete v2.4 if not needed", with an editor's rights only: the
+    refusal names the exact rollback, the editor may roll dev back, then delete."""
+    from promptgit import Actor, Store
+    from promptgit.errors import RuleViolation
+
+    store = Store.init(tmp_path / "prompts")
+    owner, editor = Actor("Owner", "o@example.com"), Actor("Ed", "ed@example.com", "editor")
+    store.create("greeting", {"prompt.yaml": PROMPT}, "first", actor=owner)
+    store.promote("greeting", "v1.0", actor=owner)
+    store.promote("greeting", "v1.0", actor=owner)  # v1.0 released
+    store.new_version("greeting", actor=editor)  # v1.1, current in dev
+    with pytest.raises(RuleViolation) as refused:
+        store.delete("greeting", "v1.1", actor=editor)
+    assert str(refused.value) == (
+        "v1.1 is the current DEV version: make another version current in dev first: "
+        "'promptgit rollback greeting --stage dev --to v1.0', or 'promptgit new-version greeting'"
+    )
+    store.rollback("greeting", "v1.0", stage="dev", actor=editor)
+    store.delete("greeting", "v1.1", actor=editor)
+    assert store.version_ids("greeting") == ["v1.0"]
+    assert store.get("greeting", "dev").version == "v1.0"
+    from promptgit.errors import Forbidden
+
+    store.new_version("greeting", actor=editor)  # v1.2
+    store.promote("greeting", "v1.2", actor=editor)
+    store.promote("greeting", "v1.2", actor=owner)  # released: prod serves v1.2
+    with pytest.raises(Forbidden, match="rolling back prod needs role 'releaser' \\(you have 'editor'\\)"):
+        store.rollback("greeting", "v1.0", stage="prod", actor=editor)

@@ -297,10 +297,8 @@ def create_api(store: Store, auth: Auth) -> FastAPI:
 
     reader = Depends(auth.require("reader"))
     editor = Depends(auth.require("editor"))
-    releaser = Depends(auth.require("releaser"))
     Reader = Annotated[Actor, reader]
     Editor = Annotated[Actor, editor]
-    Releaser = Annotated[Actor, releaser]
 
     @app.get("/prompts", response_model=list[PromptSummaryOut], tags=["prompts"])
     def list_prompts(actor: Reader) -> list[dict[str, Any]]:
@@ -379,7 +377,7 @@ def create_api(store: Store, auth: Auth) -> FastAPI:
     def rollback(
         name: str,
         version_id: str,
-        actor: Releaser,
+        actor: Editor,
         body: RollbackIn | None = None,
         stage: Annotated[Stage | None, Query()] = None,
     ) -> dict[str, Any]:

@@ -268,7 +268,7 @@ def mount_ui(app: FastAPI, store: Store, auth: Auth) -> None:
         def do(actor: Actor) -> None:
             store.rollback(name, version, stage=stage, actor=actor)
 
-        return act(request, name, "releaser", do, f"Rolled {stage} back to {version}")
+        return act(request, name, "editor", do, f"Rolled {stage} back to {version}")
 
     @app.get("/ui/static/style.css", include_in_schema=False)
     def style() -> Response:
