@@ -11,6 +11,7 @@ statuses. Each message names the bad value and says how to fix it.
     ├── Conflict            409   the store changed, or the name is taken
     │   ├── PromptExists
     │   ├── VersionExists
+    │   ├── VersionNameTaken
     │   └── ConcurrentUpdate    a lost compare-and-swap
     ├── RuleViolation       409   the release rules forbid it (policy.py)
     ├── InvalidInput        422   the caller's input is malformed
@@ -42,6 +43,7 @@ __all__ = [
     "RuleViolation",
     "StoreNotFound",
     "VersionExists",
+    "VersionNameTaken",
 ]
 
 
@@ -104,6 +106,16 @@ class VersionExists(Conflict):
         )
         self.name = name
         self.version = version
+
+
+class VersionNameTaken(Conflict):
+    def __init__(self, name: str, label: str, taken_by: str) -> None:
+        super().__init__(
+            f"prompt '{name}' already has a version named {label!r} ({taken_by}): names are unique "
+            "(ignoring case); pick another --name, or leave it out to name the version by its creation time"
+        )
+        self.name = name
+        self.label = label
 
 
 class ConcurrentUpdate(Conflict):

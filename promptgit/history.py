@@ -7,7 +7,7 @@ ref tip and stop as soon as the question is answered.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -139,6 +139,43 @@ def creation(repo: Repo, tip: str) -> Commit:
     return repo.commit(_revision_shas(repo, tip)[-1])
 
 
+def default_name(at: int, taken: Collection[str] = ()) -> str:
+    """A version's name when none was given: its creation time in UTC, with ' (2)',
+    ' (3)' ... when another version already has it."""
+    from datetime import UTC, datetime
+
+    base = datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%d %H:%M")
+    folded = {t.casefold() for t in taken}
+    name, n = base, 1
+    while name.casefold() in folded:
+        n += 1
+        name = f"{base} ({n})"
+    return name
+
+
+def version_names(repo: Repo) -> dict[Version, tuple[str, str]]:
+    """Every existing version's (name, description), from its creation commit. A
+    version created before names existed is named by its creation time, in order."""
+    found: dict[Version, tuple[str, str]] = {}
+    unnamed: list[tuple[int, Version, str]] = []
+    for v, (tip, _released) in all_versions(repo).items():
+        c = creation(repo, tip)
+        name = names.trailers(c.message).get("Promptgit-Name")
+        if name:
+            found[v] = (name, names.description_of(c.message))
+        else:
+            unnamed.append((c.author.time, v, names.description_of(c.message)))
+    for at, v, description in sorted(unnamed):
+        found[v] = (default_name(at, [n for n, _d in found.values()]), description)
+    return found
+
+
+def named(repo: Repo, name: str) -> Version | None:
+    """The version with this name (ignoring case), if any."""
+    folded = name.casefold()
+    return next((v for v, (n, _d) in version_names(repo).items() if n.casefold() == folded), None)
+
+
 def version_of(repo: Repo, sha: str) -> Version | None:
     """Which version a revision belongs to: the nearest creation commit's."""
     for _sha, message, _parents in repo.messages(sha):
@@ -242,4 +279,20 @@ def audit_log(repo: Repo, tip: str | None = None) -> dict[tuple[str, str], Audit
             parts = line.split(" ")
             if len(parts) == 3:
                 found.setdefault((parts[0], parts[2]), Audited(commit.author, via))
+    return found
+
+
+def deprecated(repo: Repo) -> dict[Version, str]:
+    """Releases deprecated now, with the reason: the newest event per version decides."""
+    tip = repo.ref(names.EVENTS_REF)
+    seen: set[Version] = set()
+    found: dict[Version, str] = {}
+    for _sha, message, _parents in repo.messages(tip) if tip else ():
+        t = names.trailers(message)
+        v = Version.maybe(t.get("Promptgit-Version", ""))
+        if v is None or v in seen or t.get("Promptgit-Event") not in ("deprecate", "undeprecate"):
+            continue
+        seen.add(v)
+        if t["Promptgit-Event"] == "deprecate":
+            found[v] = names.description_of(message) or "no reason given"
     return found

@@ -107,6 +107,9 @@ class DeploymentInfo:
 
 @dataclass(frozen=True)
 class VersionInfo:
+    """A version's history entry. `name` and `description` are the version's own,
+    fixed at creation; `summary` is its latest revision's."""
+
     version: str
     stage: str  # DEV, TST or PROD
     current_in: tuple[str, ...]
@@ -114,6 +117,9 @@ class VersionInfo:
     created: Person
     updated: Person
     summary: str
+    name: str = ""
+    description: str = ""
+    deprecated: str | None = None  # the reason, while a release is deprecated
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -126,6 +132,10 @@ class VersionInfo:
             "created_by": self.created.by,
             "updated_by": self.updated.by,
             "summary": self.summary,
+            "version_name": self.name,
+            "description": self.description,
+            "deprecated": self.deprecated is not None,
+            "deprecated_reason": self.deprecated,
         }
 
 

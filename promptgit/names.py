@@ -24,11 +24,14 @@ ACTIONS = frozenset({"create", "promote", "update", "rollback"})
 NOTES_TESTS_REF = "refs/notes/promptgit-tests"
 RECORDS = "refs/promptgit/"  # logs only promptgit writes: never pushed, never forged
 AUDIT_REF = RECORDS + "audit"  # who really changed which refs, and when
+EVENTS_REF = RECORDS + "events"  # a prompt's events: deprecations (who, when, why)
 MAX_NAME = 200
 
 _SEGMENT = re.compile(r"[a-z0-9][a-z0-9._-]{0,99}")
 _VERSION = re.compile(r"v?(0|[1-9][0-9]{0,5})\.(0|[1-9][0-9]{0,5})")
 _SHA = re.compile(r"[0-9a-f]{7,40}")
+_NUMBERISH = re.compile(r"v?[0-9]+(\.[0-9]+)*")  # v1, 1.2, v1.0.0: a name must not pass for a number
+_HEXISH = re.compile(r"[0-9a-f]{7,}")
 _ANY_TRAILER = re.compile(r"^[A-Za-z0-9-]+:[ \t]*\S")
 _TRAILER = re.compile(r"^(Promptgit-[A-Za-z]+): *(.*?) *$", re.MULTILINE)
 
@@ -100,12 +103,13 @@ class Version:
 
 FIRST = Version(1, 0)
 
-RefKind = Literal["stage", "version", "revision"]
+RefKind = Literal["stage", "version", "revision", "name"]
 
 
 @dataclass(frozen=True)
 class RefSpec:
-    """What a user wrote after `NAME@`: a stage, a version or a revision sha."""
+    """What a user wrote after `NAME@`: a stage, a version, a revision sha, or a
+    version's name (anything else that is one line; looked up, ignoring case)."""
 
     kind: RefKind
     value: str
@@ -122,11 +126,15 @@ class RefSpec:
             return cls("version", str(Version.parse(text)))
         if _SHA.fullmatch(text):
             return cls("revision", text)
-        raise InvalidName(
-            "ref",
-            text,
-            "use a stage (dev, tst, prod), a version (v2.3) or a revision sha (7+ hex digits)",
-        )
+        try:
+            return cls("name", check_version_name(text))
+        except InvalidName:
+            raise InvalidName(
+                "ref",
+                text,
+                "use a stage (dev, tst, prod), a version (v2.3), a version's name or a revision "
+                "sha (7+ hex digits)",
+            ) from None
 
 
 def split_target(target: str) -> tuple[str, RefSpec | None]:
@@ -208,9 +216,53 @@ def deployment_message(action: str, stage: str, version: Version, revision: str,
     )
 
 
-def creation_message(version: Version, source: Version | None, summary_line: str) -> str:
+def creation_message(
+    version: Version, source: Version | None, summary_line: str, name: str, description: str = ""
+) -> str:
+    """A version's creation commit: its summary, its description (the body), and the
+    trailers that name it. Like any commit message, fixed once written."""
     head = summary_line or (f"Create {version} from {source}" if source else f"Create {version}")
     lines = [f"Promptgit-Created: {version}"]
     if source is not None:
         lines.append(f"Promptgit-From: {source}")
-    return head + "\n\n" + "\n".join(lines) + "\n"
+    lines.append(f"Promptgit-Name: {name}")
+    body = f"{description.strip()}\n\n" if description.strip() else ""
+    return head + "\n\n" + body + "\n".join(lines) + "\n"
+
+
+CREATION_TRAILERS = frozenset({"Promptgit-Created", "Promptgit-From", "Promptgit-Name"})
+MAX_VERSION_NAME = 80
+VERSION_NAME_RULE = (
+    f"a version's name is one line of 1 to {MAX_VERSION_NAME} characters, without '/' or '@', that does "
+    "not look like a version number (v1.2), a stage (dev, tst, prod) or a revision (7 to 40 hex digits)"
+)
+
+
+def check_version_name(name: str) -> str:
+    """A version's free-text name: unambiguous as a REF, and one line."""
+    if (
+        not isinstance(name, str)
+        or not name.strip()
+        or name != name.strip()
+        or len(name) > MAX_VERSION_NAME
+        or "/" in name
+        or "@" in name
+        or any(ord(c) < 32 or ord(c) == 127 for c in name)
+        or name.lower() in STAGES
+        or _NUMBERISH.fullmatch(name.lower())
+        or _HEXISH.fullmatch(name.lower())
+    ):
+        raise InvalidName("version name", str(name), VERSION_NAME_RULE)
+    return name
+
+
+def description_of(message: str) -> str:
+    """A creation commit's description: the paragraphs between its summary and its trailers."""
+    paragraphs = message.strip().split("\n\n")
+    return "\n\n".join(paragraphs[1:-1]).strip() if len(paragraphs) > 2 else ""
+
+
+def event_message(event: str, version: Version, reason: str) -> str:
+    """An entry of the events log (EVENTS_REF): what happened to which version, and why."""
+    body = f"{reason.strip()}\n\n" if reason.strip() else ""
+    return f"{event.capitalize()} {version}\n\n{body}Promptgit-Event: {event}\nPromptgit-Version: {version}\n"

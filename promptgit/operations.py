@@ -27,6 +27,7 @@ from .errors import (
     RefNotFound,
     RuleViolation,
     VersionExists,
+    VersionNameTaken,
 )
 from .model import Actor, DeploymentInfo, EditResult, VersionInfo
 from .names import RefSpec, Version
@@ -95,12 +96,24 @@ class Operations(Reader):
         sha = repo.stage_commit(repo.commit(revision).tree, parents, message, who)
         return RefUpdate(ref, old, sha)
 
-    def create(self, name: str, files: Files, message: str, *, actor: Actor) -> VersionInfo:
-        """A new prompt: v1.0 as a DEV draft, served by dev."""
+    def create(
+        self,
+        name: str,
+        files: Files,
+        message: str,
+        *,
+        actor: Actor,
+        version_name: str | None = None,
+        description: str = "",
+    ) -> VersionInfo:
+        """A new prompt: v1.0 as a DEV draft, served by dev. `version_name` names v1.0
+        (default: its creation time in UTC); `description` describes it."""
         path = self._repo_path(name)
         self.check()
         data = _encode(files)
         content.check_files(data)
+        if version_name is not None:
+            names.check_version_name(version_name)
         if path.exists():
             raise PromptExists(name)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -113,7 +126,10 @@ class Operations(Reader):
             who = actor.person()
             v = names.FIRST
             tree = repo.stage_tree(data)
-            rev = repo.stage_commit(tree, [], names.creation_message(v, None, message), who)
+            label = version_name or history.default_name(who.time)
+            rev = repo.stage_commit(
+                tree, [], names.creation_message(v, None, message, label, description), who
+            )
             dev = self._deploy(repo, "dev", "create", v, rev, who, tip=None)
             self._apply(repo, name, [RefUpdate(v.branch, None, rev), dev], actor, f"promptgit: create {name}")
             try:
@@ -295,14 +311,23 @@ class Operations(Reader):
         as_version: str | None = None,
         message: str = "",
         files: Files | None = None,
+        version_name: str | None = None,
+        description: str = "",
         actor: Actor,
     ) -> VersionInfo:
         """A new DEV draft with the source's content; it becomes current in dev.
 
-        `files` (optional) are saved as the draft's first edit; they are validated
-        before anything is written, so bad content creates no version."""
+        `version_name` names it (unique, ignoring case; default: its creation time in
+        UTC) and `description` describes it; both are fixed once created. `files`
+        (optional) are saved as the draft's first edit; they are validated before
+        anything is written, so bad content creates no version."""
         repo = self._open(name)
         self._recover(repo, name, actor)
+        if version_name is not None:
+            names.check_version_name(version_name)
+            taken = history.named(repo, version_name)
+            if taken is not None:
+                raise VersionNameTaken(name, version_name, str(taken))
         src = self._resolve(repo, name, source)
         if files:
             source_files = repo.files(repo.commit(src.revision).tree)
@@ -321,11 +346,14 @@ class Operations(Reader):
         else:
             v = Version(src.version.major, max(u.minor for u in used if u.major == src.version.major) + 1)
         who = actor.person()
+        label = version_name or history.default_name(
+            who.time, [n for n, _d in history.version_names(repo).values()]
+        )
         source_commit = repo.commit(src.revision)
         rev = repo.stage_commit(
             source_commit.tree,
             [src.revision],
-            names.creation_message(v, src.version, message),
+            names.creation_message(v, src.version, message, label, description),
             who,
         )
         dev = self._deploy(repo, "dev", "create", v, rev, who, names.summary(message))

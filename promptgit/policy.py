@@ -59,6 +59,20 @@ def been_in_tst(v: object) -> str:
     return f"{v} has been in TST and can no longer be deleted"
 
 
+def name_problem(repo: Repo, label: str, prompt: str) -> str | None:
+    """Why `label` cannot name a new version of the prompt, or None."""
+    from .errors import InvalidName
+
+    try:
+        names.check_version_name(label)
+    except InvalidName as e:
+        return str(e)
+    taken = history.named(repo, label)
+    if taken is not None:
+        return f"prompt '{prompt}' already has a version named {label!r} ({taken}): names are unique"
+    return None
+
+
 # What each action needs, and how a refusal names it.
 NEEDS = {
     "edit": ("editor", "changing a draft"),
@@ -233,6 +247,11 @@ class _Check:
         if history.is_creation(c) != v:
             self.bad(u.ref, f"commit {creation[:10]} creates another version; {fix}")
             return
+        label = names.trailers(c.message).get("Promptgit-Name")
+        problem = name_problem(self.repo, label, self.name) if label is not None else None
+        if problem:
+            self.bad(u.ref, f"creation commit {creation[:10]}: {problem}")
+            return
         source_from = names.trailers(c.message).get("Promptgit-From")
         if not c.parents:
             if v != names.FIRST or self.repo.ref("refs/heads/dev") is not None:
@@ -263,12 +282,13 @@ class _Check:
                 return None
             t = names.trailers(commit.message)
             creation = history.is_creation(commit) is not None
-            extra = set(t) - {"Promptgit-Created", "Promptgit-From"}
+            extra = set(t) - names.CREATION_TRAILERS
             if creation and extra:
                 self.bad(
                     ref,
                     f"creation commit {commit.sha[:10]} also carries {', '.join(sorted(extra))}: "
-                    "a creation commit names only its version (Promptgit-Created, Promptgit-From)",
+                    "a creation commit names only its version (Promptgit-Created, Promptgit-From, "
+                    "Promptgit-Name)",
                 )
                 return None
             if creation and stop is not None and not self.repo.is_ancestor(stop, commit.sha):

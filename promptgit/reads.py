@@ -225,8 +225,8 @@ class Reader:
             tip = history.version_tip(repo, d.version)
             released = bool(tip and tip[1])
             return Resolved(d.version, d.revision, released, tip[0] if tip else d.revision, d)
-        if spec.kind == "version":
-            v = Version.parse(spec.value)
+        if spec.kind in ("version", "name"):
+            v = self._version_arg(repo, name, spec.value)
             sha, released = self._tip(repo, name, v)
             return Resolved(v, sha, released, sha)
         full = repo.expand(spec.value)
@@ -249,8 +249,9 @@ class Reader:
         """Every version with its stage, current stages, created/updated and summary."""
         repo = self._open(name)
         current, in_tst = _current(repo), history.versions_in_log(repo, "tst")
+        labels, gone = history.version_names(repo), history.deprecated(repo)
         return [
-            self._info(repo, v, tip, _label(released, v in in_tst), current)
+            self._info(repo, v, tip, _label(released, v in in_tst), current, labels, gone)
             for v, (tip, released) in sorted(history.all_versions(repo).items())
         ]
 
@@ -324,7 +325,8 @@ class Reader:
     # --- helpers ------------------------------------------------------------------
 
     def _version_arg(self, repo: Repo, name: str, version: str | Version) -> Version:
-        """A version given as v2.3 / 2.3, or as a stage meaning the version it serves."""
+        """A version given as v2.3 / 2.3, by its name, or as a stage meaning the version
+        it serves."""
         if isinstance(version, Version):
             return version
         if version in STAGES:
@@ -332,7 +334,14 @@ class Reader:
             if d is None:
                 raise RefNotFound(name, f"deployment in {version} yet")
             return d.version
-        return Version.parse(version)
+        spec = RefSpec.parse(version)
+        if spec.kind != "name":
+            return Version.parse(version)
+        found = history.named(repo, spec.value)
+        if found is None:
+            known = [f"{n} ({v})" for v, (n, _d) in sorted(history.version_names(repo).items())]
+            raise RefNotFound(name, f"version named {spec.value!r}", known)
+        return found
 
     def _current_info(self, repo: Repo, stage: str) -> DeploymentInfo:
         d = history.current(repo, stage)
@@ -348,12 +357,23 @@ class Reader:
 
     def _version_info(self, repo: Repo, v: Version) -> VersionInfo:
         tip, released = history.version_tip(repo, v) or ("", False)
-        return self._info(repo, v, tip, self._stage(repo, v, released), _current(repo))
+        stage = self._stage(repo, v, released)
+        return self._info(
+            repo, v, tip, stage, _current(repo), history.version_names(repo), history.deprecated(repo)
+        )
 
     def _info(
-        self, repo: Repo, v: Version, tip: str, stage: str, current: Mapping[str, Deployment | None]
+        self,
+        repo: Repo,
+        v: Version,
+        tip: str,
+        stage: str,
+        current: Mapping[str, Deployment | None],
+        labels: Mapping[Version, tuple[str, str]],
+        gone: Mapping[Version, str],
     ) -> VersionInfo:
         last = repo.commit(tip)
+        label, description = labels.get(v, ("", ""))
         return VersionInfo(
             version=str(v),
             stage=stage,
@@ -362,6 +382,9 @@ class Reader:
             created=history.creation(repo, tip).author,
             updated=last.author,
             summary=names.summary(last.message),
+            name=label,
+            description=description,
+            deprecated=gone.get(v),
         )
 
 

@@ -261,7 +261,8 @@ def test_diff_and_show(seeded, tmp_path: Path) -> None:
     human = ok(seeded("show", "greeting"))
     assert human.startswith("greeting@v1.0  DEV  revision ")
     assert "current in: dev" in human and "Hi {{ name }}" in human
-    fails(seeded("show", "greeting@zzz"), "error: invalid ref 'zzz'")
+    fails(seeded("show", "greeting@zzz"), "error: prompt 'greeting' has no version named 'zzz' (versions: ")
+    fails(seeded("show", "greeting@a/b"), "error: invalid ref")
     fails(seeded("show", "greeting@prod"), "error: prompt 'greeting' has no deployment in prod yet")
 
 

@@ -22,6 +22,7 @@ from promptgit.names import (
     classify_ref,
     creation_message,
     deployment_message,
+    description_of,
     split_target,
     summary,
     trailers,
@@ -308,30 +309,32 @@ def test_refspec_parse(text: str, kind: str, value: str) -> None:
     [
         "",
         " ",
-        "DEV",
+        "DEV",  # a name must not pass for a stage, a number or a sha
         "Prod",
-        "staging",
-        "main",
-        "HEAD",
-        "abcdef",  # 6 hex digits: too short
-        SHA + "0",  # 41 hex digits: too long
+        SHA + "0",
         "ABCDEF0",
-        "abcdefg",
         "v01.0",
         "v1",
         "v1.0.0",
-        "dev~1",
-        "prod^",
-        "@",
+        "a/b",
+        "x" * 81,
+        "two\nlines",
     ],
 )
 def test_refspec_parse_rejects(text: str) -> None:
     with pytest.raises(InvalidName) as info:
         RefSpec.parse(text)
     assert str(info.value) == (
-        f"invalid ref {text.strip()!r}: use a stage (dev, tst, prod), "
-        "a version (v2.3) or a revision sha (7+ hex digits)"
+        f"invalid ref {text.strip()!r}: use a stage (dev, tst, prod), a version (v2.3), "
+        "a version's name or a revision sha (7+ hex digits)"
     )
+
+
+@pytest.mark.parametrize(
+    "text", ["staging", "main", "HEAD", "abcdef", "abcdefg", "dev~1", "warmer tone", "Prod tone", "x" * 80]
+)
+def test_refspec_parse_takes_anything_else_as_a_version_name(text: str) -> None:
+    assert RefSpec.parse(text) == RefSpec("name", text)
 
 
 # --- split_target -----------------------------------------------------------
@@ -380,7 +383,7 @@ def test_split_target_bad_name(target: str, bad: str) -> None:
     assert info.value.value == bad
 
 
-@pytest.mark.parametrize("target", ["greeting@v1.0@x", "greeting@staging", "greeting@ "])
+@pytest.mark.parametrize("target", ["greeting@v1.0@x", "greeting@v1.0.0", "greeting@ "])
 def test_split_target_bad_ref(target: str) -> None:
     with pytest.raises(InvalidName, match=r"^invalid ref "):
         split_target(target)
@@ -526,10 +529,14 @@ def test_every_action_has_a_deployment_message() -> None:
 def test_creation_message_round_trip(
     version: Version, source: Version | None, line: str, head: str, expected: dict[str, str]
 ) -> None:
-    message = creation_message(version, source, line)
+    message = creation_message(
+        version, source, line, "warmer tone", "Why: customers asked.\n\nSecond paragraph."
+    )
     assert summary(message) == head
-    assert trailers(message) == expected
+    assert trailers(message) == {**expected, "Promptgit-Name": "warmer tone"}
     assert Version.maybe(trailers(message)["Promptgit-Created"]) == version
+    assert description_of(message) == "Why: customers asked.\n\nSecond paragraph."
+    assert description_of(creation_message(version, source, line, "n")) == ""
 
 
 def test_deployment_note_cannot_forge_trailers() -> None:
@@ -538,5 +545,5 @@ def test_deployment_note_cannot_forge_trailers() -> None:
 
 
 def test_creation_summary_cannot_forge_trailers() -> None:
-    message = creation_message(Version(1, 1), FIRST, "Promptgit-Created: v7.0")
-    assert trailers(message) == {"Promptgit-Created": "v1.1", "Promptgit-From": "v1.0"}
+    message = creation_message(Version(1, 1), FIRST, "Promptgit-Created: v7.0", "n", "Promptgit-Name: forged")
+    assert trailers(message) == {"Promptgit-Created": "v1.1", "Promptgit-From": "v1.0", "Promptgit-Name": "n"}

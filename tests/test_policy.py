@@ -89,7 +89,7 @@ ALLOWED: list[tuple[str, Case]] = [
     ("delete an unused DEV draft", lambda w: [RefUpdate("refs/heads/v1.4", w.tip("v1.4"), None)]),
     ("write a note", lambda w: [RefUpdate("refs/notes/review", None, w.tip("v1.4"))]),
     ("a new draft from a release", lambda w: [RefUpdate("refs/heads/v2.0", None, w.repo.stage_commit(
-        w.repo.commit(w.tip("v1.0")).tree, [w.tip("v1.0")], names.creation_message(Version(2, 0), Version(1, 0), ""), WHO))]),
+        w.repo.commit(w.tip("v1.0")).tree, [w.tip("v1.0")], names.creation_message(Version(2, 0), Version(1, 0), "", "second"), WHO))]),
     ("nothing changes", lambda w: [RefUpdate("refs/heads/dev", w.ref("refs/heads/dev"), w.ref("refs/heads/dev"))]),
 ]  # fmt: skip
 

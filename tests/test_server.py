@@ -160,11 +160,17 @@ def test_edit_with_etags(api: httpx.Client, name: str) -> None:
         "not_found",
         "has no version v7.7",
     )
-    error(
+    error(  # any other one-line text is a version's name
         api.patch(f"/prompts/{name}/versions/garbage", json={"content": PROMPT}),
+        404,
+        "not_found",
+        "has no version named 'garbage'",
+    )
+    error(
+        api.patch(f"/prompts/{name}/versions/v1.2.3", json={"content": PROMPT}),
         422,
         "invalid",
-        "invalid ref 'garbage'",
+        "invalid ref 'v1.2.3'",
     )
     revs = api.get(f"/prompts/{name}/versions/v1.0/revisions").json()
     assert [x["summary"] for x in revs] == ["Edit v1.0", "hi", "first"]

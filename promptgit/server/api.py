@@ -91,7 +91,11 @@ class VersionOut(BaseModel):
     updated_at: str
     created_by: str
     updated_by: str
-    change_summary: str
+    change_summary: str = Field(description="The latest revision's summary")
+    version_name: str = Field(description="The version's name, fixed at creation (unique, ignoring case)")
+    description: str = Field(description="The version's description, fixed at creation")
+    deprecated: bool
+    deprecated_reason: str | None
 
 
 class VersionDetailOut(VersionOut):
