@@ -168,15 +168,28 @@ def init(ctx: click.Context) -> None:
 @click.option("-f", "--file", "path", required=True, help=FILE_HELP)
 @click.option("--tests", type=click.Path(dir_okay=False), help="tests.yaml to save with it.")
 @click.option("-m", "--message", default="", help="Change summary (default: 'Create v1.0').")
+@click.option("--name", "label", metavar="TEXT", help="Name v1.0 (default: its creation time, UTC).")
+@click.option("--description", default="", metavar="TEXT", help="What v1.0 is for (fixed once created).")
 @json_option
 @click.pass_context
-def create(ctx: click.Context, name: str, path: str, tests: str | None, message: str, as_json: bool) -> None:
+def create(
+    ctx: click.Context,
+    name: str,
+    path: str,
+    tests: str | None,
+    message: str,
+    label: str | None,
+    description: str,
+    as_json: bool,
+) -> None:
     """Create prompt NAME: v1.0, a DEV draft served by dev."""
-    info = _store(ctx).create(name, _read_files(path, tests), message, actor=_actor())
+    info = _store(ctx).create(
+        name, _read_files(path, tests), message, version_name=label, description=description, actor=_actor()
+    )
     if as_json:
         _emit(info.to_json())
     else:
-        click.echo(f"created {name}@{info.version} ({info.revision[:10]}), served by dev")
+        click.echo(f"created {name}@{info.version} {info.name!r} ({info.revision[:10]}), served by dev")
 
 
 @cli.command()
@@ -225,6 +238,8 @@ def edit(
 @click.option("--major", is_flag=True, help="Start the next major version (v2.0).")
 @click.option("--as", "as_version", metavar="vX.Y", help="A custom, never-used number.")
 @click.option("-m", "--message", default="", help="Change summary.")
+@click.option("--name", "label", metavar="TEXT", help="Name the version (default: its creation time, UTC).")
+@click.option("--description", default="", metavar="TEXT", help="What it is for (fixed once created).")
 @json_option
 @click.pass_context
 def new_version(
@@ -234,18 +249,29 @@ def new_version(
     major: bool,
     as_version: str | None,
     message: str,
+    label: str | None,
+    description: str,
     as_json: bool,
 ) -> None:
     """Create the next version of NAME as a DEV draft (it becomes current in dev)."""
     if major and as_version:
         raise click.UsageError("--major and --as exclude each other: pick one")
     info = _store(ctx).new_version(
-        name, source, major=major, as_version=as_version, message=message, actor=_actor()
+        name,
+        source,
+        major=major,
+        as_version=as_version,
+        message=message,
+        version_name=label,
+        description=description,
+        actor=_actor(),
     )
     if as_json:
         _emit(info.to_json())
     else:
-        click.echo(f"created {name}@{info.version} ({info.revision[:10]}), a DEV draft served by dev")
+        click.echo(
+            f"created {name}@{info.version} {info.name!r} ({info.revision[:10]}), a DEV draft served by dev"
+        )
 
 
 @cli.command()
@@ -323,6 +349,12 @@ def show(ctx: click.Context, target: str, as_json: bool) -> None:
         return
     p = shown.prompt
     click.echo(f"{name}@{p.version}  {shown.stage}  revision {p.revision[:10]}")
+    if shown.info:
+        click.echo(f"name: {shown.info.name}")
+        if shown.info.description:
+            click.echo(f"description: {shown.info.description}")
+        if shown.info.deprecated:
+            click.echo(f"deprecated: {shown.info.deprecated}")
     if shown.current_in:
         click.echo(f"current in: {', '.join(shown.current_in)}")
     if shown.deployment:
@@ -345,10 +377,18 @@ def versions(ctx: click.Context, name: str, as_json: bool) -> None:
         _emit([v.to_json() for v in infos])
         return
     rows = [
-        [v.version, v.stage, ",".join(v.current_in) or "-", v.created.at[:16], v.updated.at[:16], v.summary]
+        [
+            v.version,
+            v.name,
+            v.stage + (" (deprecated)" if v.deprecated else ""),
+            ",".join(v.current_in) or "-",
+            v.created.at[:16],
+            v.updated.at[:16],
+            v.summary,
+        ]
         for v in infos
     ]
-    _table(rows, ["VERSION", "STAGE", "CURRENT", "CREATED", "UPDATED", "SUMMARY"])
+    _table(rows, ["VERSION", "NAME", "STAGE", "CURRENT", "CREATED", "UPDATED", "LAST CHANGE"])
 
 
 @cli.command()

@@ -269,6 +269,7 @@ class Shown:
     tip: str
     deployment: DeploymentInfo | None = None
     notes: tuple[str, ...] = field(default=())
+    info: VersionInfo | None = None  # the version's own entry: name, description, deprecation
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -283,6 +284,9 @@ class Shown:
             "tests": self.prompt.tests,
             "deployment": self.deployment.to_json() if self.deployment else None,
             "notes": list(self.notes),
+            "version_name": self.info.name if self.info else "",
+            "description": self.info.description if self.info else "",
+            "deprecated_reason": self.info.deprecated if self.info else None,
         }
 
 

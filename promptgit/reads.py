@@ -289,6 +289,7 @@ class Reader:
             tip=r.tip,
             deployment=_deployment_info(repo, r.deployment) if r.deployment else None,
             notes=tuple(notes),
+            info=self._version_info(repo, r.version),
         )
 
     def log(

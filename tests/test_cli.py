@@ -51,8 +51,8 @@ def write(tmp_path: Path, text: str, name: str = "prompt.yaml") -> str:
 def test_init_and_create(run) -> None:
     assert ok(run("init")) == "store ready at prompts\n"
     assert ok(run("init")) == "store ready at prompts\n"  # idempotent
-    out = ok(run("create", "greeting", "-f", "prompt.yaml", "-m", "first draft"))
-    assert out.startswith("created greeting@v1.0 (") and out.endswith("), served by dev\n")
+    out = ok(run("create", "greeting", "-f", "prompt.yaml", "-m", "first draft", "--name", "warm welcome"))
+    assert out.startswith("created greeting@v1.0 'warm welcome' (") and out.endswith("), served by dev\n")
     assert Path("prompts/greeting.git/HEAD").is_file()
 
 
@@ -320,3 +320,20 @@ def test_a_closed_pipe_ends_quietly(seeded, tmp_path: Path) -> None:
     )  # fmt: skip
     assert out.stdout.count("\n") == 1
     assert out.stderr == ""
+
+
+def test_versions_have_names_and_descriptions(seeded) -> None:
+    out = ok(seeded("new-version", "greeting", "--name", "Formal tone", "--description", "For banks."))
+    assert out.startswith("created greeting@v1.1 'Formal tone' (")
+    fails(seeded("new-version", "greeting", "--name", "formal TONE"),
+          "error: prompt 'greeting' already has a version named 'formal TONE' (v1.1): names are unique")  # fmt: skip
+    fails(seeded("new-version", "greeting", "--name", "v9.9"), "error: invalid version name 'v9.9'")
+    shown = ok(seeded("show", "greeting@Formal tone"))
+    assert (
+        "greeting@v1.1  DEV" in shown and "name: Formal tone" in shown and "description: For banks." in shown
+    )
+    data = json.loads(ok(seeded("versions", "greeting", "--json")))
+    assert [(v["version"], v["description"]) for v in data] == [("v1.0", ""), ("v1.1", "For banks.")]
+    assert data[0]["version_name"][:2] == "20"  # named by its creation time, in UTC
+    table = ok(seeded("versions", "greeting"))
+    assert "NAME" in table.splitlines()[0] and "Formal tone" in table

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from .. import __version__
 from ..errors import ConcurrentUpdate, InvalidInput
 from ..model import Actor, rendered_json
-from ..names import PromotionStage, RefSpec, Stage, check_stage
+from ..names import PromotionStage, RefSpec, Stage, Version, check_stage
 from ..store import Store
 from .auth import Auth
 from .errors import ApiError, install_handlers
@@ -187,6 +187,8 @@ class CreatePromptIn(BaseModel):
     content: Content = Field(description="prompt.yaml, as YAML text or as a JSON object")
     tests: Content | None = None
     change_summary: str = ""
+    version_name: str | None = Field(None, description="A name for v1.0 (default: its creation time, UTC)")
+    description: str = Field("", description="What v1.0 is for; fixed once created")
 
 
 class NewVersionIn(BaseModel):
@@ -194,9 +196,13 @@ class NewVersionIn(BaseModel):
     from_: str | None = Field(
         None, alias="from", description="Source version or stage (default: prod, else dev)"
     )
-    version_name: str | None = Field(None, description="A custom, never-used number such as v3.0")
+    version_name: str | None = Field(
+        None,
+        description="The version's name (unique, ignoring case; default: its creation time, UTC); "
+        "shaped like vX.Y it asks for that never-used number instead",
+    )
     major: bool = False
-    description: str | None = None
+    description: str = Field("", description="What the version is for; fixed once created")
     change_summary: str | None = None
     content: Content | None = Field(None, description="Content for a first edit of the new draft")
     tests: Content | None = None
@@ -312,7 +318,14 @@ def create_api(store: Store, auth: Auth) -> FastAPI:
     @app.post("/prompts", status_code=201, response_model=PromptDetailsOut, tags=["prompts"])
     def create_prompt(body: CreatePromptIn, actor: Editor) -> dict[str, Any]:
         """Create a prompt: v1.0, a DEV draft served by dev."""
-        store.create(body.name, _files(body.content, body.tests), body.change_summary, actor=actor)
+        store.create(
+            body.name,
+            _files(body.content, body.tests),
+            body.change_summary,
+            version_name=body.version_name,
+            description=body.description,
+            actor=actor,
+        )
         return store.details(body.name).to_json()
 
     @app.get("/prompts/{name:path}/versions", response_model=list[VersionOut], tags=["versions"])
@@ -324,14 +337,16 @@ def create_api(store: Store, auth: Auth) -> FastAPI:
     @app.post("/prompts/{name:path}/versions", status_code=201, response_model=VersionOut, tags=["versions"])
     def new_version(name: str, body: NewVersionIn, actor: Editor, response: Response) -> dict[str, Any]:
         """A new version as a DEV draft (current in dev); never changes what another stage serves."""
-        summary = body.change_summary or body.description or ""
         files = _files(body.content, body.tests)
+        number = body.version_name if body.version_name and Version.maybe(body.version_name) else None
         info = store.new_version(
             name,
             body.from_,
             major=body.major,
-            as_version=body.version_name,
-            message=summary,
+            as_version=number,
+            version_name=None if number else body.version_name,
+            description=body.description,
+            message=body.change_summary or "",
             files=files or None,
             actor=actor,
         )
