@@ -321,6 +321,31 @@ def delete(ctx: click.Context, target: str) -> None:
     click.echo(f"deleted {name}@{ref.value}; the number {ref.value} is retired")
 
 
+@cli.command()
+@click.argument("target", metavar="NAME@VERSION")
+@click.option("-m", "--message", "reason", required=True, help="Why: shown wherever the release is.")
+@click.pass_context
+def deprecate(ctx: click.Context, target: str, reason: str) -> None:
+    """Deprecate a release: rollback skips it (needs role releaser; not the one prod serves)."""
+    name, ref = _target(target)
+    if ref is None:
+        raise click.UsageError(f"name the release to deprecate, e.g. {name}@v1.2")
+    info = _store(ctx).deprecate(name, ref.value, reason, actor=_actor())
+    click.echo(f"deprecated {name}@{info.version}: {reason}")
+
+
+@cli.command()
+@click.argument("target", metavar="NAME@VERSION")
+@click.pass_context
+def undeprecate(ctx: click.Context, target: str) -> None:
+    """Take a deprecation back (needs role releaser)."""
+    name, ref = _target(target)
+    if ref is None:
+        raise click.UsageError(f"name the release, e.g. {name}@v1.2")
+    info = _store(ctx).undeprecate(name, ref.value, actor=_actor())
+    click.echo(f"{name}@{info.version} is no longer deprecated")
+
+
 @cli.command("list")
 @json_option
 @click.pass_context

@@ -453,6 +453,40 @@ class Operations(Reader):
         )
         return self._current_info(repo, stage)
 
+    def deprecate(self, name: str, version: str | Version, reason: str, *, actor: Actor) -> VersionInfo:
+        """Mark a release deprecated: rollback skips it. Not the one prod serves now."""
+        if not reason.strip():
+            raise InvalidInput("say why it is deprecated (-m REASON): the reason is shown wherever it is")
+        return self._deprecation(name, version, reason, actor, undo=False)
+
+    def undeprecate(self, name: str, version: str | Version, *, actor: Actor) -> VersionInfo:
+        """Take a deprecation back: rollback may go to the release again."""
+        return self._deprecation(name, version, "", actor, undo=True)
+
+    def _deprecation(
+        self, name: str, version: str | Version, reason: str, actor: Actor, undo: bool
+    ) -> VersionInfo:
+        """Append a deprecate/undeprecate event to the events log, under the write lock
+        and with prod locked, after the same checks `policy.deprecation_problem` makes."""
+        why = policy.refusal("deprecate", actor.role)
+        if why:
+            raise Forbidden(f"{actor.name}: {why}")
+        repo = self._open(name)
+        v = self._version_arg(repo, name, version)
+        self._tip(repo, name, v)
+
+        def check() -> None:
+            problem = policy.deprecation_problem(repo, v, undo=undo)
+            if problem:
+                raise RuleViolation([problem])
+
+        check()  # a clear answer before any lock is taken; again below, under the locks
+        event = names.event_message("undeprecate" if undo else "deprecate", v, reason)
+        read = {"refs/heads/prod": repo.ref("refs/heads/prod"), v.tag: repo.ref(v.tag)}
+        who = actor.person()
+        repo.update_refs([], read=read, check=check, who=who, message=event, audit=(names.EVENTS_REF, event))
+        return self._version_info(repo, v)
+
     def delete(self, name: str, version: str | Version, *, actor: Actor) -> None:
         """Remove a DEV draft that never reached TST and is not current in dev."""
         repo = self._open(name)

@@ -86,7 +86,35 @@ NEEDS = {
     "release": ("releaser", "releasing"),
     "update": ("editor", "updating a stage"),
     "notes": ("editor", "writing notes"),
+    "deprecate": ("releaser", "deprecating a release"),
 }
+
+
+def refusal(key: str, role: str) -> str | None:
+    """Why `role` may not do action `key` (a NEEDS key), or None."""
+    needed, what = NEEDS[key]
+    return None if allows(role, needed) else role_needed(what, needed, role)
+
+
+def deprecated(v: object, reason: str) -> str:
+    return f"{v} is deprecated ({reason})"
+
+
+def deprecation_problem(repo: Repo, v: Version, *, undo: bool) -> str | None:
+    """Why `v` cannot be deprecated (or, with `undo`, undeprecated) now, or None."""
+    gone = history.deprecated(repo)
+    if undo:
+        return None if v in gone else f"{v} is not deprecated"
+    if history.version_tip(repo, v) is None:
+        return f"there is no {v}"
+    if not history.version_tip(repo, v)[1]:  # type: ignore[index]
+        return f"{v} is a draft: only releases are deprecated; delete a draft instead"
+    if v in gone:
+        return f"{deprecated(v, gone[v])} already"
+    now = history.current(repo, "prod")
+    if now is not None and now.version == v:
+        return f"prod serves {v} now: roll prod forward (release a newer version) or back first"
+    return None
 
 
 class _Check:
@@ -441,6 +469,12 @@ class _Check:
         if d.stage == "prod" and not self.released(v):
             self.bad(u.ref, f"prod rolls back only to a release, and {v} is a draft")
             return
+        gone = history.deprecated(self.repo)
+        if v in gone:
+            self.bad(
+                u.ref, f"{deprecated(v, gone[v])}: roll back to another version, or undeprecate it first"
+            )
+            return
         last = history.last_served(self.repo, d.stage, v, u.old) if u.old else None
         if last is None:
             self.bad(u.ref, f"{d.stage} never served {v}, so it cannot roll back to it")
@@ -527,6 +561,7 @@ class PromptState:
     versions: Sequence[VersionState]
     serving: Mapping[str, tuple[str, str] | None]
     served: Mapping[str, Collection[str]] = field(default_factory=dict)
+    deprecated: Mapping[str, str] = field(default_factory=dict)  # version -> reason
 
 
 @dataclass(frozen=True)
@@ -590,7 +625,9 @@ def rollback_targets(state: PromptState, role: str) -> dict[str, dict[str, Actio
     for stage, served in state.served.items():
         now = state.serving.get(stage)
         out[stage] = {
-            version: _by_role("rollback:prod" if stage == "prod" else "rollback", role)
+            version: Action(False, deprecated(version, state.deprecated[version]))
+            if version in state.deprecated
+            else _by_role("rollback:prod" if stage == "prod" else "rollback", role)
             for version in sorted(served, key=_version_key)
             if version in existing
             and (now is None or now[0] != version)

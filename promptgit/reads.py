@@ -185,6 +185,7 @@ class Reader:
             versions=versions,
             serving={s: (str(d.version), d.revision) if d else None for s, d in current.items()},
             served={s: {str(v) for v in history.versions_in_log(repo, s)} for s in STAGES},
+            deprecated={str(v): why for v, why in history.deprecated(repo).items()},
         )
 
     def _prompt(

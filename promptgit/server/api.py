@@ -225,6 +225,11 @@ class RollbackIn(BaseModel):
     stage: Stage | None = None
 
 
+class DeprecateIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: str = Field(description="Why; shown wherever the release is")
+
+
 class RenderIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     vars: dict[str, Any] = {}
@@ -406,6 +411,22 @@ def create_api(store: Store, auth: Auth) -> FastAPI:
         target = check_stage(stage or (body.stage if body else None) or "prod")
         store.rollback(name, _version_ref(version_id).value, stage=target, actor=actor)
         return store.details(name).to_json()
+
+    @app.post(
+        "/prompts/{name:path}/versions/{version_id}/deprecate", response_model=VersionOut, tags=["versions"]
+    )
+    def deprecate(name: str, version_id: str, body: DeprecateIn, actor: Editor) -> dict[str, Any]:
+        """Deprecate a release (needs role releaser): rollbacks skip it. Not the one prod serves."""
+        return api_words(
+            store.deprecate(name, _version_ref(version_id).value, body.reason, actor=actor).to_json()
+        )
+
+    @app.post(
+        "/prompts/{name:path}/versions/{version_id}/undeprecate", response_model=VersionOut, tags=["versions"]
+    )
+    def undeprecate(name: str, version_id: str, actor: Editor) -> dict[str, Any]:
+        """Take a deprecation back (needs role releaser)."""
+        return api_words(store.undeprecate(name, _version_ref(version_id).value, actor=actor).to_json())
 
     @app.post("/prompts/{name:path}/versions/{version_id}/test", response_model=TestRunOut, tags=["versions"])
     def run_tests(name: str, version_id: str, actor: Editor, body: TestIn | None = None) -> dict[str, Any]:
