@@ -35,7 +35,8 @@ class Buttons(HTMLParser):
         if tag == "li" and a.get("data-stage"):
             self.log = (a["data-stage"] or "", a.get("data-version") or "")
         if tag == "button" and a.get("data-action") == "rollback" and self.log:
-            self.rollbacks.setdefault(self.log[0], []).append(self.log[1])
+            if "disabled" not in a:  # offered, and this role may do it
+                self.rollbacks.setdefault(self.log[0], []).append(self.log[1])
         elif tag == "button" and self.row and a.get("data-action") not in (None, "save"):
             self.buttons.setdefault(self.row, {})[a["data-action"] or ""] = (
                 "disabled" not in a,

@@ -33,11 +33,11 @@ TESTS = "cases:\n  - name: greets\n    vars: {name: Ada}\n    contains: Ada\n"
 # The seed's table: stage -> button -> (shown, enabled, label)
 TABLE = {
     "DEV": {"edit": (True, True, "Edit"), "test": (True, True, "Test"), "promote": (True, True, "Promote to TST"),
-            "new": (True, True, "Create new")},
+            "new": (True, True, "Create New Version")},
     "TST": {"edit": (True, True, "Edit"), "test": (True, True, "Test"), "promote": (True, True, "Promote to PROD"),
-            "new": (True, True, "Create new"), "delete": (True, False, "Delete")},
+            "new": (True, True, "Create New Version"), "delete": (True, False, "Delete")},
     "PROD": {"edit": (True, False, "Edit"), "test": (True, True, "Test"), "promote": (False, False, ""),
-             "new": (True, True, "Create new"), "delete": (True, False, "Delete")},
+             "new": (True, True, "Create New Version"), "delete": (True, False, "Delete")},
 }  # fmt: skip
 
 if not Path(CHROMIUM).exists():
@@ -330,3 +330,33 @@ def test_a_tst_version_tst_no_longer_serves_goes_back_to_tst_first(
     page.goto(f"{site[1].url}/ui/prompts/{prompt}/versions/prod")  # type: ignore[attr-defined]
     assert page.locator("h1").inner_text().startswith(f"{prompt}@v1.0")  # type: ignore[attr-defined]
     assert "after tst moved on" in page.locator("ol.revisions").inner_text()  # type: ignore[attr-defined]
+
+
+def test_a_versions_life_on_the_page(page: object, site: tuple[Store, Server], prompt: str) -> None:
+    """Create New Version asks for a name and a description; the version page shows
+    the content, name, description, who and when, and its deprecation; a deprecated
+    release's Roll back button is greyed with the reason."""
+    store, server = site
+    a = Actor("Ada", "ada@example.com")
+    store.promote(prompt, "v1.0", actor=a)
+    store.promote(prompt, "v1.0", actor=a)  # v1.0 released
+    page.goto(f"{server.url}/ui/prompts/{prompt}")  # type: ignore[attr-defined]
+    r = row(page, "v1.0")
+    r.locator('input[name="version_name"]').fill("Warmer tone")  # type: ignore[attr-defined]
+    r.locator('input[name="description"]').fill("For the holiday campaign.")  # type: ignore[attr-defined]
+    button(page, "v1.0", "new").click()  # type: ignore[attr-defined]
+    assert "Warmer tone" in row(page, "v1.1").inner_text()  # type: ignore[attr-defined]
+    store.edit(prompt, "v1.1", {"prompt.yaml": PROMPT.replace("Hello", "Hey")}, "hey", actor=a)
+    store.promote(prompt, "v1.1", actor=a)
+    store.promote(prompt, "v1.1", actor=a)
+    store.deprecate(prompt, "v1.0", "too formal", actor=a)
+    page.goto(f"{server.url}/ui/prompts/{prompt}")  # type: ignore[attr-defined]
+    back = page.locator('li[data-stage="prod"][data-version="v1.0"] button[data-action="rollback"]').first  # type: ignore[attr-defined]
+    assert not back.is_enabled() and back.get_attribute("title") == "v1.0 is deprecated (too formal)"
+    page.goto(f"{server.url}/ui/prompts/{prompt}/versions/Warmer tone")  # type: ignore[attr-defined]
+    about = page.locator('section[aria-label="About this version"]').inner_text()  # type: ignore[attr-defined]
+    assert "Warmer tone" in about and "For the holiday campaign." in about and "Created by Page User" in about
+    assert "Hey {{ name }}" in page.locator('pre[aria-label="prompt.yaml"]').inner_text()  # type: ignore[attr-defined]
+    assert page.locator('pre[aria-label="tests.yaml"]').count() == 1  # type: ignore[attr-defined]
+    page.goto(f"{server.url}/ui/prompts/{prompt}/versions/v1.0")  # type: ignore[attr-defined]
+    assert "Deprecated: too formal" in page.locator(".deprecated").inner_text()  # type: ignore[attr-defined]

@@ -39,7 +39,7 @@ def _templates() -> Any:
     return env
 
 
-LABELS = {"edit": "Edit", "test": "Test", "new": "Create new", "delete": "Delete"}
+LABELS = {"edit": "Edit", "test": "Test", "new": "Create New Version", "delete": "Delete"}
 
 
 def buttons(actions: Mapping[str, Action]) -> dict[str, dict[str, Any]]:
@@ -165,11 +165,20 @@ def mount_ui(app: FastAPI, store: Store, auth: Auth) -> None:
     )
     def version_page(request: Request, name: str, version: str, actor: Actor = signed_in) -> Response:
         try:
-            info = store.version(name, version)  # a stage name means the version it serves
-            revisions = store.log(name, info.version)
+            detail = store.version_detail(name, version)  # a stage or a name means that version
+            revisions = store.log(name, detail.info.version)
         except PromptgitError as e:
             return page("error.html", status_of(e)[0], message=str(e), actor=actor)
-        return page("version.html", name=name, info=info, revisions=revisions, actor=actor)
+        runs = [(r, run) for r in revisions for run in r.tests]
+        return page(
+            "version.html",
+            name=name,
+            info=detail.info,
+            prompt=detail.prompt,
+            revisions=revisions,
+            last_run=runs[-1] if runs else None,
+            actor=actor,
+        )
 
     @app.get("/ui/prompts/{name:path}", response_class=HTMLResponse, include_in_schema=False)
     def prompt(request: Request, name: str, actor: Actor = signed_in) -> Response:
@@ -250,9 +259,18 @@ def mount_ui(app: FastAPI, store: Store, auth: Auth) -> None:
         return act(request, name, "editor", do, f"Promoted {version}")
 
     @app.post("/ui/prompts/{name:path}/versions/{version}/new", include_in_schema=False)
-    def new(request: Request, name: str, version: str) -> Response:
+    def new(
+        request: Request, name: str, version: str, version_name: str = Form(""), description: str = Form("")
+    ) -> Response:
         def do(actor: Actor) -> dict[str, str]:
-            info = store.new_version(name, version, message=f"Create from {version}", actor=actor)
+            info = store.new_version(
+                name,
+                version,
+                message=f"Create from {version}",
+                version_name=version_name.strip() or None,
+                description=description,
+                actor=actor,
+            )
             return {"edit": info.version}
 
         return act(request, name, "editor", do, "Created a new version")
