@@ -476,6 +476,18 @@ class Repo:
             finally:
                 _free(txns)
 
+    def size(self) -> int:
+        """Bytes of the object store (loose objects, packs and their indexes)."""
+        total = 0
+        for root, _dirs, files in os.walk(os.path.join(self.path, "objects")):
+            total += sum(os.path.getsize(os.path.join(root, f)) for f in files)
+        return total
+
+    def repack(self) -> None:
+        """Everything into one pack (nothing reachable is dropped; reflogs keep the rest)."""
+        subprocess.run(["git", "-C", self.path, "repack", "-a", "-d", "-q"], check=False, capture_output=True)
+        subprocess.run(["git", "-C", self.path, "prune-packed", "-q"], check=False, capture_output=True)
+
     def _maybe_pack(self) -> None:
         """Pack once loose objects pile up (every write is a loose object)."""
         probe = os.path.join(self.path, "objects", "17")

@@ -526,6 +526,28 @@ def hooks_install(ctx: click.Context, names: tuple[str, ...]) -> None:
 
 @cli.command()
 @click.argument("names", nargs=-1, metavar="[NAME]...")
+@click.option("--dry-run", is_flag=True, help="Say what would be deleted; change nothing.")
+@json_option
+@click.pass_context
+def gc(ctx: click.Context, names: tuple[str, ...], dry_run: bool, as_json: bool) -> None:
+    """Delete DEV drafts past retention.draft_max_age_days, then repack (default: every prompt).
+
+    Only drafts that are not current in dev and were never in TST go, by the
+    normal delete rules (their numbers are retired). Releases are never removed.
+    """
+    results = _store(ctx).gc(names, dry_run=dry_run, actor=_actor())
+    if as_json:
+        _emit([r.to_json() for r in results])
+        return
+    for r in results:
+        verb = "would delete" if dry_run else "deleted"
+        gone = f"{verb} {', '.join(r.deleted)}" if r.deleted else "no draft to delete"
+        sizes = "" if dry_run else f"; {r.bytes_before:,} -> {r.bytes_after:,} bytes"
+        click.echo(f"{r.prompt}: {gone}{sizes}")
+
+
+@cli.command()
+@click.argument("names", nargs=-1, metavar="[NAME]...")
 @click.option("--repair", is_flag=True, help="Mend what can be mended without losing anything.")
 @json_option
 @click.pass_context

@@ -33,6 +33,8 @@ TOP_KEYS = {
     "require_tests": "true, false, or a list of the stages (tst, prod) whose promotion needs "
     "a passing test run",
     "tokens": "API tokens, written by 'promptgit token' (hashed only)",
+    "retention": "a mapping with max_drafts (DEV drafts per prompt) and draft_max_age_days "
+    "(what 'promptgit gc' deletes), both positive whole numbers",
 }
 ENV_KEYS = {
     "provider": "render or openai",
@@ -60,6 +62,8 @@ class Config:
     environments: Mapping[str, Environment] = field(default_factory=dict)
     require_tests: frozenset[str] = frozenset()
     tokens: Mapping[str, Any] = field(default_factory=dict)
+    max_drafts: int | None = None  # DEV drafts a prompt may have at once
+    draft_max_age_days: int | None = None  # age (of the latest revision) past which gc deletes a draft
 
     def environment(self, stage: str) -> Environment:
         return self.environments.get(stage) or Environment(stage)
@@ -102,7 +106,13 @@ def parse(text: str) -> Config:
     tokens = data.get("tokens") or {}
     if not isinstance(tokens, dict):
         raise bad("tokens", "must be a mapping; manage it with 'promptgit token'")
-    return Config(envs, require, tokens)
+    retention = data.get("retention") or {}
+    if not isinstance(retention, dict) or set(retention) - {"max_drafts", "draft_max_age_days"}:
+        raise bad("retention", f"must be {TOP_KEYS['retention']}")
+    for key, value in retention.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise bad("retention", f"retention.{key} must be a positive whole number, not {value!r}")
+    return Config(envs, require, tokens, retention.get("max_drafts"), retention.get("draft_max_age_days"))
 
 
 def _environment(stage: str, settings: Any, bad: Any) -> Environment:

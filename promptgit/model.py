@@ -314,3 +314,24 @@ class Finding:
             "repairable": self.repairable,
             "repaired": self.repaired,
         }
+
+
+@dataclass(frozen=True)
+class Collected:
+    """`gc` on one prompt: the drafts it deleted (or would, on a dry run) and the
+    size of the repository's objects before and after repacking."""
+
+    prompt: str
+    deleted: tuple[str, ...]
+    bytes_before: int
+    bytes_after: int
+    dry_run: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "prompt": self.prompt,
+            "deleted": list(self.deleted),
+            "bytes_before": self.bytes_before,
+            "bytes_after": self.bytes_after,
+            "dry_run": self.dry_run,
+        }

@@ -59,12 +59,14 @@ class Operations(Reader):
     ) -> None:
         """Apply `updates` (then each step of `then`, in order) if the policy allows
         all of them; see Repo.update_refs."""
-        gates = self.config.require_tests
+        gates, limit = self.config.require_tests, self.config.max_drafts
         steps = [updates, *then]
         every = [u for step in steps for u in step]
 
         def check() -> None:
-            found = policy.check(repo, every, actor.role, name, require_tests=gates, library=library)
+            found = policy.check(
+                repo, every, actor.role, name, require_tests=gates, library=library, max_drafts=limit
+            )
             forbidden = [v for v in found if v.kind == "forbidden"]
             if forbidden:  # the first says it: the others need the same role for one action
                 raise Forbidden(f"{actor.name}: {forbidden[0]}")

@@ -90,6 +90,35 @@ NEEDS = {
 }
 
 
+def deletable_drafts(repo: Repo) -> list[Version]:
+    """DEV drafts that `delete` would take: not current in dev, never in TST."""
+    dev = history.current(repo, "dev")
+    in_tst = history.versions_in_log(repo, "tst")
+    return [
+        v
+        for v, (_tip, released) in sorted(history.all_versions(repo).items())
+        if not released and v not in in_tst and (dev is None or dev.version != v)
+    ]
+
+
+def draft_limit_problem(repo: Repo, max_drafts: int | None, prompt: str) -> str | None:
+    """Why one more DEV draft would break retention.max_drafts, or None."""
+    if max_drafts is None:
+        return None
+    in_tst = history.versions_in_log(repo, "tst")
+    drafts = [
+        v for v, (_t, released) in history.all_versions(repo).items() if not released and v not in in_tst
+    ]
+    if len(drafts) < max_drafts:
+        return None
+    spare = ", ".join(str(v) for v in deletable_drafts(repo)) or "none yet"
+    return (
+        f"prompt '{prompt}' has {len(drafts)} DEV drafts, the most promptgit.yaml allows "
+        f"(retention.max_drafts: {max_drafts}): delete one first ('promptgit delete {prompt}@vX.Y'; "
+        f"deletable: {spare})"
+    )
+
+
 def refusal(key: str, role: str) -> str | None:
     """Why `role` may not do action `key` (a NEEDS key), or None."""
     needed, what = NEEDS[key]
@@ -127,7 +156,9 @@ class _Check:
         role: str,
         name: str,
         require_tests: Collection[str],
+        max_drafts: int | None = None,
     ):
+        self.max_drafts = max_drafts
         self.repo = repo
         self.updates = {u.ref: u for u in updates}
         self.role = role
@@ -261,6 +292,10 @@ class _Check:
 
     def new_draft(self, u: RefUpdate, v: Version) -> None:
         assert u.new is not None
+        over = draft_limit_problem(self.repo, self.max_drafts, self.name)
+        if over:
+            self.bad(u.ref, over)
+            return
         if history.has_served(self.repo, "dev", v):
             self.bad(u.ref, f"{v} was used before and is retired: version numbers are never reused")
             return
@@ -494,6 +529,7 @@ def check(
     *,
     require_tests: Collection[str] = (),
     library: bool = False,
+    max_drafts: int | None = None,
 ) -> list[Violation]:
     """Every rule the proposed updates break, one violation per problem (empty: allowed).
 
@@ -503,7 +539,7 @@ def check(
     (promptgit.yaml). `library` is True only for promptgit's own writes: it
     alone may record test runs.
     """
-    c = _Check(repo, updates, role, name, require_tests)
+    c = _Check(repo, updates, role, name, require_tests, max_drafts)
     for u in updates:
         if u.old == u.new:
             continue

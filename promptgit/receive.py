@@ -79,9 +79,11 @@ def pre_receive(lines: Iterable[str], git_dir: str, push: str) -> int:
     repo = Repo(git_dir, from_env=True)
     root, name = _store_and_name(git_dir)
     role = os.environ.get("PROMPTGIT_ROLE", "admin")
-    gates = config.load(root).require_tests
+    settings = config.load(root)
     seen = repo.refs()  # before the check: a write landing during it must show as a change
-    found = policy.check(repo, updates, role, name, require_tests=gates)
+    found = policy.check(
+        repo, updates, role, name, require_tests=settings.require_tests, max_drafts=settings.max_drafts
+    )
     if found:
         _say([f"{v.ref}: {v.message}" for v in found])
         _say(["push rejected: nothing was changed"])

@@ -14,7 +14,7 @@ import builtins
 from collections.abc import Sequence
 
 from . import tokens
-from .model import Actor, Finding
+from .model import Actor, Collected, Finding
 from .operations import Operations
 
 __all__ = ["Store"]
@@ -55,3 +55,34 @@ class Store(Operations):
 
         self.check()
         return examine(self, prompts, repair=repair, actor=actor)
+
+    def gc(
+        self, prompts: Sequence[str] = (), *, dry_run: bool = False, actor: Actor
+    ) -> builtins.list[Collected]:
+        """Delete the DEV drafts retention.draft_max_age_days lets go (not current, never
+        in TST, latest revision older than that; by the normal delete rules, so their
+        numbers are retired), then repack each repository into one pack. Releases are
+        never removed."""
+        import time
+
+        from . import history, policy
+
+        self.check()
+        days = self.config.draft_max_age_days
+        out = []
+        for name in prompts or self.names():
+            repo = self._open(name)
+            old = []
+            if days is not None:
+                cutoff = time.time() - days * 86400
+                for v in policy.deletable_drafts(repo):
+                    tip = history.version_tip(repo, v)
+                    if tip is not None and repo.commit(tip[0]).author.time < cutoff:
+                        old.append(str(v))
+            before = repo.size()
+            if not dry_run:
+                for label in old:
+                    self.delete(name, label, actor=actor)
+                repo.repack()
+            out.append(Collected(name, tuple(old), before, repo.size(), dry_run))
+        return out

@@ -18,7 +18,7 @@ from fastapi import Depends, FastAPI, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from ..errors import ConcurrentUpdate, PromptgitError
-from ..model import Actor
+from ..model import Actor, RevisionInfo
 from ..names import STAGES, RefSpec
 from ..policy import Action
 from ..store import Store
@@ -169,7 +169,7 @@ def mount_ui(app: FastAPI, store: Store, auth: Auth) -> None:
             revisions = store.log(name, detail.info.version)
         except PromptgitError as e:
             return page("error.html", status_of(e)[0], message=str(e), actor=actor)
-        runs = [(r, run) for r in revisions for run in r.tests]
+        runs = [(r, run) for r in revisions if isinstance(r, RevisionInfo) for run in r.tests]
         return page(
             "version.html",
             name=name,
