@@ -41,6 +41,7 @@ class PromptLifecycle(RuleBasedStateMachine):
         self.tips: dict[str, str] = {}
         self.tags: dict[str, str] = {}
         self.released: set[str] = set()
+        self.deprecated_at_rollback: dict[str, set[str]] = {}
 
     def teardown(self) -> None:
         if self.repo_path.exists():
@@ -92,11 +93,45 @@ class PromptLifecycle(RuleBasedStateMachine):
 
     @rule(version=VERSIONS, stage=st.sampled_from(STAGES))
     def rollback(self, version: int, stage: str) -> None:
-        self.attempt(self.store.rollback, "greeting", self.pick(version), stage=stage, actor=self.actor)
+        gone = {v.version for v in self.store.versions("greeting") if v.deprecated}
+        if self.attempt(self.store.rollback, "greeting", self.pick(version), stage=stage, actor=self.actor):
+            tip = self.store.log("greeting", stage)[0]
+            self.deprecated_at_rollback[tip.deployment] = gone  # type: ignore[union-attr]
 
     @rule(version=VERSIONS)
     def delete(self, version: int) -> None:
         self.attempt(self.store.delete, "greeting", self.pick(version), actor=self.actor)
+
+    @rule(version=VERSIONS, undo=st.booleans())
+    def deprecate(self, version: int, undo: bool) -> None:
+        if undo:
+            self.attempt(self.store.undeprecate, "greeting", self.pick(version), actor=self.actor)
+        else:
+            self.attempt(self.store.deprecate, "greeting", self.pick(version), "model says", actor=self.actor)
+
+    @rule(source=VERSIONS, label=st.sampled_from(["warm", "Warm", "formal", "v2 draft"]))
+    def new_named_version(self, source: int, label: str) -> None:
+        self.attempt(
+            self.store.new_version, "greeting", self.pick(source), version_name=label, actor=self.actor
+        )
+
+    @rule()
+    def gc(self) -> None:
+        self.attempt(self.store.gc, actor=self.actor)
+
+    @invariant()
+    def names_are_unique_and_no_stage_serves_a_deprecated_release_by_rollback(self) -> None:
+        infos = self.store.versions("greeting")
+        labels = [v.name.casefold() for v in infos]
+        assert len(labels) == len(set(labels)), labels
+        gone = {v.version for v in infos if v.deprecated}
+        for stage in STAGES:
+            for d in self.store.log("greeting", stage):
+                if d.action == "rollback" and d.version in gone:  # type: ignore[union-attr]
+                    # a rollback to it happened only before it was deprecated
+                    assert d.version not in self.deprecated_at_rollback.get(d.deployment, set())  # type: ignore[union-attr]
+        for answers in self.store.actions("greeting", "admin").rollback.values():
+            assert not any(a.allowed for v, a in answers.items() if v in gone)
 
     @invariant()
     def stages_only_move_forward_and_tags_never_change(self) -> None:
