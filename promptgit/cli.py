@@ -496,6 +496,14 @@ def serve(ctx: click.Context, host: str, port: int) -> None:
     With no tokens configured it binds loopback only and lets every caller do
     everything as you; create tokens to serve a team.
     """
+    missing = _missing_server_packages()
+    if missing:
+        _fail(
+            ctx,
+            ModuleNotFoundError(", ".join(missing)),
+            f"'promptgit serve' needs the server extra, and this Python lacks {', '.join(missing)}\n"
+            f"install it with: {_server_install_command()}",
+        )
     from .server import serve as run
     from .server.errors import Refused
 
@@ -503,6 +511,48 @@ def serve(ctx: click.Context, host: str, port: int) -> None:
         run(_store(ctx), host, port, _actor(), lambda line: click.echo(line, err=True))
     except Refused as e:
         raise click.ClickException(str(e)) from None
+
+
+def _missing_server_packages() -> list[str]:
+    """The distributions of the `server` extra that this Python cannot import."""
+    import importlib
+
+    missing = []
+    for package, modules in (
+        ("fastapi", ("fastapi",)),
+        ("pydantic", ("pydantic",)),
+        ("uvicorn", ("uvicorn",)),
+        ("python-multipart", ("python_multipart", "multipart")),
+    ):
+        for module in modules:
+            try:
+                importlib.import_module(module)
+                break
+            except ImportError:
+                continue
+        else:
+            missing.append(package)
+    return missing
+
+
+def _server_install_command() -> str:
+    """The exact pip command that adds the server extra to the promptgit this Python runs:
+    from the checkout it was installed from (pip records it), else from the index."""
+    import importlib.metadata
+    import shlex
+    from urllib.parse import unquote, urlparse
+
+    spec, editable = "promptgit[server]", False
+    try:
+        origin = json.loads(importlib.metadata.distribution("promptgit").read_text("direct_url.json") or "{}")
+    except (importlib.metadata.PackageNotFoundError, ValueError):
+        origin = {}
+    url = urlparse(origin.get("url", ""))
+    if url.scheme == "file" and "dir_info" in origin:
+        spec = f"{unquote(url.path)}[server]"
+        editable = bool(origin["dir_info"].get("editable"))
+    python = shlex.quote(sys.executable)
+    return f"{python} -m pip install {'-e ' if editable else ''}{shlex.quote(spec)}"
 
 
 @cli.group()
