@@ -92,9 +92,21 @@ def _store(ctx: click.Context) -> Store:
 
 
 def _actor() -> Actor:
+    """The author of this command's writes: the user's git identity, with one warning
+    when git names no one (git itself would refuse to commit)."""
     from .model import Actor
 
-    return Actor.from_git()
+    actor, guessed = Actor.local()
+    meta = click.get_current_context().find_root().meta
+    if guessed and not meta.get("promptgit.identity_warned"):
+        meta["promptgit.identity_warned"] = True
+        click.secho(
+            f"warning: git names no author, so promptgit records you as {actor}; set yours with: "
+            'git config --global user.name "Your Name" && git config --global user.email you@example.com',
+            fg="yellow",
+            err=True,
+        )
+    return actor
 
 
 def _emit(data: Any) -> None:
@@ -278,7 +290,10 @@ def rollback(ctx: click.Context, name: str, version: str, stage: str, as_json: b
     if as_json:
         _emit(d.to_json() if d else None)
     elif d is None:
-        click.echo(f"{stage} already serves {name}@{version}: nothing to do")
+        from .names import Version
+
+        shown = Version.maybe("v" + version.strip().removeprefix("v")) or version  # 1.0 -> v1.0
+        click.echo(f"{stage} already serves {name}@{shown}: nothing to do")
     else:
         click.echo(f"{stage} rolled back to {name}@{d.version} ({d.revision[:10]})")
 
@@ -597,10 +612,16 @@ def token_revoke(ctx: click.Context, name: str) -> None:
 @cli.command()
 @click.pass_context
 def demo(ctx: click.Context) -> None:
-    """Walk through the daily loop on a prompt named 'greeting' (the quick start)."""
+    """The quick start: the daily loop on a new prompt, demo/greeting, in the store.
+
+    It creates demo/greeting (and the store, when missing), edits it, promotes it to
+    TST and PROD, releases a hotfix version and rolls prod back, printing the command
+    each step stands for. When demo/greeting exists from an earlier run, it uses
+    demo/greeting-1 (then -2, ...) and says so.
+    """
     from .demo import run
 
-    run(ctx.find_root().obj, click.echo)
+    run(ctx.find_root().obj, click.echo, _actor())
 
 
 def main() -> None:
