@@ -153,3 +153,24 @@ def test_the_readme_command_table_lists_every_command_and_its_json_truthfully() 
     for name, command in commands.items():
         has_json = any(p.name == "as_json" for p in command.params)
         assert ("[--json]" in listed[name]) == has_json, name
+
+
+# --- the test suite's own progress -------------------------------------------------------
+
+
+def test_pytest_progress_only_moves_forward_and_ends_at_100_percent() -> None:
+    """schemathesis loaded lazily (from a fixture) added its operations to pytest's
+    count mid-run: the counter went backwards and ended at 97%."""
+    import os
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "tests/test_schema.py", "tests/test_wire.py"],
+        cwd=ROOT, capture_output=True, text=True, env={**os.environ, "PROMPTGIT_SCHEMA_EXAMPLES": "1"},
+    )  # fmt: skip
+    assert out.returncode == 0, out.stdout
+    collected = int(re.search(r"^collected (\d+) items", out.stdout, re.M).group(1))  # type: ignore[union-attr]
+    progress = [int(p) for p in re.findall(r"\[\s*(\d+)%\]$", out.stdout, re.M)]
+    assert progress == sorted(progress) and progress[-1] == 100, out.stdout
+    assert re.search(rf"^=+ {collected} passed in ", out.stdout, re.M), out.stdout
