@@ -157,6 +157,7 @@ def test_a_shim_without_any_python_for_promptgit_refuses_and_says_how_to_fix_it(
     empty = tmp_path / "empty"
     empty.mkdir()
     monkeypatch.setenv("PATH", _path_without_promptgit(empty))
+    monkeypatch.delenv("PYTHONPATH", raising=False)  # nothing on PATH can find this checkout
     clone.commit("v1.0", prompt_text("Howdy"), "howdy")
     err = clone.rejected("v1.0")
     gone = tmp_path / "venv" / "bin" / "python"
