@@ -515,25 +515,32 @@ def _short(sha: str | None) -> str:
 
 
 def git_identity() -> tuple[str | None, str | None]:
-    """user.name and user.email as git would find them (env first, then config)."""
-    name = os.environ.get("GIT_AUTHOR_NAME")
-    email = os.environ.get("GIT_AUTHOR_EMAIL")
+    """The author's name and email as git itself resolves them: $GIT_AUTHOR_NAME and
+    $GIT_AUTHOR_EMAIL, then author.* and user.* from git's own config resolution
+    (system, $GIT_CONFIG_GLOBAL or ~/.gitconfig, $XDG_CONFIG_HOME/git/config,
+    includes, `git -c`), then $EMAIL. None where nothing names one.
+
+    It asks the git binary rather than reading files, so it agrees with `git commit`.
+    Outside any repository (GIT_DIR=/dev/null): a store is not a working tree, and the
+    current directory's repository config is not the user's identity."""
+    name = os.environ.get("GIT_AUTHOR_NAME") or None
+    email = os.environ.get("GIT_AUTHOR_EMAIL") or None
     if name and email:
         return name, email
     try:
-        cfg = pygit2.Config.get_global_config()
-    except (OSError, pygit2.GitError):
-        try:
-            cfg = pygit2.Config()
-        except (OSError, pygit2.GitError):
-            return name, email
-    for key in ("user.name", "user.email"):
-        try:
-            value = cfg[key]
-        except KeyError:
-            continue
-        if key == "user.name":
-            name = name or value
-        else:
-            email = email or value
+        out = subprocess.run(
+            ["git", "config", "-z", "--get-regexp", r"^(author|user)\.(name|email)$"],
+            capture_output=True,
+            env={**os.environ, "GIT_DIR": os.devnull},
+            check=False,
+        ).stdout.decode("utf-8", "replace")
+    except OSError:  # no git binary: only the environment can say
+        out = ""
+    found: dict[str, str] = {}
+    for entry in out.split("\0"):
+        key, _, value = entry.partition("\n")
+        if value:
+            found[key] = value  # the last one wins, as in git
+    name = name or found.get("author.name") or found.get("user.name")
+    email = email or found.get("author.email") or found.get("user.email") or os.environ.get("EMAIL") or None
     return name, email

@@ -92,9 +92,21 @@ def _store(ctx: click.Context) -> Store:
 
 
 def _actor() -> Actor:
+    """The author of this command's writes: the user's git identity, with one warning
+    when git names no one (git itself would refuse to commit)."""
     from .model import Actor
 
-    return Actor.from_git()
+    actor, guessed = Actor.local()
+    meta = click.get_current_context().find_root().meta
+    if guessed and not meta.get("promptgit.identity_warned"):
+        meta["promptgit.identity_warned"] = True
+        click.secho(
+            f"warning: git names no author, so promptgit records you as {actor}; set yours with: "
+            'git config --global user.name "Your Name" && git config --global user.email you@example.com',
+            fg="yellow",
+            err=True,
+        )
+    return actor
 
 
 def _emit(data: Any) -> None:
@@ -304,7 +316,10 @@ def rollback(ctx: click.Context, name: str, version: str, stage: str, as_json: b
     if as_json:
         _emit(d.to_json() if d else None)
     elif d is None:
-        click.echo(f"{stage} already serves {name}@{version}: nothing to do")
+        from .names import Version
+
+        shown = Version.maybe("v" + version.strip().removeprefix("v")) or version  # 1.0 -> v1.0
+        click.echo(f"{stage} already serves {name}@{shown}: nothing to do")
     else:
         click.echo(f"{stage} rolled back to {name}@{d.version} ({d.revision[:10]})")
 
@@ -583,6 +598,14 @@ def serve(ctx: click.Context, host: str, port: int) -> None:
     With no tokens configured it binds loopback only and lets every caller do
     everything as you; create tokens to serve a team.
     """
+    missing = _missing_server_packages()
+    if missing:
+        _fail(
+            ctx,
+            ModuleNotFoundError(", ".join(missing)),
+            f"'promptgit serve' needs the server extra, and this Python lacks {', '.join(missing)}\n"
+            f"install it with: {_server_install_command()}",
+        )
     from .server import serve as run
     from .server.errors import Refused
 
@@ -590,6 +613,48 @@ def serve(ctx: click.Context, host: str, port: int) -> None:
         run(_store(ctx), host, port, _actor(), lambda line: click.echo(line, err=True))
     except Refused as e:
         raise click.ClickException(str(e)) from None
+
+
+def _missing_server_packages() -> list[str]:
+    """The distributions of the `server` extra that this Python cannot import."""
+    import importlib
+
+    missing = []
+    for package, modules in (
+        ("fastapi", ("fastapi",)),
+        ("pydantic", ("pydantic",)),
+        ("uvicorn", ("uvicorn",)),
+        ("python-multipart", ("python_multipart", "multipart")),
+    ):
+        for module in modules:
+            try:
+                importlib.import_module(module)
+                break
+            except ImportError:
+                continue
+        else:
+            missing.append(package)
+    return missing
+
+
+def _server_install_command() -> str:
+    """The exact pip command that adds the server extra to the promptgit this Python runs:
+    from the checkout it was installed from (pip records it), else from the index."""
+    import importlib.metadata
+    import shlex
+    from urllib.parse import unquote, urlparse
+
+    spec, editable = "promptgit[server]", False
+    try:
+        origin = json.loads(importlib.metadata.distribution("promptgit").read_text("direct_url.json") or "{}")
+    except (importlib.metadata.PackageNotFoundError, ValueError):
+        origin = {}
+    url = urlparse(origin.get("url", ""))
+    if url.scheme == "file" and "dir_info" in origin:
+        spec = f"{unquote(url.path)}[server]"
+        editable = bool(origin["dir_info"].get("editable"))
+    python = shlex.quote(sys.executable)
+    return f"{python} -m pip install {'-e ' if editable else ''}{shlex.quote(spec)}"
 
 
 @cli.group()
@@ -634,10 +699,16 @@ def token_revoke(ctx: click.Context, name: str) -> None:
 @cli.command()
 @click.pass_context
 def demo(ctx: click.Context) -> None:
-    """Walk through the daily loop on a prompt named 'greeting' (the quick start)."""
+    """The quick start: the daily loop on a new prompt, demo/greeting, in the store.
+
+    It creates demo/greeting (and the store, when missing), edits it, promotes it to
+    TST and PROD, releases a hotfix version and rolls prod back, printing the command
+    each step stands for. When demo/greeting exists from an earlier run, it uses
+    demo/greeting-1 (then -2, ...) and says so.
+    """
     from .demo import run
 
-    run(ctx.find_root().obj, click.echo)
+    run(ctx.find_root().obj, click.echo, _actor())
 
 
 def main() -> None:

@@ -20,7 +20,7 @@ FILES = (PROMPT_FILE, TESTS_FILE)
 MAX_FILE_BYTES = 1 << 20
 
 PROMPT_KEYS = {
-    "description": "a one-line string",
+    "description": "a string of text",
     "model": "a string such as gpt-4o-mini",
     "parameters": "a mapping, e.g. {temperature: 0.2}",
     "variables": "a list of variable names, e.g. [name]",

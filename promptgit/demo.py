@@ -17,13 +17,22 @@ template: |
 """
 
 
-def run(path: str, say: Callable[[str], None]) -> str:
-    """Create a prompt, iterate, promote, release, hotfix and roll back; return its name."""
+NAME = "demo/greeting"
+
+
+def run(path: str, say: Callable[[str], None], me: Actor) -> str:
+    """Create a prompt, iterate, promote, release, hotfix and roll back; return its name.
+
+    The prompt is NAME, or NAME-1, NAME-2, ... when earlier demos took those (said first)."""
     store = Store.init(path)
     taken = set(store.names())
-    name = next(n for n in (f"demo/greeting-{i}" if i else "demo/greeting" for i in range(1000))
-                if n not in taken)  # fmt: skip
-    me = Actor.from_git()
+    name = next(n for n in (f"{NAME}-{i}" if i else NAME for i in range(1000)) if n not in taken)
+    if name != NAME:
+        earlier = sorted(
+            (n for n in taken if n == NAME or n.startswith(f"{NAME}-")), key=lambda n: (len(n), n)
+        )
+        where = "is there from an earlier demo" if len(earlier) == 1 else "are there from earlier demos"
+        say(f"{', '.join(earlier)} {where}, so this one walks through a new prompt, {name}\n")
 
     def step(cmd: str, what: str) -> None:
         say(f"$ promptgit {cmd}\n  {what}")

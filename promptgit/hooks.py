@@ -4,7 +4,9 @@ Each prompt repository gets three shims (the files in the top-level `hooks/`
 folder, with the absolute path of this Python). pre-receive and post-receive
 run `python -m promptgit.receive HOOK`, where the hooks' work lives;
 reference-transaction is sh and awk only (no Python start-up). See receive.py
-for what each does.
+for what each does. When the installing Python is gone (a moved or deleted venv),
+the Python shims fall back to a `promptgit` or python3 on PATH that imports
+promptgit, or refuse and name `promptgit hooks install`.
 
 Shims installed by promptgit 0.1 run `python -m promptgit.hooks HOOK`; that
 entry point still works (below), and `promptgit hooks install` rewrites them.
@@ -23,7 +25,11 @@ _SHIMS = {
     "pre-receive": """\
 #!/bin/sh
 # promptgit: every pushed ref is checked by the same policy as the CLI.
-exec {python} -m promptgit.receive pre-receive "$PPID"
+{find_python}
+  echo "promptgit: push rejected: nothing was changed" >&2
+  exit 1
+fi
+exec "$py" -m promptgit.receive pre-receive "$PPID"
 """,
     "reference-transaction": """\
 #!/bin/sh
@@ -87,14 +93,38 @@ exit 1
 #!/bin/sh
 # promptgit: record who pushed (the audit log), then stages serving a pushed draft
 # follow it, as after 'promptgit edit'.
-exec {python} -m promptgit.receive post-receive "$PPID"
+{find_python}
+  echo "promptgit: the push landed, but no stage followed it and the audit log missed it" >&2
+  exit 1
+fi
+exec "$py" -m promptgit.receive post-receive "$PPID"
 """,
 }
+
+# Shared by the two Python shims. Only the fallback costs a Python start: while the
+# installing Python exists, finding it is one shell builtin.
+_FIND_PYTHON = """\
+# Run by the Python that installed promptgit or, when that is gone (a moved or
+# deleted venv), by the one behind a `promptgit` on PATH or a python3 that imports it.
+py={python}
+if ! command -v "$py" >/dev/null 2>&1; then
+  gone=$py
+  py=$( (sed -n '1s/^#![[:space:]]*//p' "$(command -v promptgit)"; echo python3) 2>/dev/null |
+    while read -r candidate; do
+      $candidate -c 'import sys, pygit2, promptgit.receive; print(sys.executable)' 2>/dev/null && break
+    done)
+fi
+if [ -z "$py" ]; then
+  echo "promptgit: $gone, the Python these hooks were installed with, is gone, and no promptgit" \\
+    "or python3 on PATH imports promptgit: run 'promptgit hooks install'" \\
+    "with the promptgit you use now" >&2"""
 
 
 def shim(hook: str, python: str) -> str:
     """The text of a hook shim that runs `python` (already shell-quoted)."""
-    return _SHIMS[hook].format(python=python)
+    if hook == "reference-transaction":  # sh and awk only: its braces are the shell's
+        return _SHIMS[hook].format(python=python)
+    return _SHIMS[hook].format(find_python=_FIND_PYTHON.format(python=python))
 
 
 def _quote(path: str) -> str:

@@ -49,11 +49,18 @@ class Actor:
     @classmethod
     def from_git(cls, role: str = "admin") -> Actor:
         """The local user, as git would name them (falls back like git: login@host)."""
+        return cls.local(role)[0]
+
+    @classmethod
+    def local(cls, role: str = "admin") -> tuple[Actor, bool]:
+        """The local user as git names them, and whether any part of it was guessed
+        (git names no author: login@host stands in, which an interface should say)."""
         from ._git import git_identity
 
         name, email = git_identity()
         login = os.environ.get("USER") or os.environ.get("LOGNAME") or "promptgit"
-        return cls(name or login, email or f"{login}@{socket.gethostname() or 'localhost'}", role)
+        actor = cls(name or login, email or f"{login}@{socket.gethostname() or 'localhost'}", role)
+        return actor, not (name and email)
 
 
 @dataclass(frozen=True)

@@ -184,9 +184,9 @@ def test_unknown_non_string_key_has_a_line(text: str, key: str) -> None:
 @pytest.mark.parametrize(
     ("text", "line", "problem"),
     [
-        ("description: 5\ntemplate: y\n", 1, "description: must be a one-line string, not int"),
-        ("template: y\ndescription:\n", 2, "description: must be a one-line string, not NoneType"),
-        ("template: y\ndescription: 2024-01-01\n", 2, "description: must be a one-line string, not date"),
+        ("description: 5\ntemplate: y\n", 1, "description: must be a string of text, not int"),
+        ("template: y\ndescription:\n", 2, "description: must be a string of text, not NoneType"),
+        ("template: y\ndescription: 2024-01-01\n", 2, "description: must be a string of text, not date"),
         ("template: y\nmodel: [a]\n", 2, "model: must be a string such as gpt-4o-mini, not list"),
         ("template: y\n\nmodel: yes\n", 3, "model: must be a string such as gpt-4o-mini, not bool"),
         ("template: y\nmodel: 4\n", 2, "model: must be a string such as gpt-4o-mini, not int"),

@@ -260,7 +260,7 @@ ATTACKS = [
     pytest.param("OPTIONS", RP, 405, id="options-receive-pack"),
     pytest.param("POST", f"{INFO}?service=git-receive-pack", 405, id="post-info-refs"),
     pytest.param("PUT", f"{INFO}?service=git-receive-pack", 405, id="put-info-refs"),
-    pytest.param("HEAD", f"{INFO}?service=git-upload-pack", 405, id="head-info-refs"),
+    pytest.param("HEAD", RP, 405, id="head-receive-pack"),  # HEAD is GET without the body
 ]
 
 

@@ -107,6 +107,68 @@ def test_top_level_hooks_are_the_installed_shims() -> None:
         assert os.access(path, os.X_OK)
 
 
+def _install_with_a_python_that_goes(repo: Path, where: Path) -> None:
+    """Install the hooks with a Python in a "venv" of its own, then delete that venv."""
+    (where / "bin").mkdir(parents=True)
+    (where / "bin" / "python").symlink_to(os.sys.executable)
+    hooks.install(repo, str(where / "bin" / "python"))
+    (where / "bin" / "python").unlink()
+
+
+def _path_without_promptgit(where: Path) -> str:
+    """A PATH whose python3 (Debian's own, if any) cannot run promptgit's hooks:
+    every tool of /usr/bin and /bin, none of this Python's folder."""
+    return f"{where}:/usr/bin:/bin"
+
+
+def test_a_shim_falls_back_to_a_python3_on_path_when_its_python_is_gone(
+    clone: Clone, greeting: Store, tmp_path: Path
+) -> None:
+    repo = greeting.path / "greeting.git"
+    _install_with_a_python_that_goes(repo, tmp_path / "venv")
+    clone.commit("v1.0", "template: '{{ unclosed'\n", "broken")
+    assert "prompt.yaml" in clone.rejected("HEAD:refs/heads/v1.0")  # the policy still ran
+    clone("reset", "-q", "--hard", "HEAD~1")
+    clone.commit("v1.0", prompt_text("Howdy"), "howdy")
+    assert "not found" not in clone.accepted("v1.0")
+    assert "Howdy" in greeting.get("greeting", "dev").source  # post-receive ran too
+
+
+def test_a_shim_falls_back_to_the_python_behind_promptgit_on_path(
+    clone: Clone, greeting: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo = greeting.path / "greeting.git"
+    _install_with_a_python_that_goes(repo, tmp_path / "venv")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "promptgit").write_text(f"#!{os.sys.executable}\nfrom promptgit.cli import main\nmain()\n")
+    (bin_dir / "promptgit").chmod(0o755)
+    monkeypatch.setenv("PATH", _path_without_promptgit(bin_dir))
+    clone.commit("v1.0", prompt_text("Howdy"), "howdy")
+    clone.accepted("v1.0")
+    assert "Howdy" in greeting.get("greeting", "dev").source
+
+
+def test_a_shim_without_any_python_for_promptgit_refuses_and_says_how_to_fix_it(
+    clone: Clone, greeting: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo = greeting.path / "greeting.git"
+    _install_with_a_python_that_goes(repo, tmp_path / "venv")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", _path_without_promptgit(empty))
+    monkeypatch.delenv("PYTHONPATH", raising=False)  # nothing on PATH can find this checkout
+    clone.commit("v1.0", prompt_text("Howdy"), "howdy")
+    err = clone.rejected("v1.0")
+    gone = tmp_path / "venv" / "bin" / "python"
+    assert (
+        f"promptgit: {gone}, the Python these hooks were installed with, is gone, and no promptgit "
+        "or python3 on PATH imports promptgit: run 'promptgit hooks install' with the promptgit "
+        "you use now"
+    ) in err
+    assert "not found" not in err
+
+
 def test_a_shim_installed_by_promptgit_0_1_still_runs(clone: Clone, greeting: Store) -> None:
     """Shims written before the hooks' runtime moved to promptgit.receive call
     `-m promptgit.hooks`: a push through them is still checked and followed."""

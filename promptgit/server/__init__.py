@@ -7,6 +7,8 @@
 
 from __future__ import annotations
 
+import errno
+import socket
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
@@ -50,9 +52,15 @@ def build(store: Store, local: Actor, *, open: bool | None = None) -> ASGIApp:
         if refusal is not None:
             return await _json_error(send, *refusal)
 
+        head = scope["method"] == "HEAD"
+        if head:  # every GET route answers HEAD: the GET's status and headers, no body
+            scope = {**scope, "method": "GET"}
+
         async def send_with_headers(message: Any) -> None:
             if message["type"] == "http.response.start":
                 message["headers"] = [*message.get("headers", []), *SECURITY_HEADERS]
+            elif head and message["type"] == "http.response.body":
+                message = {**message, "body": b""}
             await send(message)
 
         if scope["path"].startswith("/git/"):
@@ -147,11 +155,33 @@ def check_bind(store: Store, host: str) -> None:
         )
 
 
+def listen(host: str, port: int) -> socket.socket:
+    """A socket bound to host:port, or Refused saying why not (before anything says
+    "serving"). uvicorn serves on it, so nothing can take the port in between."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as e:
+        sock.close()
+        if e.errno == errno.EADDRINUSE:
+            raise Refused(
+                f"port {port} is in use on {host}: stop what listens there, "
+                "or serve on another port with --port"
+            ) from None
+        raise Refused(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
+    return sock
+
+
 def serve(store: Store, host: str, port: int, local: Actor, say: Callable[[str], None]) -> None:
     import uvicorn
 
     store.names()  # a missing store is a clear error before anything listens
     check_bind(store, host)
+    app = build(store, local, open=not store.config.tokens)
+    sock = listen(host, port)
+    port = sock.getsockname()[1]
     if not store.config.tokens:
         say(
             f"promptgit: no tokens configured: serving {store.path} on http://{host}:{port} "
@@ -159,5 +189,5 @@ def serve(store: Store, host: str, port: int, local: Actor, say: Callable[[str],
         )
     else:
         say(f"promptgit: serving {store.path} on http://{host}:{port} (tokens required)")
-    app = build(store, local, open=not store.config.tokens)
-    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+    config = uvicorn.Config(app, log_level="warning", access_log=False)
+    uvicorn.Server(config).run(sockets=[sock])

@@ -9,6 +9,7 @@ No `from __future__ import annotations` here: FastAPI reads the route
 signatures at run time, and the dependencies are local to `create_api`.
 """
 
+import re
 from collections.abc import Mapping
 from typing import Annotated, Any
 
@@ -258,6 +259,9 @@ def _files(content: Content | None, tests: Content | None) -> dict[str, str]:
     return files
 
 
+_ETAG = re.compile(r'\*|(W/)?"[^"]*"|[0-9a-fA-F]{4,64}')  # a quoted entity-tag, or a bare sha
+
+
 def _etag(sha: str) -> str:
     return f'"{sha}"'
 
@@ -283,6 +287,15 @@ def _precondition(store: Store, name: str, version: str, if_match: str | None) -
     if if_match is None:
         return None
     tip = store.resolve(name, version).revision
+    tags = [tag.strip() for tag in if_match.split(",") if tag.strip()]
+    if not tags or not all(_ETAG.fullmatch(tag) for tag in tags):
+        # empty or garbled (say, a recipe whose ETag came back empty): never a blind write
+        raise ApiError(
+            400,
+            "bad_request",
+            f"If-Match {if_match!r} is not an ETag: send the ETag a GET of this version returned, "
+            f'e.g. If-Match: "{tip}" (or * for any revision); nothing was changed',
+        )
     if not _matches(if_match, tip, weak=False):
         raise ApiError(
             412,
@@ -306,6 +319,8 @@ def create_api(store: Store, auth: Auth) -> FastAPI:
         version=__version__,
         description="A git-backed prompt store: versions, stages DEV -> TST -> PROD, releases.",
         responses=ERRORS,
+        docs_url=None,  # the page serves /docs without a CDN (server/ui.py)
+        redoc_url=None,
     )
 
     install_handlers(app)

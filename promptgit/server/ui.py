@@ -23,23 +23,105 @@ from ..names import STAGES, RefSpec
 from ..policy import Action
 from ..store import Store
 from .auth import Auth
-from .errors import AuthError, LoginRequired, status_of
+from .errors import AuthError, LoginRequired, Refused, status_of
 
 HERE = Path(__file__).parent
+PAGES = ("base.html", "diff.html", "docs.html", "error.html", "index.html", "login.html", "prompt.html",
+         "version.html")  # fmt: skip
 COOKIE = "promptgit_token"
 LOG_LINES = 15
 BADGE = {"DEV": "dev", "TST": "tst", "PROD": "prod"}
 
 
-def _templates() -> Any:
-    from jinja2 import Environment, FileSystemLoader, select_autoescape
+def _read_assets() -> tuple[dict[str, str], str]:
+    """The page's templates and stylesheet, read once at start: a server whose package
+    files vanish under it (a reinstall) keeps serving, and one started without them
+    refuses once, saying so, instead of a 500 on every request."""
+    try:
+        templates = {name: (HERE / "templates" / name).read_text(encoding="utf-8") for name in PAGES}
+        css = (HERE / "static" / "style.css").read_text(encoding="utf-8")
+    except OSError as e:
+        raise Refused(
+            f"the web page's files are missing ({e.filename}): promptgit's installation is "
+            "incomplete or was replaced; reinstall promptgit and start the server again"
+        ) from None
+    return templates, css
 
-    env = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(["html"]))
+
+def _templates(sources: Mapping[str, str]) -> Any:
+    from jinja2 import DictLoader, Environment, select_autoescape
+
+    env = Environment(loader=DictLoader(dict(sources)), autoescape=select_autoescape(["html"]))
     env.filters["q"] = lambda s: quote(str(s), safe="/")
     return env
 
 
 LABELS = {"edit": "Edit", "test": "Test", "new": "Create New Version", "delete": "Delete"}
+
+
+def _type(schema: Mapping[str, Any]) -> str:
+    """A JSON schema in a few characters: `str | None`, `list[VersionOut]`."""
+    if "$ref" in schema:
+        return str(schema["$ref"]).rsplit("/", 1)[-1]
+    for key in ("anyOf", "oneOf"):
+        if key in schema:
+            return " | ".join(_type(s) for s in schema[key])
+    kind = schema.get("type", "any")
+    if kind == "array":
+        return f"list[{_type(schema.get('items', {}))}]"
+    if "enum" in schema:
+        return " | ".join(repr(v) for v in schema["enum"])
+    return {"string": "str", "integer": "int", "number": "float", "boolean": "bool", "null": "None"}.get(
+        kind, str(kind)
+    )
+
+
+def _parameter(p: Mapping[str, Any]) -> dict[str, Any]:
+    return {"name": p["name"], "where": p["in"], "required": p.get("required", False),
+            "type": _type(p.get("schema", {}))}  # fmt: skip
+
+
+def _response(code: str, r: Mapping[str, Any]) -> tuple[str, str, str]:
+    schema = r.get("content", {}).get("application/json", {}).get("schema")
+    return code, r.get("description", ""), _type(schema) if schema else ""
+
+
+def api_docs(openapi: Mapping[str, Any]) -> dict[str, Any]:
+    """The OpenAPI document as the /docs page shows it: every route, its parameters,
+    body and answers, then every body's fields. Rendered here, so it needs no network."""
+    operations = []
+    for path, methods in openapi.get("paths", {}).items():
+        for method, op in methods.items():
+            body = op.get("requestBody", {}).get("content", {}).get("application/json", {}).get("schema")
+            operations.append(
+                {
+                    "id": op.get("operationId", f"{method}-{path}"),
+                    "method": method.upper(),
+                    "path": path,
+                    "summary": op.get("summary", ""),
+                    "description": op.get("description", ""),
+                    "parameters": [_parameter(p) for p in op.get("parameters", [])],
+                    "body": _type(body) if body else "",
+                    "body_ref": "$ref" in (body or {}),
+                    "responses": [_response(code, r) for code, r in op.get("responses", {}).items()],
+                }
+            )
+    schemas = []
+    for name, schema in sorted(openapi.get("components", {}).get("schemas", {}).items()):
+        required = set(schema.get("required", []))
+        fields = [
+            {"name": f, "type": _type(s), "required": f in required, "description": s.get("description", "")}
+            for f, s in schema.get("properties", {}).items()
+        ]
+        schemas.append((name, fields))
+    info = openapi.get("info", {})
+    return {
+        "title": info.get("title", ""),
+        "version": info.get("version", ""),
+        "description": info.get("description", ""),
+        "operations": operations,
+        "schemas": schemas,
+    }
 
 
 def buttons(actions: Mapping[str, Action]) -> dict[str, dict[str, Any]]:
@@ -53,7 +135,8 @@ def buttons(actions: Mapping[str, Action]) -> dict[str, dict[str, Any]]:
 
 
 def mount_ui(app: FastAPI, store: Store, auth: Auth) -> None:
-    templates = _templates()
+    sources, css = _read_assets()
+    templates = _templates(sources)
 
     def who(request: Request, needed: str = "reader") -> Actor | None:
         """The page's actor, or None when a token is needed (the page asks for one)."""
@@ -288,7 +371,11 @@ def mount_ui(app: FastAPI, store: Store, auth: Auth) -> None:
 
         return act(request, name, "editor", do, f"Rolled {stage} back to {version}")
 
+    @app.get("/docs", response_class=HTMLResponse, include_in_schema=False)
+    def docs() -> Response:
+        """The API's reference, rendered from its OpenAPI document: no CDN, works offline."""
+        return page("docs.html", actor=None, **api_docs(app.openapi()))
+
     @app.get("/ui/static/style.css", include_in_schema=False)
     def style() -> Response:
-        css = (HERE / "static" / "style.css").read_text()
         return Response(css, media_type="text/css", headers={"Cache-Control": "max-age=3600"})
