@@ -43,7 +43,7 @@ EXPECT: dict[str, tuple[list[str], str]] = {
     "promptgit init": ([r"^store ready at prompts$"], ""),
     "cat > prompt.yaml <<'YAML'": ([r"^  Hello \{\{ name \}\}, how can I help\?$"], "cat prompt.yaml"),
     'promptgit create greeting -f prompt.yaml -m "first draft"': (
-        [rf"^created greeting@v1\.0 \({HASH}\), served by dev$"],
+        [rf"^created greeting@v1\.0 '[^']+' \({HASH}\), served by dev$"],
         "",
     ),
     "sed 's/how can I/how may I/' prompt.yaml > edited.yaml": (
@@ -64,7 +64,7 @@ EXPECT: dict[str, tuple[list[str], str]] = {
     ),
     "promptgit render greeting --var name=Ada": ([r"^Hello Ada, how may I help\?$"], ""),
     "promptgit new-version greeting --from v1.0       # v1.1, a new DEV draft": (
-        [rf"^created greeting@v1\.1 \({HASH}\), a DEV draft served by dev$"],
+        [rf"^created greeting@v1\.1 '[^']+' \({HASH}\), a DEV draft served by dev$"],
         "",
     ),
     "sed 's/Hello/Hi/' edited.yaml | promptgit edit greeting@v1.1": (
@@ -83,11 +83,11 @@ EXPECT: dict[str, tuple[list[str], str]] = {
         [rf"^prod rolled back to greeting@v1\.0 \({HASH}\)$", r"^Hello Ada, how may I help\?$"],
         "promptgit render greeting --var name=Ada",
     ),
-    "promptgit versions greeting": ([r"^v1\.0\s+PROD\s+prod\s", r"^v1\.1\s+PROD\s+dev,tst\s"], ""),
+    "promptgit versions greeting": ([r"^v1\.0\s+.+\s+PROD\s+prod\s", r"^v1\.1\s+.+\s+PROD\s+dev,tst\s"], ""),
     # Testing prompts
     "cat > tests.yaml <<'YAML'": ([r"^cases:$"], "cat tests.yaml"),
     "promptgit new-version greeting --from v1.0       # v1.2, a new DEV draft": (
-        [rf"^created greeting@v1\.2 \({HASH}\), a DEV draft served by dev$"],
+        [rf"^created greeting@v1\.2 '[^']+' \({HASH}\), a DEV draft served by dev$"],
         "",
     ),
     'promptgit edit greeting@v1.2 --tests tests.yaml -m "add tests"': (
