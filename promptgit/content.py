@@ -164,7 +164,7 @@ def _template_error_line(text: str, lineno: int) -> int | None:
     """
     from jinja2 import TemplateSyntaxError
 
-    from .render import environment
+    from .render import template_variables
 
     nodes = _nodes(text, "template")
     if nodes is None:
@@ -175,7 +175,7 @@ def _template_error_line(text: str, lineno: int) -> int | None:
         return first + lineno - 1
     raw = textwrap.dedent("\n".join(text.splitlines()[first : int(value.end_mark.line)]))
     try:
-        environment().parse(raw)
+        template_variables(raw)
     except TemplateSyntaxError as e:
         lineno = e.lineno or lineno
     return first + lineno
@@ -260,22 +260,31 @@ def parse_prompt(text: str, file: str = PROMPT_FILE, templates: bool = True) -> 
 
 
 def _template_variables(text: str, file: str, sources: list[tuple[str, str, int | None]]) -> set[str]:
+    """The variables the templates read; all of a prompt's templates share one size
+    limit (limits.MAX_NODES), so a chat prompt cannot spread a huge one over messages."""
     from jinja2 import TemplateSyntaxError
 
-    from .render import variables_of
+    from .limits import MAX_NODES
+    from .render import template_variables
+    from .sandbox import LimitError
 
     used: set[str] = set()
+    nodes = 0
     for key, source, index in sources:
         try:
-            used |= variables_of(source)
+            names, size = template_variables(source, MAX_NODES - nodes)
         except TemplateSyntaxError as e:
             if key == "template":
                 line = _template_error_line(text, e.lineno or 1)
             else:
                 line = line_of(text, key, index)
+            if isinstance(e, LimitError):
+                raise InvalidContent(file, f"{key}: {e.message}", line) from None
             raise InvalidContent(
                 file, f"{key}: template syntax error: {e.message}; fix the Jinja2 syntax", line
             ) from None
+        used |= names
+        nodes += size
     return used
 
 

@@ -9,6 +9,7 @@ a timing assertion): a regression fails the test instead of stalling the suite.
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -16,7 +17,9 @@ from typing import Any, TypeVar
 import pytest
 
 from promptgit import config, content
-from promptgit.errors import InvalidContent
+from promptgit.errors import InvalidContent, RenderError
+from promptgit.model import Prompt
+from promptgit.render import render_string
 
 T = TypeVar("T")
 HANG = 120.0  # seconds: far above any honest run; only a hang reaches it
@@ -139,3 +142,195 @@ def test_numbers_and_nesting_within_the_limits_are_fine() -> None:
     text = "parameters: {seed: " + "9" * 100 + ", deep: " + "[" * 30 + "1" + "]" * 30 + "}\ntemplate: hi\n"
     params = content.parse_prompt(text)["parameters"]
     assert params["seed"] == int("9" * 100)
+
+
+# --- templates: nesting, number literals, size ---------------------------------------
+
+
+def prompt_yaml(template: str) -> str:
+    return "template: " + json.dumps(template) + "\n"  # a JSON string is a YAML scalar
+
+
+def stored(template: str | None = None, messages: list[str] | None = None) -> Prompt:
+    """A Prompt as a hand-written repository could hold it: never validated."""
+    body: dict[str, Any] = (
+        {"template": template}
+        if messages is None
+        else {"messages": [{"role": "user", "content": m} for m in messages]}
+    )
+    return Prompt("greeting", "v1.0", "0" * 40, body)
+
+
+NESTING = "nests deeper than 32 levels (blocks, brackets and operators inside one another), the limit: flatten it with {% set %} or macros"
+DEEP = {
+    "parentheses": "{{ " + "(" * 5000 + "x" + ")" * 5000 + " }}",
+    "lists": "{{ " + "[" * 5000 + "]" * 5000 + " }}",
+    "ifs": "{% if x %}" * 5000 + "{% endif %}" * 5000,
+    "unclosed": "{% if x %}" * 10_000,
+    "set blocks": "{% set a %}" * 5000 + "{% endset %}" * 5000,
+    "nots": "{{ " + "not " * 5000 + "x }}",
+    "minus": "{{ " + "- " * 5000 + "x }}",
+    "additions": "{{ x" + " + x" * 3000 + " }}",
+    "filters": "{{ x" + "|trim" * 3000 + " }}",
+    "attributes": "{{ x" + ".a" * 3000 + " }}",
+    "conditionals": "{{ " + "x if x else " * 3000 + "x }}",
+}
+
+
+@pytest.mark.parametrize("template", DEEP.values(), ids=DEEP.keys())
+def test_deep_nesting_in_a_template_is_refused(template: str) -> None:
+    e = refused(lambda: content.parse_prompt(prompt_yaml(template)), InvalidContent)
+    assert isinstance(e, InvalidContent) and e.problem == f"template: {NESTING}"
+    e = refused(lambda: stored(template).render(x=1), RenderError)
+    assert str(e) == f"greeting@v1.0: {NESTING}"
+
+
+def test_deeply_nested_loops_are_refused() -> None:
+    template = "{% for a in x %}" * 25 + "{% endfor %}" * 25  # Python compiles at most 20 nested blocks
+    e = refused(lambda: content.parse_prompt(prompt_yaml(template)), InvalidContent)
+    assert isinstance(e, InvalidContent)
+    assert e.problem == "template: nests {% for %} loops deeper than 16 levels, the limit: flatten the loops"
+    e = refused(lambda: stored(template).render(x=[]), RenderError)
+    assert str(e).startswith("greeting@v1.0: nests {% for %} loops deeper than 16 levels, the limit")
+
+
+def test_nesting_within_the_limits_renders() -> None:
+    template = (
+        "{% for a in x %}"
+        + "{% for a in a %}" * 15
+        + "{{ a }}"
+        + "{% endfor %}" * 16
+        + "{{ "
+        + "(" * 30
+        + "1"
+        + ")" * 30
+        + " }}"
+    )
+    assert content.parse_prompt(prompt_yaml(template))["template"] == template
+    assert stored(template).render(x=[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]) == "11"
+
+
+@pytest.mark.parametrize("literal", ["1" * 100_000, "1." + "5" * 1000, "0x" + "f" * 1000])
+def test_a_huge_number_literal_in_a_template_is_refused(literal: str) -> None:
+    template = "{{ " + literal + " }}"
+    e = refused(lambda: content.parse_prompt(prompt_yaml(template)), InvalidContent)
+    assert isinstance(e, InvalidContent)
+    assert e.problem == (
+        f"template: a number of {len(literal):,} characters is over the limit of 100: "
+        "pass big numbers in as variables"
+    )
+    e = refused(lambda: stored(template).render(), RenderError)
+    assert str(e).startswith("greeting@v1.0: a number of ")
+
+
+SIZE = "has over 5,000 tags, expressions and pieces of text, the limit for a prompt: split the prompt, or pass data in variables"
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "".join(f"{{{{a{i}}}}}" for i in range(100_000)),  # as many variables as 1 MiB holds
+        "".join(f"{{% if a{i} %}}x{{% endif %}}" for i in range(35_000)),  # quadratic in Jinja's compiler
+    ],
+    ids=["variables", "branches"],
+)
+def test_a_huge_template_is_refused(template: str) -> None:
+    text = prompt_yaml(template)
+    e = refused(lambda: content.check_files({"prompt.yaml": text.encode()}), InvalidContent)
+    assert isinstance(e, InvalidContent) and e.problem == f"template: {SIZE}"
+    e = refused(lambda: stored(template).render(), RenderError)
+    assert str(e) == f"greeting@v1.0: {SIZE}"
+
+
+def test_the_size_limit_counts_all_of_a_chat_prompts_messages() -> None:
+    message = "".join(f"{{{{a{i}}}}}" for i in range(1000))  # 1,002 nodes each: fine alone
+    text = "messages:\n" + "".join(f"  - {{role: user, content: {json.dumps(message)}}}\n" for _ in range(6))
+    e = refused(lambda: content.parse_prompt(text), InvalidContent)
+    assert isinstance(e, InvalidContent) and e.problem == f"messages: {SIZE}" and e.line == 6
+
+
+# --- rendering: memory bombs are refused before they allocate -------------------------
+
+# X doubles 40 times (in a namespace: a plain {% set %} in a loop starts afresh each turn)
+DOUBLE = "{% set ns = namespace(x='ab') %}{% for i in range(40) %}{% set ns.x = STEP %}{% endfor %}{{ END }}"
+
+
+def double(step: str, end: str = "X|length") -> str:
+    return DOUBLE.replace("STEP", step).replace("END", end).replace("X", "ns.x")
+
+
+BOMBS = {
+    "concat": double("X ~ X"),
+    "plus": double("X + X"),
+    "join": double("[X, X]|join"),
+    "str.join": double("''.join([X, X])"),
+    "join-separator": double("range(3)|join(X)"),
+    "replace": double("X|replace('a', X)"),
+    "str.replace": double("X.replace('', X)"),
+    "format": double("'%s%s'|format(X, X)"),
+    "percent": double("'%s%s' % (X, X)"),
+    "percent-width": "{{ '%999999999s' % 'x' }}",
+    "str.format": double("'{}{}'.format(X, X)"),
+    "str.format-width": "{{ '{:999999999}'.format('x') }}",
+    "wordwrap": double("(X ~ ' ab')|wordwrap(2, wrapstring=X)"),
+    "indent": double("(X ~ '\\nab')|indent(X, first=True)"),
+    "set-block": "{% macro f(n) %}{% if n %}{% set y %}{{ f(n - 1) }}{% endset %}{{ y }}{{ y }}"
+    "{% else %}ab{% endif %}{% endmacro %}{{ f(40)|length }}",
+    "macro": "{% macro f(s) %}{{ s }}{{ s }}{% endmacro %}" + double("f(X)"),
+    "nested-lists": double("[X, X]", "X"),
+    "nested-lists-tojson": double("[X, X]", "X|tojson"),
+    "nested-lists-string": double("(X, X)", "X|string|length"),
+    "nested-lists-upper": double("[X, X]", "X|upper|length"),
+    "nested-lists-concat": double("[X, X]", "'' ~ X"),
+    "sum": "{{ ([[1] * 900000] * 900)|sum(start=[])|length }}",
+    "batch": "{{ [1]|batch(1000000000000, 0)|list|length }}",
+    "slice": "{{ [1]|slice(1000000000)|list|length }}",
+    "ljust": "{{ 'x'.ljust(10000000000) }}",
+    "center": "{{ 'x'.center(10000000000) }}",
+    "zfill": "{{ '1'.zfill(10000000000) }}",
+    "expandtabs": "{{ ('\t' * 100).expandtabs(100000000) }}",
+    "to_bytes": "{{ (1).to_bytes(10000000000, 'big')|length }}",
+    "bytes": "{{ ('x'.encode() * 900000 + 'y'.encode() * 900000)|length }}",
+    "squaring": double("X * X").replace("'ab'", "10 ** 999"),
+    "power": "{{ (10 ** 999) ** 999 }}",
+    "lipsum": "{{ lipsum(1000000000)|length }}",
+    "many-big-strings": "{% set ns = namespace(items=[]) %}{% set big = 'x' * 900000 %}"
+    "{% for i in range(100000) %}{% set ns.items = ns.items + [big ~ i] %}{% endfor %}{{ ns.items|length }}",
+    "extend": "{% set x = ['ab'] %}{% for i in range(40) %}{% set _ = x.extend(x) %}{% endfor %}{{ x|length }}",
+}
+
+
+@pytest.mark.parametrize("template", BOMBS.values(), ids=BOMBS.keys())
+def test_a_memory_bomb_is_refused_before_it_allocates(template: str) -> None:
+    e = refused(lambda: stored(template).render(), RenderError)
+    message = str(e)
+    assert message.startswith("greeting@v1.0: the sandbox refused: "), message
+    assert any(
+        limit in message
+        for limit in (
+            "would exceed 1,000,000 characters or items, the limit",
+            "over 10,000,000 characters or items in all, the limit",
+            "an integer of over 4,000 digits, the limit",
+            "exponents above 1000 are not allowed",
+        )
+    ), message
+
+
+def test_the_same_operations_work_within_the_limits() -> None:
+    template = (
+        "{{ 'ab' ~ 'cd' }} {{ 'ab' + 'cd' }} {{ [1] + [2] }} {{ ['a', 'b']|join('-') }} {{ 'a-b'|replace('-', '+') }} "
+        "{{ '%s=%d'|format('n', 3) }} {{ '%s!' % 'hi' }} {{ '{}?'.format('ok') }} {{ 'x'.ljust(3) }}| "
+        "{{ [[1, 2], [3]]|sum(start=[]) }} {{ [1, 2, 3]|batch(2, 0)|list }} {{ (2 ** 10) * 3 }} "
+        "{% set ns = namespace(n='') %}{% for i in range(3) %}{% set ns.n = ns.n ~ i %}{% endfor %}{{ ns.n }} "
+        "{{ {'a': [1, (2, 3)]} }} {{ [1, 2]|tojson }} {{ 'a\tb'.expandtabs(2) }} {{ lipsum(1, False)|length > 0 }}"
+    )
+    assert render_string(template, {}) == (
+        "abcd abcd [1, 2] a-b a+b n=3 hi! ok? x  | [1, 2, 3] [[1, 2], [3, 0]] 3072 012 "
+        "{'a': [1, (2, 3)]} [1, 2] a b True"
+    )
+
+
+def test_a_variable_may_be_called_self_or_variables() -> None:
+    prompt = stored("{{ variables }} {{ where }} {{ source }} {{ values }}")
+    assert prompt.render(self="s", variables="v", where="w", source="src", values="x") == "v w src x"
+    assert render_string("{{ self }}", {"self": "s"}) != ""  # Jinja's own `self`, never a TypeError
