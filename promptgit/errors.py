@@ -17,7 +17,8 @@ statuses. Each message names the bad value and says how to fix it.
     │   ├── InvalidName
     │   ├── InvalidContent      prompt.yaml / tests.yaml
     │   └── RenderError         a missing variable, a sandbox refusal
-    └── Forbidden           403   the actor's role may not do it
+    ├── Forbidden           403   the actor's role may not do it
+    └── Busy                503   every render worker stayed busy (bounded.py): retry
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 __all__ = [
+    "Busy",
     "ConcurrentUpdate",
     "Conflict",
     "Forbidden",
@@ -148,3 +150,8 @@ class RenderError(InvalidInput):
 
 class Forbidden(PromptgitError):
     """The actor's role does not allow the action; the message names the role needed."""
+
+
+class Busy(PromptgitError):
+    """Every worker that renders or tests stayed busy past the wait: nothing was
+    wrong with the request, so try again (HTTP 503 with Retry-After)."""

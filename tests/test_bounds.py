@@ -10,14 +10,19 @@ a timing assertion): a regression fails the test instead of stalling the suite.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import threading
 from collections.abc import Callable
-from typing import Any, TypeVar
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, ClassVar, TypeVar
 
 import pytest
 
-from promptgit import config, content
-from promptgit.errors import InvalidContent, RenderError
+from promptgit import bounded, config, content
+from promptgit.config import Environment
+from promptgit.errors import Busy, InvalidContent, RenderError
 from promptgit.model import Prompt
 from promptgit.render import render_string
 
@@ -334,3 +339,243 @@ def test_a_variable_may_be_called_self_or_variables() -> None:
     prompt = stored("{{ variables }} {{ where }} {{ source }} {{ values }}")
     assert prompt.render(self="s", variables="v", where="w", source="src", values="x") == "v w src x"
     assert render_string("{{ self }}", {"self": "s"}) != ""  # Jinja's own `self`, never a TypeError
+
+
+# --- workers: a deadline and a memory ceiling ---------------------------------------
+
+CPU_BOMBS = {
+    "nested-loops": "{% for a in range(100000) %}{% for b in range(100000) %}{% endfor %}{% endfor %}",
+    "macro-tree": "{% macro f(n) %}{% if n %}{{ f(n - 1) }}{{ f(n - 1) }}{% endif %}{% endmacro %}{{ f(60) }}",
+    "comparisons": "{% set ns = namespace(x='ab') %}{% for i in range(100000) %}{% for j in range(100000) %}"
+    "{% if ns.x == 'ab' %}{% endif %}{% endfor %}{% endfor %}",
+}
+
+
+@pytest.mark.parametrize("template", CPU_BOMBS.values(), ids=CPU_BOMBS.keys())
+def test_a_cpu_bomb_is_stopped_at_the_deadline(template: str) -> None:
+    e = refused(lambda: bounded.render(stored(template), {}, timeout=2), RenderError)
+    assert str(e) == "rendering greeting@v1.0 took over 2 s, the limit: simplify the template's loops"
+
+
+def test_a_worker_renders_what_prompt_render_renders() -> None:
+    text = stored("Hello {{ name }}!")
+    chat = stored(messages=["You help {{ name }}.", "{{ question }}"])
+    variables = {"name": "Ada", "question": "Where is my order?"}
+    assert guard(lambda: bounded.render(text, variables)) == text.render(**variables) == "Hello Ada!"
+    assert guard(lambda: bounded.render(chat, variables)) == chat.render(**variables)
+    e = refused(lambda: bounded.render(text, {}), RenderError)
+    assert str(e) == "greeting@v1.0: 'name' is undefined: pass it, e.g. --var name=..."
+    e = refused(lambda: bounded.render(stored(BOMBS["concat"]), {}), RenderError)
+    assert "would exceed 1,000,000 characters or items, the limit" in str(e)
+    e = refused(lambda: bounded.render(stored(DEEP["parentheses"]), {}), RenderError)
+    assert str(e) == f"greeting@v1.0: {NESTING}"
+    odd = {"self": "s", "prompt": "p", "variables": "v", "timeout": "t", "memory": "m"}
+    assert guard(lambda: bounded.render(stored("{{ self }}{{ prompt }}{{ variables }}{{ timeout }}"), odd))
+
+
+def test_variables_that_are_not_plain_data_are_refused_clearly() -> None:
+    e = refused(lambda: bounded.render(stored("{{ f }}"), {"f": lambda: 1}), RenderError)
+    assert str(e).startswith("greeting@v1.0: the variables cannot be sent to a render worker (")
+    assert str(e).endswith("): pass plain data (strings, numbers, lists, mappings)")
+
+
+def test_the_memory_ceiling_stops_a_render_and_the_worker_is_replaced() -> None:
+    hungry = stored(
+        "{% set ns = namespace(items=[]) %}{% for i in range(9) %}"
+        "{% set ns.items = ns.items + ['x' * 999999] %}{% endfor %}{{ ns.items|length }}"
+    )
+    e = refused(lambda: bounded.render(hungry, {}, memory=1 << 20), RenderError)
+    assert str(e) == (
+        "rendering greeting@v1.0 needed over 1 MiB, the limit: build smaller strings and lists in the template"
+    )
+    assert guard(lambda: bounded.render(hungry, {})) == "9"  # the default ceiling (512 MiB) is plenty
+
+
+def test_a_killed_worker_is_reaped_and_replaced() -> None:
+    guard(lambda: bounded.render(stored("warm"), {}))
+    before = set(bounded.POOL.pids())
+    refused(lambda: bounded.render(stored(CPU_BOMBS["nested-loops"]), {}, timeout=1), RenderError)
+    assert guard(lambda: bounded.render(stored("Hello {{ name }}"), {"name": "again"})) == "Hello again"
+    for pid in before - set(bounded.POOL.pids()):
+        with pytest.raises(ChildProcessError):  # reaped: no zombie left behind
+            os.waitpid(pid, os.WNOHANG)
+
+
+def test_concurrent_renders_finish_while_one_worker_burns() -> None:
+    results: dict[int, Any] = {}
+
+    def one(i: int) -> None:
+        try:
+            if i == 0:
+                results[i] = bounded.render(stored(CPU_BOMBS["nested-loops"]), {}, timeout=3)
+            else:
+                results[i] = bounded.render(stored("Hello {{ n }}"), {"n": i})
+        except RenderError as e:
+            results[i] = e
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(HANG)
+    assert not any(thread.is_alive() for thread in threads)
+    assert [results[i] for i in (1, 2, 3)] == ["Hello 1", "Hello 2", "Hello 3"]
+    assert isinstance(results[0], RenderError) and "took over 3 s, the limit" in str(results[0])
+
+
+def test_a_full_pool_says_busy(monkeypatch: pytest.MonkeyPatch) -> None:
+    pool = bounded.Pool(size=1, wait=0.5)
+    monkeypatch.setattr(bounded, "POOL", pool)
+
+    def burn() -> None:
+        with pytest.raises(RenderError):
+            bounded.render(stored(CPU_BOMBS["nested-loops"]), {}, timeout=5)
+
+    bomb = threading.Thread(target=burn)
+    try:
+        bomb.start()
+        while not pool.pids():  # until the bomb holds the only worker
+            threading.Event().wait(0.05)
+        e = refused(lambda: bounded.render(stored("hi"), {}), Busy)
+        assert str(e) == (
+            "all 1 render workers stayed busy for 0.5 s: try again shortly, or raise promptgit.limits.WORKERS"
+        )
+    finally:
+        bomb.join(HANG)
+        pool.shutdown()
+    assert pool.pids() == []
+
+
+SCRIPT = """
+import os, signal, sys, threading, time
+from promptgit import bounded
+from promptgit.model import Prompt
+loops = "{% for a in range(100000) %}{% for b in range(100000) %}{% endfor %}{% endfor %}"
+if sys.argv[1] == "busy":  # SIGKILLed mid-render: the worker's own CPU limit (2 s + 2) ends it
+    prompt = Prompt("p", "v1.0", "0", {"template": loops})
+    threading.Thread(target=bounded.render, args=(prompt, {}), kwargs={"timeout": 2}, daemon=True).start()
+    while not bounded.POOL.pids():
+        time.sleep(0.05)
+    time.sleep(0.5)
+else:  # SIGKILLed while the worker idles: it reads EOF on its stdin
+    bounded.render(Prompt("p", "v1.0", "0", {"template": "hi"}), {})
+print(*bounded.POOL.pids(), flush=True)
+os.kill(os.getpid(), signal.SIGKILL)  # no atexit, no cleanup: the worker is on its own
+"""
+
+
+@pytest.mark.parametrize("state", ["idle", "busy"])
+def test_a_worker_does_not_outlive_its_parent(state: str) -> None:
+    out = subprocess.run([sys.executable, "-c", SCRIPT, state], capture_output=True, text=True, timeout=HANG)
+    pids = [int(p) for p in out.stdout.split()]
+    assert len(pids) == 1, out
+    for _ in range(int(HANG * 10)):
+        if not _running(pids[0]):
+            break
+        threading.Event().wait(0.1)
+    assert not _running(pids[0])
+
+
+def _running(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")  # a zombie is for init to reap
+    except FileNotFoundError:
+        return False
+
+
+def test_the_worker_imports_only_what_rendering_needs() -> None:
+    code = (
+        "import sys, promptgit.worker, promptgit.testing, promptgit.render\n"
+        "promptgit.render.environment()\n"
+        "print(sorted(m for m in ('pygit2', 'click', 'fastapi', 'promptgit.model', 'promptgit.store') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-P", "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+# --- test runs: each case bounded, the run too -----------------------------------------
+
+GREETING_TESTS = {
+    "cases": [
+        {"name": "greets", "vars": {"name": "Ada"}, "contains": "Hello Ada"},
+        {"name": "redos", "vars": {"name": "a" * 40 + "b"}, "regex": "^Hello (a+)+$"},
+        {"name": "still runs", "vars": {"name": "Bo"}, "equals": "Hello Bo"},
+    ]
+}
+
+
+def test_a_catastrophic_regex_fails_its_case_and_the_others_still_run() -> None:
+    prompt = stored("Hello {{ name }}")
+    run = guard(
+        lambda: bounded.run_tests(prompt, GREETING_TESTS, Environment("dev"), "Ada", "now", case_timeout=1)
+    )
+    assert [(c.name, c.passed, c.why) for c in run.cases] == [
+        ("greets", True, ""),
+        ("redos", False, "took over 1 s, the limit: simplify the template's loops or the case's regex"),
+        ("still runs", True, ""),
+    ]
+    assert not run.passed and run.revision == "0" * 40 and run.env.stage == "dev"
+
+
+def test_a_whole_run_has_a_deadline_too() -> None:
+    tests = {"cases": [{**GREETING_TESTS["cases"][1], "name": f"redos {i}"} for i in range(3)]}
+    run = guard(
+        lambda: bounded.run_tests(
+            stored("Hello {{ name }}"), tests, Environment("dev"), "Ada", "now", timeout=1.5, case_timeout=1
+        )
+    )
+    assert [c.why for c in run.cases] == [
+        "took over 1 s, the limit: simplify the template's loops or the case's regex",
+        "the test run took over 1.5 s, the limit, during this case",
+        "not run: the test run took over 1.5 s, the limit",
+    ]
+
+
+def test_memory_and_render_failures_in_a_case_are_case_failures() -> None:
+    tests = {
+        "cases": [
+            {"name": "bomb", "vars": {}, "contains": "x"},
+            {"name": "expected", "vars": {}, "error": "would exceed 1,000,000"},
+        ]
+    }
+    run = guard(lambda: bounded.run_tests(stored(BOMBS["plus"]), tests, Environment("dev"), "Ada", "now"))
+    bomb, expected = run.cases
+    assert not bomb.passed and bomb.why.startswith("rendering failed: greeting@v1.0: the sandbox refused: ")
+    assert expected.passed
+
+
+class _Echo(BaseHTTPRequestHandler):
+    seen: ClassVar[list[str | None]] = []
+
+    def do_POST(self) -> None:
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        _Echo.seen.append(self.headers.get("Authorization"))
+        data = json.dumps(
+            {"choices": [{"message": {"content": "ANSWER " + body["messages"][-1]["content"]}}]}
+        )
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data.encode())
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def test_the_openai_provider_works_from_a_worker(monkeypatch: pytest.MonkeyPatch) -> None:
+    guard(lambda: bounded.render(stored("warm"), {}))  # a worker started before the key is set
+    monkeypatch.setenv("BOUNDS_TEST_KEY", "sk-bounds")
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Echo)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        env = Environment(
+            "tst", "openai", f"http://127.0.0.1:{server.server_address[1]}/v1", "m", "BOUNDS_TEST_KEY", 5
+        )
+        tests = {"cases": [{"name": "n", "vars": {"name": "Ada"}, "equals": "ANSWER Hello Ada"}]}
+        run = guard(lambda: bounded.run_tests(stored("Hello {{ name }}"), tests, env, "Ada", "now"))
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert [(c.passed, c.why) for c in run.cases] == [(True, "")]
+    assert run.model == "m" and _Echo.seen == ["Bearer sk-bounds"]
