@@ -23,6 +23,7 @@ import re
 import string
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sized
 from contextvars import ContextVar
+from types import BuiltinMethodType
 from typing import Any
 
 from jinja2 import StrictUndefined, TemplateSyntaxError, nodes
@@ -178,6 +179,7 @@ def _charge(n: int, what: str) -> None:
 
 
 _SEQUENCES = (str, bytes, bytearray, list, tuple)
+_SIZED = (*_SEQUENCES, dict, set)
 _GROWS = {"append", "extend", "insert", "update", "setdefault", "add"}
 _CONTAINERS: tuple[type, ...] = (
     list,
@@ -455,7 +457,8 @@ class _Buffer(list[str]):
 
 
 class _CodeGenerator(CodeGenerator):
-    """Jinja's compiler, with block buffers and `~` going through the bounded versions."""
+    """Jinja's compiler, with output, block buffers, `~` and slices going through the
+    bounded versions."""
 
     def buffer(self, frame: Frame) -> None:
         frame.buffer = self.temporary_identifier()
@@ -466,6 +469,21 @@ class _CodeGenerator(CodeGenerator):
             super()._output_child_pre(node, frame, finalize)
         else:
             self.write("environment.to_text(")  # str(), measuring containers first
+
+    @optimizeconst
+    def visit_Getitem(self, node: nodes.Getitem, frame: Frame) -> None:
+        if not isinstance(node.arg, nodes.Slice):
+            return super().visit_Getitem(node, frame)
+        self.write("environment.slice_bounded(")  # Jinja writes slices as x[a:b], unchecked
+        self.visit(node.node, frame)
+        for part in (node.arg.start, node.arg.stop, node.arg.step):
+            self.write(", ")
+            if part is None:
+                self.write("None")
+            else:
+                self.visit(part, frame)
+        self.write(")")
+        return None
 
     @optimizeconst
     def visit_Concat(self, node: nodes.Concat, frame: Frame) -> None:
@@ -562,7 +580,19 @@ class BoundedEnvironment(SandboxedEnvironment):
             length = args[0] if args else kwargs.get("length", 1)
             if isinstance(length, int):
                 _charge(length, "int.to_bytes")
-        return super().call(__context, __obj, *args, **kwargs)
+        result = super().call(__context, __obj, *args, **kwargs)
+        if isinstance(__obj, BuiltinMethodType) and isinstance(result, _SIZED):
+            _spend(len(result))  # split(), copy(), keys()...: new values, even when not bigger
+            if isinstance(owner, str | bytes) and isinstance(result, list | tuple):
+                _spend(len(owner))  # and the pieces they hold
+        return result
+
+    @staticmethod
+    def slice_bounded(value: Any, start: Any, stop: Any, step: Any) -> Any:
+        part = slice(start, stop, step)
+        if isinstance(value, _SEQUENCES):
+            _spend(len(range(*part.indices(len(value)))))  # a slice is a copy
+        return value[part]
 
     def wrap_str_format(self, value: Any) -> Callable[..., str] | None:
         format_ = super().wrap_str_format(value)

@@ -301,6 +301,10 @@ BOMBS = {
     "lipsum": "{{ lipsum(1000000000)|length }}",
     "many-big-strings": "{% set ns = namespace(items=[]) %}{% set big = 'x' * 900000 %}"
     "{% for i in range(100000) %}{% set ns.items = ns.items + [big ~ i] %}{% endfor %}{{ ns.items|length }}",
+    "slices": "{% set big = 'x' * 999999 %}{% set ns = namespace(items=[]) %}{% for i in range(1000) %}"
+    "{% set ns.items = ns.items + [big[i:]] %}{% endfor %}{{ ns.items|length }}",
+    "split": "{% set s = 'x ' * 499999 %}{% set ns = namespace(items=[]) %}{% for i in range(1000) %}"
+    "{% set ns.items = ns.items + [s.split()] %}{% endfor %}{{ ns.items|length }}",
     "extend": "{% set x = ['ab'] %}{% for i in range(40) %}{% set _ = x.extend(x) %}{% endfor %}{{ x|length }}",
 }
 
