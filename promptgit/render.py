@@ -74,9 +74,6 @@ class Compiled:
         self._spent = spent
 
     def render(self, values: Mapping[str, Any], where: str = "template") -> str:
-        from jinja2 import TemplateError
-        from jinja2.exceptions import SecurityError, UndefinedError
-
         t = self._template
         budget = self._spent.set([0])  # what this render has built, against limits.MAX_TOTAL
         try:
@@ -85,29 +82,46 @@ class Compiled:
             for piece in t.root_render_func(context):
                 size += len(piece)
                 if size > MAX_SIZE:  # loops can multiply output past any one operation's limit
-                    raise SecurityError(
-                        f"the output would exceed {MAX_SIZE:,} characters, the limit: print less"
-                    )
+                    _too_long()
                 parts.append(piece)
             return "".join(parts)
-        except UndefinedError as e:
-            missing = _MISSING.fullmatch(str(e.message))
-            hint = f": pass it, e.g. --var {missing.group(1)}=..." if missing else ""
-            raise RenderError(f"{where}: {e.message}{hint}") from None
-        except SecurityError as e:
-            raise RenderError(f"{where}: the sandbox refused: {e}") from None
-        except TemplateError as e:
-            raise RenderError(f"{where}: {e}") from None
-        except (TypeError, ValueError, ArithmeticError, LookupError, AttributeError) as e:
-            raise RenderError(f"{where}: {type(e).__name__}: {e}") from None
         except RecursionError:
             raise RenderError(
                 f"{where}: macros or loops recursed too deep, the limit: recurse less"
             ) from None
-        except MemoryError as e:  # a backstop: the checks above refuse what they can foresee
+        except MemoryError as e:  # a backstop: the sandbox refuses what it can foresee
             raise RenderError(f"{where}: ran out of memory{_memory_limit()}: build smaller values") from e
+        except Exception as e:
+            error = _render_error(e, where)  # imports Jinja's exceptions only when one happens
+            if error is None:
+                raise
+            raise error from None
         finally:
             self._spent.reset(budget)
+
+
+def _too_long() -> None:
+    from jinja2.exceptions import SecurityError
+
+    raise SecurityError(f"the output would exceed {MAX_SIZE:,} characters, the limit: print less")
+
+
+def _render_error(e: Exception, where: str) -> RenderError | None:
+    """The RenderError a failure while rendering becomes (None: a bug, left to raise)."""
+    from jinja2 import TemplateError
+    from jinja2.exceptions import SecurityError, UndefinedError
+
+    if isinstance(e, UndefinedError):
+        missing = _MISSING.fullmatch(str(e.message))
+        hint = f": pass it, e.g. --var {missing.group(1)}=..." if missing else ""
+        return RenderError(f"{where}: {e.message}{hint}")
+    if isinstance(e, SecurityError):
+        return RenderError(f"{where}: the sandbox refused: {e}")
+    if isinstance(e, TemplateError):
+        return RenderError(f"{where}: {e}")
+    if isinstance(e, TypeError | ValueError | ArithmeticError | LookupError | AttributeError):
+        return RenderError(f"{where}: {type(e).__name__}: {e}")
+    return None
 
 
 def _memory_limit() -> str:

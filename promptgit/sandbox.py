@@ -180,6 +180,11 @@ def _charge(n: int, what: str) -> None:
 
 _SEQUENCES = (str, bytes, bytearray, list, tuple)
 _SIZED = (*_SEQUENCES, dict, set)
+_SCALARS = frozenset({int, float, bool, type(None)})
+# A filter's result this small is not charged to the budget (it is the hot path): to
+# pile many up, a template must keep them in a list, a dict or a string, and growing
+# those is charged by what they hold.
+_SMALL = 256
 _GROWS = {"append", "extend", "insert", "update", "setdefault", "add"}
 _CONTAINERS: tuple[type, ...] = (
     list,
@@ -382,13 +387,34 @@ def _bounded_filter(
             if type(value) is not str and isinstance(value, _CONTAINERS):
                 _charge(_weight(value), what)
         result = filter_(*args, **kwargs)
-        if builds and isinstance(result, _SEQUENCES):
-            _charge(len(result), what)
+        if builds and isinstance(result, _SEQUENCES) and len(result) > _SMALL:
+            _built(len(result), what)
         return result
 
+    def lean(value: Any, *args: Any, **kwargs: Any) -> Any:
+        """The same for most filters, on the hot path: forwarding empty *args and
+        **kwargs costs more than the filter itself."""
+        if type(value) is not str and prints and isinstance(value, _CONTAINERS):
+            _charge(_weight(value), what)
+        result = filter_(value, *args, **kwargs) if args or kwargs else filter_(value)
+        if builds and isinstance(result, _SEQUENCES) and len(result) > _SMALL:
+            _built(len(result), what)
+        return result
+
+    if estimate is None and not skip:
+        return lean
     if skip:
         bounded.jinja_pass_arg = filter_.jinja_pass_arg  # type: ignore[attr-defined]
     return bounded
+
+
+def _built(n: int, what: str) -> None:
+    """_charge, for the hot path: one call, the budget read once."""
+    total = spent.get()
+    if n > MAX_SIZE or (total is not None and total[0] + n > MAX_TOTAL):
+        _charge(n, what)
+    elif total is not None:
+        total[0] += n
 
 
 def _bounded_join(join: Any) -> Any:
@@ -518,14 +544,23 @@ class BoundedEnvironment(SandboxedEnvironment):
     @staticmethod
     def to_text(value: Any) -> str:
         """Every {{ value }} passes here: a container is measured before it becomes text."""
-        if type(value) is str:
-            return value
-        if isinstance(value, _CONTAINERS):
+        cls = type(value)
+        if cls is str:
+            return value  # type: ignore[no-any-return]
+        if cls not in _SCALARS and isinstance(value, _CONTAINERS):
             _charge(_weight(value), "printing a value")
         return str(value)
 
     @staticmethod
     def concat_bounded(values: tuple[Any, ...]) -> str:
+        try:  # the common case: strings only, joined once their size is known
+            size = sum(map(len, values))
+            if size <= MAX_SIZE:
+                text = "".join(values)
+                _spend(size)
+                return text
+        except TypeError:  # a number, or a list that must print first
+            pass
         parts = []
         size = 0
         for value in values:
@@ -570,12 +605,13 @@ class BoundedEnvironment(SandboxedEnvironment):
         elif isinstance(owner, list | dict | set) and name in _GROWS:
             if name in ("extend", "update"):
                 args = tuple(a if isinstance(a, Sized) else list(a) for a in args)
-                grows = sum(len(a) for a in args) + len(kwargs)
+                added = [v for a in args for v in (a.values() if isinstance(a, Mapping) else a)]
+                added += kwargs.values()
             else:
-                grows = 1
-            if len(owner) + grows > MAX_SIZE:
-                _charge(len(owner) + grows, f"{type(owner).__name__}.{name}")
-            _spend(grows)
+                added = list(args[-1:])  # append(x), insert(i, x), add(x), setdefault(k, x)
+            if len(owner) + len(added) > MAX_SIZE:
+                _charge(len(owner) + len(added), f"{type(owner).__name__}.{name}")
+            _spend(len(added) + sum(len(v) for v in added if isinstance(v, str | bytes)))
         elif isinstance(owner, int) and name == "to_bytes":
             length = args[0] if args else kwargs.get("length", 1)
             if isinstance(length, int):

@@ -325,6 +325,13 @@ def test_a_memory_bomb_is_refused_before_it_allocates(template: str) -> None:
     ), message
 
 
+def test_many_small_values_kept_in_a_list_count_against_the_budget() -> None:
+    # each upper() is small (not charged on its own: the hot path); keeping them is charged
+    template = "{% set l = [] %}{% for i in range(100000) %}{% set _ = l.append(s|upper) %}{% endfor %}"
+    e = refused(lambda: stored(template).render(s="x" * 200), RenderError)
+    assert "over 10,000,000 characters or items in all, the limit" in str(e)
+
+
 def test_the_same_operations_work_within_the_limits() -> None:
     template = (
         "{{ 'ab' ~ 'cd' }} {{ 'ab' + 'cd' }} {{ [1] + [2] }} {{ ['a', 'b']|join('-') }} {{ 'a-b'|replace('-', '+') }} "
