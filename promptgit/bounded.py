@@ -86,7 +86,7 @@ class _Worker:
         os.set_blocking(self._in, False)
         try:
             self._receive(time.monotonic() + START_TIMEOUT)  # {"ready": pid}
-        except (_Late, _Died):
+        except BaseException:  # _Late, _Died, or Ctrl-C while it starts
             self.kill()
             raise
 
@@ -235,11 +235,13 @@ class Pool:
                 self._cond.wait(left)
         try:
             worker = _Worker()  # outside the lock: starting takes a moment
-        except (_Late, _Died, OSError) as e:
+        except BaseException as e:
             with self._cond:
                 self._starting -= 1
                 self._cond.notify()
-            raise RenderError(f"a render worker could not start: {e or 'no answer'}") from None
+            if isinstance(e, _Late | _Died | OSError):
+                raise RenderError(f"a render worker could not start: {e or 'no answer'}") from None
+            raise
         with self._cond:
             self._starting -= 1
             self._busy.add(worker)
