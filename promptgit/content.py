@@ -265,8 +265,8 @@ def _template_variables(text: str, file: str, sources: list[tuple[str, str, int 
     from jinja2 import TemplateSyntaxError
 
     from .limits import MAX_NODES
+    from .parsing import LimitError
     from .render import template_variables
-    from .sandbox import LimitError
 
     used: set[str] = set()
     nodes = 0

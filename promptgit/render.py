@@ -39,7 +39,7 @@ def template_variables(source: str, max_nodes: int = limits.MAX_NODES) -> tuple[
     TemplateSyntaxError; sandbox.LimitError, a subclass, for a template over a limit)."""
     from jinja2 import meta
 
-    from .sandbox import NESTING, LimitError, parse
+    from .parsing import NESTING, LimitError, parse
 
     env = environment()
     tree, size = parse(env, source, max_nodes)
@@ -60,7 +60,8 @@ class Compiled:
     __slots__ = ("_globals", "_spent", "_template")
 
     def __init__(self, source: str) -> None:
-        from .sandbox import NESTING, LimitError, parse, spent
+        from .parsing import NESTING, LimitError, parse
+        from .sandbox import spent
 
         env = environment()
         tree, _ = parse(env, source)  # content is checked on write; this is old or hand-written

@@ -1,18 +1,14 @@
 """Jinja2's sandbox, bounded in what a template may cost (imported on first render).
 
-The sandbox stops a template from running code; this module also stops it from
-crashing the parser or eating the memory of the process that renders it:
-
-- `parse` checks number literals and nesting while lexing (before Jinja's
-  recursive parser sees them) and the size and depth of the tree (before its
-  recursive, in places quadratic, compiler does).
-- `BoundedEnvironment` checks, BEFORE it allocates, every operation that can
-  build a value much larger than its inputs (+, *, %, **, ~, the filters and str
-  methods that pad, repeat, join or replace, block and macro output), and charges
-  what each builds to the render's budget, so a loop cannot pile up many
-  allowed values either. Values that print larger than they are (a list holding
-  another twice, forty times over) are measured on their graph before they
-  become text.
+The sandbox stops a template from running code; `BoundedEnvironment` also stops
+it from eating the memory of the process that renders it. It parses within the
+limits of parsing.py, and checks, BEFORE it allocates, every operation that can
+build a value much larger than its inputs (+, *, %, **, ~, slices, the filters
+and str methods that pad, repeat, join or replace, growing a list or dict, block
+and macro output), and charges what each builds to the render's budget, so a
+loop cannot pile up many allowed values either. Values that print larger than
+they are (a list holding another twice, forty times over) are measured on their
+graph before they become text.
 
 CPU time is not bounded here: `bounded.py` renders in a worker with a deadline.
 """
@@ -21,134 +17,24 @@ from __future__ import annotations
 
 import re
 import string
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sized
+from collections.abc import Callable, Iterable, Mapping, Sized
 from contextvars import ContextVar
 from types import BuiltinMethodType
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateSyntaxError, nodes
+from jinja2 import StrictUndefined, nodes
 from jinja2.compiler import CodeGenerator, Frame, optimizeconst
 from jinja2.exceptions import SecurityError
 from jinja2.filters import make_attrgetter
-from jinja2.lexer import Lexer, Token
+from jinja2.lexer import Lexer
 from jinja2.runtime import Context
 from jinja2.sandbox import SandboxedEnvironment
 from jinja2.utils import Namespace, generate_lorem_ipsum
 
-from .limits import (
-    MAX_EXPONENT,
-    MAX_INT_DIGITS,
-    MAX_LOOPS,
-    MAX_NESTING,
-    MAX_NODES,
-    MAX_NUMBER_CHARS,
-    MAX_SIZE,
-    MAX_TOTAL,
-)
+from .limits import MAX_EXPONENT, MAX_INT_DIGITS, MAX_SIZE, MAX_TOTAL
+from .parsing import BoundedLexer
 
 MAX_INT_BITS = int(MAX_INT_DIGITS * 3.3219)  # log2(10) bits per decimal digit
-
-NESTING = (
-    f"nests deeper than {MAX_NESTING} levels (blocks, brackets and operators inside one another), "
-    "the limit: flatten it with {% set %} or macros"
-)
-LOOPS = f"nests {{% for %}} loops deeper than {MAX_LOOPS} levels, the limit: flatten the loops"
-SIZE = (
-    f"has over {MAX_NODES:,} tags, expressions and pieces of text, the limit for a prompt: "
-    "split the prompt, or pass data in variables"
-)
-
-
-class LimitError(TemplateSyntaxError):
-    """A template over one of the limits; the message names the limit and the fix."""
-
-
-# --- parsing ---------------------------------------------------------------------------
-
-_OPEN_BLOCKS = {"for", "if", "macro", "call", "filter", "with", "block", "autoescape"}
-
-
-class _Lexer(Lexer):
-    """Jinja's lexer (iterative), refusing number literals Python cannot convert and
-    nesting Jinja's recursive parser cannot take, with the line they are on."""
-
-    def wrap(
-        self, stream: Iterable[tuple[int, str, str]], name: str | None = None, filename: str | None = None
-    ) -> Iterator[Token]:
-        return super().wrap(_checked(stream, name, filename), name, filename)
-
-
-def _checked(stream: Iterable[tuple[int, str, str]], name: str | None, filename: str | None) -> Iterator[Any]:
-    depth = 0
-    tag: str | None = None  # the first word of the block tag being read
-    assigns = False  # a {% set %} with "=" is a statement; without, a block
-    for lineno, token, value in stream:
-        if token in ("integer", "float") and len(value) > MAX_NUMBER_CHARS:
-            raise LimitError(
-                f"a number of {len(value):,} characters is over the limit of {MAX_NUMBER_CHARS}: "
-                "pass big numbers in as variables",
-                lineno,
-                name,
-                filename,
-            )
-        if token == "operator":
-            if value in "([{":
-                depth += 1
-            elif value in ")]}":
-                depth -= 1
-            elif value == "=":
-                assigns = True
-        elif token == "block_begin":
-            tag, assigns = "", False
-        elif token == "name" and tag == "":
-            tag = value
-            if value in _OPEN_BLOCKS:
-                depth += 1
-            elif value.startswith("end") and value != "endset":
-                depth -= 1
-        elif token == "block_end":
-            if tag == "set" and not assigns:
-                depth += 1
-            elif tag == "endset":
-                depth -= 1
-            tag = None
-        if depth > MAX_NESTING:
-            raise LimitError(NESTING, lineno, name, filename)
-        yield lineno, token, value
-
-
-def parse(env: BoundedEnvironment, source: str, max_nodes: int = MAX_NODES) -> tuple[nodes.Template, int]:
-    """The tree of a template within the limits, and its number of nodes (raises
-    TemplateSyntaxError, or LimitError naming the limit)."""
-    try:
-        tree = env.parse(source)
-    except RecursionError:  # unary chains (not not not ...) recurse in Jinja's parser
-        raise LimitError(NESTING, 1) from None
-    return tree, _check_tree(tree, max_nodes)
-
-
-def _check_tree(tree: nodes.Template, max_nodes: int) -> int:
-    """Count the nodes, and refuse a tree too big or too deep for Jinja's compiler
-    (walked with a stack: the tree may be too deep for recursion)."""
-    count = 0
-    stack: list[tuple[nodes.Node, int, int]] = [(tree, 0, 0)]
-    while stack:
-        node, depth, loops = stack.pop()
-        count += 1
-        if count > max_nodes:
-            raise LimitError(SIZE, node.lineno)
-        children = list(node.iter_child_nodes())
-        if children and not isinstance(node, nodes.Template | nodes.Output):
-            depth += 1
-            if depth > MAX_NESTING:
-                raise LimitError(NESTING, node.lineno)
-        if isinstance(node, nodes.For):
-            loops += 1
-            if loops > MAX_LOOPS:
-                raise LimitError(LOOPS, node.lineno)
-        stack.extend((child, depth, loops) for child in children)
-    return count
-
 
 # --- the render's budget ------------------------------------------------------------
 
@@ -529,7 +415,7 @@ class BoundedEnvironment(SandboxedEnvironment):
 
     def __init__(self) -> None:
         super().__init__(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
-        self._bounded_lexer = _Lexer(self)
+        self._bounded_lexer = BoundedLexer(self)
         self.globals["lipsum"] = _lipsum
         _filters(self)
 
