@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
 
+from . import limits
 from .errors import InvalidContent
 
 PROMPT_FILE = "prompt.yaml"
@@ -38,15 +39,88 @@ def _yaml_loader() -> Any:
 
 
 def _load(text: str, file: str) -> Any:
+    """Parse YAML within the limits: hostile YAML is refused here, at write, push and
+    read time alike, before it can crash the process or make a reader hang."""
     import yaml
 
     try:
+        _scan(text, file)
         return yaml.load(text, Loader=_yaml_loader())
     except yaml.MarkedYAMLError as e:
         line = e.problem_mark.line + 1 if e.problem_mark else None
         raise InvalidContent(file, f"not valid YAML: {e.problem}; fix the syntax", line) from None
     except yaml.YAMLError as e:
         raise InvalidContent(file, f"not valid YAML: {e}") from None
+    except (ValueError, TypeError, OverflowError, RecursionError, MemoryError) as e:
+        # a scalar YAML cannot build, such as the date 2024-02-30
+        raise InvalidContent(file, f"a value cannot be read: {e}; fix the value") from None
+
+
+def _scan(text: str, file: str) -> None:
+    """Walk the YAML events (libyaml's parser is iterative) and refuse what would hurt
+    the composer or a reader: nesting past MAX_DEPTH (libyaml's composer recurses in
+    C), aliases that repeat over MAX_ALIAS_NODES nodes (billion laughs) or that sit
+    inside their own anchor (a loop), and numbers Python cannot convert.
+
+    Aliases stay allowed: sharing a mapping between test cases is honest YAML; only
+    the expansion is bounded. Sizes are counted over the node graph, so a chain of
+    anchors that doubles at each step is caught after a few steps, not expanded.
+    """
+    import yaml
+    from yaml import events
+
+    sizes: dict[str, int] = {}  # anchor -> nodes its value expands to
+    stack: list[list[Any]] = []  # open collections: [anchor, nodes so far]
+    repeated = 0
+    resolver = None
+    for event in yaml.parse(text, Loader=_yaml_loader()):
+        line = event.start_mark.line + 1 if event.start_mark else None
+        if isinstance(event, events.AliasEvent):
+            if any(anchor == event.anchor for anchor, _ in stack):
+                problem = f"alias *{event.anchor} is used inside its own anchor (a loop): write the value out"
+                raise InvalidContent(file, problem, line)
+            size = sizes.get(str(event.anchor), 1)  # an undefined alias: yaml.load says so
+            repeated += size
+            if repeated > limits.MAX_ALIAS_NODES:
+                raise InvalidContent(
+                    file,
+                    f"aliases repeat over {limits.MAX_ALIAS_NODES:,} nodes, the limit: "
+                    "write the values out, or alias less",
+                    line,
+                )
+        elif isinstance(event, events.CollectionStartEvent):
+            if len(stack) >= limits.MAX_DEPTH:
+                problem = f"nests deeper than {limits.MAX_DEPTH} levels, the limit: flatten the structure"
+                raise InvalidContent(file, problem, line)
+            stack.append([event.anchor, 1])
+            continue
+        elif isinstance(event, events.CollectionEndEvent):
+            anchor, size = stack.pop()
+            if anchor is not None:
+                sizes[anchor] = size
+        elif isinstance(event, events.ScalarEvent):
+            size = 1
+            if event.anchor is not None:
+                sizes[event.anchor] = 1
+            if len(event.value) > limits.MAX_NUMBER_CHARS:
+                resolver = resolver or yaml.resolver.Resolver()
+                tag = event.tag
+                if tag in (None, "!"):
+                    tag = resolver.resolve(yaml.ScalarNode, event.value, event.implicit)  # type: ignore[no-untyped-call]
+                if tag in _NUMBER_TAGS:
+                    raise InvalidContent(
+                        file,
+                        f"a number of {len(event.value):,} characters is over the limit of "
+                        f"{limits.MAX_NUMBER_CHARS}: quote it to make it a string",
+                        line,
+                    )
+        else:
+            continue
+        if stack:
+            stack[-1][1] += size
+
+
+_NUMBER_TAGS = ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float")
 
 
 def _nodes(text: str, key: object) -> tuple[Any, Any] | None:
@@ -90,7 +164,7 @@ def _template_error_line(text: str, lineno: int) -> int | None:
     """
     from jinja2 import TemplateSyntaxError
 
-    from .render import environment
+    from .render import template_variables
 
     nodes = _nodes(text, "template")
     if nodes is None:
@@ -101,14 +175,17 @@ def _template_error_line(text: str, lineno: int) -> int | None:
         return first + lineno - 1
     raw = textwrap.dedent("\n".join(text.splitlines()[first : int(value.end_mark.line)]))
     try:
-        environment().parse(raw)
+        template_variables(raw)
     except TemplateSyntaxError as e:
         lineno = e.lineno or lineno
     return first + lineno
 
 
 def mapping_of(text: str, file: str, keys: Mapping[str, str]) -> dict[str, Any]:
-    data = _load(text, file)
+    return _mapping(_load(text, file), text, file, keys)
+
+
+def _mapping(data: Any, text: str, file: str, keys: Mapping[str, str]) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise InvalidContent(file, "must be a YAML mapping of keys such as " + ", ".join(keys), 1)
     for key in data:
@@ -183,22 +260,31 @@ def parse_prompt(text: str, file: str = PROMPT_FILE, templates: bool = True) -> 
 
 
 def _template_variables(text: str, file: str, sources: list[tuple[str, str, int | None]]) -> set[str]:
+    """The variables the templates read; all of a prompt's templates share one size
+    limit (limits.MAX_NODES), so a chat prompt cannot spread a huge one over messages."""
     from jinja2 import TemplateSyntaxError
 
-    from .render import variables_of
+    from .limits import MAX_NODES
+    from .parsing import LimitError
+    from .render import template_variables
 
     used: set[str] = set()
+    nodes = 0
     for key, source, index in sources:
         try:
-            used |= variables_of(source)
+            names, size = template_variables(source, MAX_NODES - nodes)
         except TemplateSyntaxError as e:
             if key == "template":
                 line = _template_error_line(text, e.lineno or 1)
             else:
                 line = line_of(text, key, index)
+            if isinstance(e, LimitError):
+                raise InvalidContent(file, f"{key}: {e.message}", line) from None
             raise InvalidContent(
                 file, f"{key}: template syntax error: {e.message}; fix the Jinja2 syntax", line
             ) from None
+        used |= names
+        nodes += size
     return used
 
 
@@ -218,9 +304,10 @@ CASE_KEYS = {
 @lru_cache(maxsize=1024)
 def parse_tests(text: str, file: str = TESTS_FILE) -> Mapping[str, Any]:
     """Validate tests.yaml: a mapping with a list of named cases and their assertions."""
-    if _load(text, file) is None:
+    data = _load(text, file)
+    if data is None:
         return {"cases": []}  # an empty tests.yaml holds no cases
-    data = mapping_of(text, file, TESTS_KEYS)
+    data = _mapping(data, text, file, TESTS_KEYS)
     cases = data.get("cases", [])
     if not isinstance(cases, list):
         raise InvalidContent(file, "cases: must be a list", line_of(text, "cases"))

@@ -19,7 +19,8 @@ statuses. Each message names the bad value and says how to fix it.
     │   ├── InvalidContent      prompt.yaml / tests.yaml
     │   └── RenderError         a missing variable, a sandbox refusal
     ├── Forbidden           403   the actor's role may not do it
-    └── ProviderError       502   a test run's model server gave no answer (a failed case)
+    ├── ProviderError       502   a test run's model server gave no answer (a failed case)
+    └── Busy                503   every render worker stayed busy (bounded.py): retry
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 __all__ = [
+    "Busy",
     "ConcurrentUpdate",
     "Conflict",
     "Forbidden",
@@ -167,3 +169,8 @@ class Forbidden(PromptgitError):
 class ProviderError(PromptgitError):
     """The model server could not give an answer; the message says why. A test run
     records it as the case's failure."""
+
+
+class Busy(PromptgitError):
+    """Every worker that renders or tests stayed busy past the wait: nothing was
+    wrong with the request, so try again (HTTP 503 with Retry-After)."""

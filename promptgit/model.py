@@ -233,8 +233,10 @@ class Prompt:
             "source": self.source,
         }
 
-    def render(self, **variables: Any) -> str | list[dict[str, str]]:
-        """The text, or for a chat prompt the messages, with `variables` filled in."""
+    def render(self, /, **variables: Any) -> str | list[dict[str, str]]:
+        """The text, or for a chat prompt the messages, with `variables` filled in (in
+        process: use `bounded.render` for a deadline and a memory ceiling). `self` is
+        positional-only, so a template variable may be called self."""
         where = f"{self.name}@{self.version}"
         if self.is_chat:
             return [

@@ -531,12 +531,19 @@ class Operations(Reader):
         prompt = self._prompt(repo, name, r.version, r.revision)
         cases = content.parse_tests(prompt.tests) if prompt.tests else {"cases": []}
         if not cases.get("cases"):
+            fix = (
+                f"a release is immutable, so add it to a new version: 'promptgit new-version {name} "
+                f"--from {r.version}', then 'promptgit edit {name}@NEW --tests tests.yaml'"
+                if r.released
+                else f"'promptgit edit {name}@{r.version} --tests tests.yaml'"
+            )
             raise InvalidInput(
-                f"{name}@{r.version} has no test cases: add a tests.yaml beside prompt.yaml "
-                f"('promptgit edit {name}@{r.version} --tests tests.yaml')"
+                f"{name}@{r.version} has no test cases: add a tests.yaml beside prompt.yaml ({fix})"
             )
         now = actor.person()
-        run = testing.run(prompt, cases, environment, now.by, now.at)
+        from . import bounded  # cases run in a worker: deadlines and a memory ceiling
+
+        run = bounded.run_tests(prompt, cases, environment, now.by, now.at)
         if record:
             self._record_run(repo, name, run, actor)
         return run

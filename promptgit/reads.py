@@ -316,8 +316,13 @@ class Reader:
     def render(
         self, name: str, ref: RefSpec | str | None = None, variables: Mapping[str, Any] | None = None
     ) -> str | builtins.list[dict[str, str]]:
-        """Render NAME@REF; `variables` is a mapping so a variable may be called `name`."""
-        return self.prompt(name, ref).render(**(variables or {}))
+        """Render NAME@REF in a worker process with a deadline and a memory ceiling
+        (bounded.py), as the CLI and the server do: a runaway template ends in a
+        RenderError naming the limit. `variables` is a mapping, so a variable may be
+        called anything. For the in-process fast path use `get(...).render()`."""
+        from . import bounded
+
+        return bounded.render(self.prompt(name, ref), variables or {})
 
     def prompt(self, name: str, ref: RefSpec | str | None = None) -> Prompt:
         repo = self._open(name)

@@ -19,13 +19,15 @@ import json
 import os
 import re
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .config import Environment
 from .errors import ProviderError, RenderError
-from .model import Prompt
+
+if TYPE_CHECKING:  # not imported at run time: a render worker runs cases without pygit2
+    from .model import Prompt
 
 MAX_SHOWN = 200  # characters of actual output quoted in a failure
 
@@ -81,9 +83,25 @@ class TestRun:
         return json.dumps(data, separators=(",", ":"), sort_keys=True)
 
 
-def run(prompt: Prompt, tests: Mapping[str, Any], env: Environment, by: str, at: str) -> TestRun:
-    """Run every case; a failing or erroring case never stops the others."""
-    results = tuple(run_case(prompt, case, env) for case in tests.get("cases", []))
+CaseRunner = Callable[["Prompt", Mapping[str, Any], Environment], "CaseResult"]
+
+
+def run(
+    prompt: Prompt,
+    tests: Mapping[str, Any],
+    env: Environment,
+    by: str,
+    at: str,
+    *,
+    case_runner: CaseRunner | None = None,
+) -> TestRun:
+    """Run every case; a failing or erroring case never stops the others.
+
+    In process and unbounded in time: a catastrophic regex or a template's loops can
+    run for hours. `bounded.run_tests` runs each case in a worker with a deadline.
+    """
+    runner = case_runner or run_case
+    results = tuple(runner(prompt, case, env) for case in tests.get("cases", []))
     model = (env.model or prompt.content.get("model")) if env.provider == "openai" else None
     return TestRun(prompt.name, prompt.version, prompt.revision, env, model, by, at, results)
 

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from starlette.exceptions import HTTPException
 
 from ..errors import (
+    Busy,
     ConcurrentUpdate,
     Conflict,
     Forbidden,
@@ -46,6 +47,7 @@ STATUS: list[tuple[type[PromptgitError], int, str]] = [
     (InvalidInput, 422, "invalid"),
     (Forbidden, 403, "forbidden"),
     (ProviderError, 502, "provider"),
+    (Busy, 503, "busy"),
 ]
 
 
@@ -121,7 +123,8 @@ def install_handlers(app: FastAPI) -> None:
     from starlette.exceptions import HTTPException
 
     async def library_error(request: Request, exc: PromptgitError) -> JSONResponse:
-        return _answer(*status_of(exc), str(exc))
+        retry = {"Retry-After": "1"} if isinstance(exc, Busy) else None
+        return _answer(*status_of(exc), str(exc), retry)
 
     async def api_error(request: Request, exc: ApiError) -> JSONResponse:
         return _answer(exc.status, exc.code, exc.message, exc.headers)
