@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
-from .errors import PromptgitError
+from .errors import InvalidInput, PromptgitError
 from .names import PROMOTION_STAGES, ROLES, STAGES
 
 if TYPE_CHECKING:
@@ -127,18 +127,31 @@ def _target(text: str) -> tuple[str, Any]:
     return split_target(text)
 
 
-def _read_text(path: Path) -> str:
+MAX_INPUT = 1 << 20  # bytes: the largest prompt.yaml or tests.yaml a revision may hold
+
+
+def _read_text(path: Path | None) -> str:
+    """A file's text (or stdin's, for None), read no further than the size limit, so
+    `-f /dev/zero` is refused instead of filling memory."""
+    where = "stdin" if path is None else str(path)
+    if path is None:
+        data = sys.stdin.buffer.read(MAX_INPUT + 1)
+    else:
+        with path.open("rb") as f:
+            data = f.read(MAX_INPUT + 1)
+    if len(data) > MAX_INPUT:
+        raise InvalidInput(f"{where} is over {MAX_INPUT >> 20} MiB, the limit for a prompt file: shorten it")
     try:
-        return path.read_text(encoding="utf-8")
+        return data.decode("utf-8")
     except UnicodeDecodeError as e:
-        raise click.ClickException(f"{path} is not UTF-8 text (byte {e.start}): save it as UTF-8") from None
+        raise InvalidInput(f"{where} is not UTF-8 text (byte {e.start}): save it as UTF-8") from None
 
 
 def _read_files(path: str | None, tests: str | None, current: str | None = None) -> dict[str, str]:
     """prompt.yaml (and tests.yaml) from -f FILE, -f DIR, -f - (stdin) or $EDITOR."""
     files: dict[str, str] = {}
     if path == "-":
-        files["prompt.yaml"] = sys.stdin.read()
+        files["prompt.yaml"] = _read_text(None)
     elif path is not None:
         p = Path(path)
         if p.is_dir():
