@@ -210,7 +210,7 @@ class Pool:
             raise _OutOfMemory
         if reply.get("error") == "InvalidContent":
             raise InvalidContent(reply["file"], reply["problem"], reply["line"])
-        raise RenderError(reply.get("message", "the worker failed"))
+        raise RenderError(reply.get("message", "the worker failed"), reply.get("missing"))
 
     def _acquire(self) -> _Worker:
         deadline = time.monotonic() + self.wait

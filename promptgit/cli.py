@@ -34,7 +34,7 @@ class _Group(click.Group):
         try:
             return super().invoke(ctx)
         except PromptgitError as e:
-            _fail(ctx, e, str(e))
+            _fail(ctx, e, _in_cli_words(ctx, e))
         except BrokenPipeError:
             # the reader went away (`promptgit log ... | head`): stop quietly, like git
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -51,6 +51,19 @@ class _Group(click.Group):
                 f"unexpected {type(e).__name__}: {e}. This is a bug in promptgit: "
                 "rerun with --traceback and report it",
             )
+
+
+def _in_cli_words(ctx: click.Context, e: PromptgitError) -> str:
+    """A library error as this command line says it: the user's own file names (not
+    prompt.yaml), and --var for a variable the template needs."""
+    from .errors import InvalidContent
+
+    given: dict[str, str] = ctx.find_root().meta.get("promptgit.files", {})
+    if isinstance(e, InvalidContent) and e.file in given:
+        where = f"{given[e.file]}:{e.line}" if e.line else given[e.file]
+        return f"{where}: {e.problem}"
+    missing = getattr(e, "missing", None)  # a RenderError
+    return f"{e} (pass it with --var {missing}=...)" if missing else str(e)
 
 
 def _fail(ctx: click.Context, exc: BaseException, message: str) -> NoReturn:
@@ -150,18 +163,22 @@ def _read_text(path: Path | None) -> str:
 def _read_files(path: str | None, tests: str | None, current: str | None = None) -> dict[str, str]:
     """prompt.yaml (and tests.yaml) from -f FILE, -f DIR, -f - (stdin) or $EDITOR."""
     files: dict[str, str] = {}
+    sources: dict[str, str] = {}
     if path == "-":
         files["prompt.yaml"] = _read_text(None)
+        sources["prompt.yaml"] = "stdin"
     elif path is not None:
         p = Path(path)
         if p.is_dir():
             for name in ("prompt.yaml", "tests.yaml"):
                 if (p / name).is_file():
                     files[name] = _read_text(p / name)
+                    sources[name] = str(p / name)
             if not files:
                 raise click.UsageError(f"{path} holds neither prompt.yaml nor tests.yaml")
         else:
             files["prompt.yaml"] = _read_text(p)
+            sources["prompt.yaml"] = path
     elif current is not None and sys.stdin.isatty():
         edited = click.edit(current, extension=".yaml", require_save=True)
         if edited is None:
@@ -171,6 +188,9 @@ def _read_files(path: str | None, tests: str | None, current: str | None = None)
         raise click.UsageError("give the content with -f FILE, -f DIR or -f - (stdin)")
     if tests is not None:
         files["tests.yaml"] = _read_text(Path(tests))
+        sources["tests.yaml"] = tests
+    # errors about these files then name them as the user did (see _in_cli_words)
+    click.get_current_context().find_root().meta["promptgit.files"] = sources
     return files
 
 

@@ -159,7 +159,12 @@ class InvalidContent(InvalidInput):
 
 
 class RenderError(InvalidInput):
-    """A template that cannot render with the given variables."""
+    """A template that cannot render with the given variables. `missing` names the
+    variable no value was given for, so each interface can say how to pass one."""
+
+    def __init__(self, message: str, missing: str | None = None) -> None:
+        super().__init__(message)
+        self.missing = missing
 
 
 class Forbidden(PromptgitError):

@@ -114,8 +114,8 @@ def _render_error(e: Exception, where: str) -> RenderError | None:
 
     if isinstance(e, UndefinedError):
         missing = _MISSING.fullmatch(str(e.message))
-        hint = f": pass it, e.g. --var {missing.group(1)}=..." if missing else ""
-        return RenderError(f"{where}: {e.message}{hint}")
+        name = missing.group(1) if missing else None
+        return RenderError(f"{where}: {e.message}{': give it a value' if name else ''}", name)
     if isinstance(e, SecurityError):
         return RenderError(f"{where}: the sandbox refused: {e}")
     if isinstance(e, TemplateError):

@@ -115,7 +115,7 @@ def _reply(request: Mapping[str, Any]) -> tuple[dict[str, Any], bool]:
         elif isinstance(e, InvalidContent):
             reply = {"error": "InvalidContent", "file": e.file, "problem": e.problem, "line": e.line}
         else:
-            reply = {"error": type(e).__name__, "message": e.message}
+            reply = {"error": type(e).__name__, "message": e.message, "missing": getattr(e, "missing", None)}
     except Exception as e:  # a bug, or a limit nothing foresaw: never a traceback
         reply = {"error": "crash", "message": f"{type(e).__name__}: {e}"}
     finally:

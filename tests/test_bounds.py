@@ -375,7 +375,7 @@ def test_a_worker_renders_what_prompt_render_renders() -> None:
     assert guard(lambda: bounded.render(text, variables)) == text.render(**variables) == "Hello Ada!"
     assert guard(lambda: bounded.render(chat, variables)) == chat.render(**variables)
     e = refused(lambda: bounded.render(text, {}), RenderError)
-    assert str(e) == "greeting@v1.0: 'name' is undefined: pass it, e.g. --var name=..."
+    assert str(e) == "greeting@v1.0: 'name' is undefined: give it a value"
     e = refused(lambda: bounded.render(stored(BOMBS["concat"]), {}), RenderError)
     assert "would exceed 1,000,000 characters or items, the limit" in str(e)
     e = refused(lambda: bounded.render(stored(DEEP["parentheses"]), {}), RenderError)

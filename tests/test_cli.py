@@ -73,7 +73,7 @@ def test_create_errors(seeded, tmp_path: Path) -> None:
     fails(seeded("create", "../x", "-f", "prompt.yaml"), "error: invalid prompt name '../x'")
     fails(seeded("create", "b", "-f", "missing.yaml"), "error: No such file or directory missing.yaml")
     write(tmp_path, "template: [unclosed\n", "bad.yaml")
-    fails(seeded("create", "b", "-f", "bad.yaml"), "error: prompt.yaml:2: not valid YAML")
+    fails(seeded("create", "b", "-f", "bad.yaml"), "error: bad.yaml:2: not valid YAML")
     fails(seeded("create", "b"), "Missing option '-f'", code=2)
     assert not Path("prompts/b.git").exists()
 
@@ -109,7 +109,7 @@ def test_edit_unchanged_and_errors(seeded, tmp_path: Path) -> None:
         seeded("edit", "greeting@v9.9", "-f", "prompt.yaml"), "error: prompt 'greeting' has no version v9.9"
     )
     write(tmp_path, "template: Hello {{ name }}\nvariables: [nam]\n", "bad.yaml")
-    fails(seeded("edit", "greeting@v1.0", "-f", "bad.yaml"), "error: prompt.yaml:2: variables:")
+    fails(seeded("edit", "greeting@v1.0", "-f", "bad.yaml"), "error: bad.yaml:2: variables:")
     fails(
         seeded("edit", "greeting@v1.0", "-f", "prompt.yaml", "--expect", "0000000"),
         "error: prompt 'greeting' has no revision 0000000 (given as --expect / If-Match)",
@@ -230,7 +230,7 @@ def test_render_text_and_chat(seeded, tmp_path: Path) -> None:
     assert data == {"text": "Hello Ada, how can I help?\n"}
     fails(
         seeded("render", "greeting"),
-        "error: greeting@v1.0: 'name' is undefined: pass it, e.g. --var name=...",
+        "error: greeting@v1.0: 'name' is undefined: give it a value (pass it with --var name=...)",
     )
     fails(seeded("render", "greeting", "--var", "oops"), "'oops': write KEY=VALUE", code=2)
     chat = "messages:\n  - {role: system, content: You help.}\n  - {role: user, content: '{{ q }}'}\n"
@@ -337,3 +337,13 @@ def test_versions_have_names_and_descriptions(seeded) -> None:
     assert data[0]["version_name"][:2] == "20"  # named by its creation time, in UTC
     table = ok(seeded("versions", "greeting"))
     assert "NAME" in table.splitlines()[0] and "Formal tone" in table
+
+
+def test_content_errors_name_the_users_own_file(seeded, tmp_path: Path) -> None:
+    bad = Path("bad")
+    bad.mkdir()
+    (bad / "syntax.yaml").write_text("description: x\nvariables: [name]\ntemplate: |\n  Hi\n  {{ name\n")
+    fails(
+        seeded("edit", "greeting@v1.0", "-f", "bad/syntax.yaml"),
+        "error: bad/syntax.yaml:5: template: template syntax error",
+    )

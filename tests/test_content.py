@@ -553,7 +553,7 @@ def test_render_string() -> None:
 def test_render_missing_variable_names_it(template: str) -> None:
     with pytest.raises(RenderError) as info:
         render_string(template, {"other": 1}, "greeting@v1.0")
-    assert str(info.value) == "greeting@v1.0: 'name' is undefined: pass it, e.g. --var name=..."
+    assert str(info.value) == "greeting@v1.0: 'name' is undefined: give it a value"
 
 
 def test_render_missing_attribute_hint() -> None:
@@ -667,9 +667,7 @@ def test_chat_prompt_renders() -> None:
 def test_chat_prompt_missing_variable_names_prompt_and_variable() -> None:
     with pytest.raises(RenderError) as info:
         _prompt(CHAT_PROMPT).render(product="Acme")
-    assert str(info.value) == (
-        "support/greeting@v1.0: 'question' is undefined: pass it, e.g. --var question=..."
-    )
+    assert str(info.value) == ("support/greeting@v1.0: 'question' is undefined: give it a value")
 
 
 def test_prompt_render_uses_the_sandbox() -> None:

@@ -251,7 +251,7 @@ def test_stage_reads_with_if_none_match(api: httpx.Client, name: str) -> None:
         api.post(f"/prompts/{name}/stages/dev/render", json={"vars": {}}),
         422,
         "invalid",
-        "'name' is undefined",
+        """'name' is undefined: give it a value (send it in "vars", e.g. {"vars": {"name": "..."}})""",
     )
     log = api.get(f"/prompts/{name}/stages/dev/log").json()
     assert [e["action"] for e in log] == ["update", "create"]

@@ -124,7 +124,11 @@ def install_handlers(app: FastAPI) -> None:
 
     async def library_error(request: Request, exc: PromptgitError) -> JSONResponse:
         retry = {"Retry-After": "1"} if isinstance(exc, Busy) else None
-        return _answer(*status_of(exc), str(exc), retry)
+        missing = getattr(exc, "missing", None)  # a RenderError: say how to pass it in a request
+        message = (
+            f'{exc} (send it in "vars", e.g. {{"vars": {{"{missing}": "..."}}}})' if missing else str(exc)
+        )
+        return _answer(*status_of(exc), message, retry)
 
     async def api_error(request: Request, exc: ApiError) -> JSONResponse:
         return _answer(exc.status, exc.code, exc.message, exc.headers)
