@@ -143,6 +143,14 @@ def _target(text: str) -> tuple[str, Any]:
 MAX_INPUT = 1 << 20  # bytes: the largest prompt.yaml or tests.yaml a revision may hold
 
 
+def _versioned(target: str, what: str, names_ok: bool = True) -> tuple[str, str]:
+    """NAME@VERSION for a command that acts on one version (by number, or by name)."""
+    name, ref = _target(target)
+    if ref is None or ref.kind not in (("version", "name") if names_ok else ("version",)):
+        raise click.UsageError(f"name {what}, e.g. {name}@v1.2")
+    return name, ref.value
+
+
 def _read_text(path: Path | None) -> str:
     """A file's text (or stdin's, for None), read no further than the size limit, so
     `-f /dev/zero` is refused instead of filling memory."""
@@ -362,11 +370,9 @@ def rollback(ctx: click.Context, name: str, version: str, stage: str, as_json: b
 @click.pass_context
 def delete(ctx: click.Context, target: str) -> None:
     """Delete a DEV draft that never reached TST (its number is retired)."""
-    name, ref = _target(target)
-    if ref is None or ref.kind != "version":
-        raise click.UsageError(f"name the draft to delete, e.g. {name}@v1.2")
-    _store(ctx).delete(name, ref.value, actor=_actor())
-    click.echo(f"deleted {name}@{ref.value}; the number {ref.value} is retired")
+    name, version = _versioned(target, "the draft to delete", names_ok=False)
+    _store(ctx).delete(name, version, actor=_actor())
+    click.echo(f"deleted {name}@{version}; the number {version} is retired")
 
 
 @cli.command()
@@ -375,10 +381,8 @@ def delete(ctx: click.Context, target: str) -> None:
 @click.pass_context
 def deprecate(ctx: click.Context, target: str, reason: str) -> None:
     """Deprecate a release: rollback skips it (needs role releaser; not the one prod serves)."""
-    name, ref = _target(target)
-    if ref is None:
-        raise click.UsageError(f"name the release to deprecate, e.g. {name}@v1.2")
-    info = _store(ctx).deprecate(name, ref.value, reason, actor=_actor())
+    name, version = _versioned(target, "the release to deprecate")
+    info = _store(ctx).deprecate(name, version, reason, actor=_actor())
     click.echo(f"deprecated {name}@{info.version}: {reason}")
 
 
@@ -387,10 +391,8 @@ def deprecate(ctx: click.Context, target: str, reason: str) -> None:
 @click.pass_context
 def undeprecate(ctx: click.Context, target: str) -> None:
     """Take a deprecation back (needs role releaser)."""
-    name, ref = _target(target)
-    if ref is None:
-        raise click.UsageError(f"name the release, e.g. {name}@v1.2")
-    info = _store(ctx).undeprecate(name, ref.value, actor=_actor())
+    name, version = _versioned(target, "the release")
+    info = _store(ctx).undeprecate(name, version, actor=_actor())
     click.echo(f"{name}@{info.version} is no longer deprecated")
 
 
