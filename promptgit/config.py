@@ -10,6 +10,7 @@
         api_key_env: OPENAI_API_KEY   # the variable's NAME; the key never is stored
         timeout: 30
     require_tests: [prod]      # or true (tst and prod), or false
+    rename_redirect_days: 30   # how long a renamed prompt's old name points to the new one
 
 Secrets are referenced by environment variable name only.
 """
@@ -33,7 +34,10 @@ TOP_KEYS = {
     "require_tests": "true, false, or a list of the stages (tst, prod) whose promotion needs "
     "a passing test run",
     "tokens": "API tokens, written by 'promptgit token' (hashed only)",
+    "rename_redirect_days": "a whole number of days (0 or more) during which a renamed prompt's "
+    "old name points to its new one",
 }
+RENAME_REDIRECT_DAYS = 30
 ENV_KEYS = {
     "provider": "render or openai",
     "base_url": "the server's base URL, e.g. http://127.0.0.1:8080/v1",
@@ -60,6 +64,7 @@ class Config:
     environments: Mapping[str, Environment] = field(default_factory=dict)
     require_tests: frozenset[str] = frozenset()
     tokens: Mapping[str, Any] = field(default_factory=dict)
+    rename_redirect_days: int = RENAME_REDIRECT_DAYS
 
     def environment(self, stage: str) -> Environment:
         return self.environments.get(stage) or Environment(stage)
@@ -102,7 +107,10 @@ def parse(text: str) -> Config:
     tokens = data.get("tokens") or {}
     if not isinstance(tokens, dict):
         raise bad("tokens", "must be a mapping; manage it with 'promptgit token'")
-    return Config(envs, require, tokens)
+    days = data.get("rename_redirect_days", RENAME_REDIRECT_DAYS)
+    if isinstance(days, bool) or not isinstance(days, int) or days < 0:
+        raise bad("rename_redirect_days", f"must be {TOP_KEYS['rename_redirect_days']}, not {days!r}")
+    return Config(envs, require, tokens, rename_redirect_days=days)
 
 
 def _environment(stage: str, settings: Any, bad: Any) -> Environment:
