@@ -87,15 +87,15 @@ def test_archive_keeps_the_repository_whole_and_out_of_listings_and_reads(histor
         "'promptgit list --archived'"
     )
     for s in (store, opened_before):  # a Store opened before the move notices it too
-        for read in (
-            lambda: s.get("greeting", "prod"),
-            lambda: s.versions("greeting"),
-            lambda: s.show("greeting", "v1.1"),
-            lambda: s.log("greeting", "dev"),
-            lambda: s.render("greeting", "prod", {"name": "Ada"}),
+        for read, args in (
+            (s.get, ("greeting", "prod")),
+            (s.versions, ("greeting",)),
+            (s.show, ("greeting", "v1.1")),
+            (s.log, ("greeting", "dev")),
+            (s.render, ("greeting", "prod", {"name": "Ada"})),
         ):
             with pytest.raises(PromptArchived) as e:
-                read()
+                read(*args)  # type: ignore[operator]
             assert str(e.value) == why
         with pytest.raises(PromptArchived), assert_unchanged(s):
             s.edit("greeting", "v1.1", {"prompt.yaml": prompt_text("Yo")}, "late", actor=RELEASER)
@@ -204,7 +204,9 @@ def test_rename_redirect_days_must_be_whole_days(greeting: Store, value: str) ->
     (greeting.path / "promptgit.yaml").write_text(f"version: 1\nrename_redirect_days: {value}\n")
     with pytest.raises(InvalidContent) as e:
         _ = greeting.config
-    assert "promptgit.yaml:2: rename_redirect_days: must be a whole number of days (0 or more)" in str(e.value)
+    assert "promptgit.yaml:2: rename_redirect_days: must be a whole number of days (0 or more)" in str(
+        e.value
+    )
 
 
 # --- delete for good -----------------------------------------------------------------
@@ -307,7 +309,10 @@ def test_git_clones_a_moved_prompt_with_its_events_and_refuses_archived_pushes(
     archived = str(greeting.path / "_archive" / "team" / "greeting.git")
     out = subprocess.run(["git", "-C", str(work), "push", archived, "v1.0"], capture_output=True, text=True)
     assert out.returncode != 0
-    assert "remote: promptgit: prompt 'team/greeting' is archived: restore it with 'promptgit restore team/greeting' first" in out.stderr
+    assert (
+        "remote: promptgit: prompt 'team/greeting' is archived: restore it with 'promptgit restore team/greeting' first"
+        in out.stderr
+    )
     assert refs(archived) == before
 
 
@@ -319,7 +324,9 @@ def test_a_push_to_the_lifecycle_log_is_refused(greeting: Store, actor: Actor, t
     git(tmp_path, "clone", "-q", str(repo), str(work))
     git(work, "fetch", "-q", "origin", f"{LOG}:{LOG}")
     forged = git(work, "commit-tree", "-p", LOG, "-m", "Restore greeting", f"{LOG}^{{tree}}").strip()
-    out = subprocess.run(["git", "-C", str(work), "push", "origin", f"{forged}:{LOG}"], capture_output=True, text=True)
+    out = subprocess.run(
+        ["git", "-C", str(work), "push", "origin", f"{forged}:{LOG}"], capture_output=True, text=True
+    )
     assert out.returncode != 0 and "promptgit alone writes its records" in out.stderr
     assert [e.event for e in greeting.events("greeting")] == ["restore", "archive"]
 
@@ -368,7 +375,11 @@ def test_cli_rename_and_delete_prompt(greeting: Store) -> None:
         "error: prompt 'greeting' was renamed to 'team/hello': use the new name (e.g. 'promptgit show team/hello')"
     )
     code, out, err = run(greeting, "log", "team/hello", "--events", "--json")
-    assert code == 0 and '"event": "rename"' in out.replace('":"', '": "') and '"from": "greeting"' in out.replace('":"', '": "')
+    assert (
+        code == 0
+        and '"event": "rename"' in out.replace('":"', '": "')
+        and '"from": "greeting"' in out.replace('":"', '": "')
+    )
     code, out, err = run(greeting, "log", "team/hello@dev", "--events")
     assert code == 2 and "--events shows the whole prompt's events: give team/hello, without @dev" in err
     code, out, err = run(greeting, "delete-prompt", "team/hello", "--yes")
@@ -380,7 +391,9 @@ def test_cli_rename_and_delete_prompt(greeting: Store) -> None:
     run(greeting, "archive", "team/hello")
     with assert_unchanged(greeting):
         code, out, err = run(greeting, "delete-prompt", "team/hello")
-    assert code == 2 and "this deletes team/hello and all of its history for good: add --yes to confirm" in err
+    assert (
+        code == 2 and "this deletes team/hello and all of its history for good: add --yes to confirm" in err
+    )
     assert run(greeting, "delete-prompt", "team/hello", "--yes") == (
         0, "deleted team/hello and all of its history\n", "")  # fmt: skip
     code, out, _ = run(greeting, "log", "team/hello", "--events")
