@@ -18,6 +18,7 @@ from fastapi import Depends, FastAPI, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from ..errors import ConcurrentUpdate, PromptgitError
+from ..lifecycle import why_not
 from ..model import Actor
 from ..names import STAGES, RefSpec
 from ..policy import Action
@@ -36,6 +37,7 @@ def _templates() -> Any:
 
     env = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(["html"]))
     env.filters["q"] = lambda s: quote(str(s), safe="/")
+    env.globals["why_not"] = why_not  # the prompt's own buttons: archive, rename (lifecycle.py)
     return env
 
 
