@@ -16,7 +16,9 @@ puts a fence, `promptgit/moving`, in it first and then waits for every claim to
 go. A writer claims, then looks for the fence: one of the two always sees the
 other, so no write runs in a repository while it moves. A claim never creates
 the repository's own folder, so a writer that opened it before it moved cannot
-leave a half repository behind at the old path.
+leave a half repository behind at the old path. A push the fence did not stop
+(its pre-receive ran first) is waited for, so its post-receive's writes pass it
+(`admit`).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ TIMEOUT = 2.0  # seconds to wait for a lock a live owner holds (like git's files
 GRACE = 5.0  # seconds an unreadable lock file may be in the middle of being written
 OWNERS = "promptgit/owners"  # inside a repository: which refs each library writer is locking
 FENCE = "promptgit/moving"  # inside a repository: it is being moved (archived, renamed...)
+_admitted = threading.local()
 
 
 def start_time(pid: int) -> str | None:
@@ -139,7 +142,7 @@ def claim(repo: Path, refs: Iterable[str]) -> Iterator[None]:
     except FileNotFoundError:
         raise ConcurrentUpdate(_gone(repo)) from None
     try:
-        why = fenced(repo)  # after the claim is on disk: see the module's docstring
+        why = fenced(repo, getattr(_admitted, "on", False))  # after the claim is on disk: see above
         if why is not None:
             raise ConcurrentUpdate(why)
         yield
@@ -147,12 +150,19 @@ def claim(repo: Path, refs: Iterable[str]) -> Iterator[None]:
         record.unlink(missing_ok=True)
 
 
-def fenced(repo: Path) -> str | None:
+def admit() -> None:
+    """From now on, this thread's writes finish a push that a move is already waiting
+    for (post-receive's): they pass the move's fence, which keeps only new work out."""
+    _admitted.on = True
+
+
+def fenced(repo: Path, admitted: bool = False) -> str | None:
     """Why no write may start in `repo` now: a move under way (its fence, unless
-    its owner is gone), or the repository no longer being there. None: write on."""
+    its owner is gone or the write is `admitted`), or the repository no longer being
+    there. None: write on."""
     fence = repo / FENCE
     try:
-        lines = fence.read_text().splitlines()
+        lines = None if admitted else fence.read_text().splitlines()
     except OSError:
         lines = None
     if lines is not None and not stale(fence):

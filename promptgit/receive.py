@@ -186,6 +186,7 @@ def post_receive(lines: Iterable[str], git_dir: str, push: str) -> int:
     store = Store(root)
     pushed = _updates(lines)
     actor = _pusher()
+    locks.admit()  # a move that fenced the repository meanwhile waits for this push to finish
     try:
         # first, who really pushed (whatever the pushed commits claim), by the server's clock
         store.record_push(
