@@ -134,39 +134,45 @@ class Lifecycle(Operations):
         return seen
 
     def _open(self, name: str) -> Repo:
-        """The prompt's repository, checked (one stat) to be still the folder opened:
-        after a move, the old name raises PromptArchived, PromptRenamed or PromptNotFound."""
-        seen = self._opened()
-        hit = seen.get(name)
+        """The prompt's repository; a name no prompt has now raises PromptArchived,
+        PromptRenamed or PromptNotFound.
+
+        A repository opened before is not checked here (a stat would double the
+        cost of `get`): libgit2 reads by path, so a moved one answers with its refs
+        gone or an error, which `_noticing` then explains with `_moved`, dropping
+        it; and a write never lands in one (locks.claim)."""
+        hit = self._opened().get(name)
         if hit is not None:
-            try:
-                if os.stat(hit[0].path).st_ino == hit[1]:
-                    return hit[0]
-            except OSError:
-                pass
-            del seen[name]
-            getattr(self._local, "repos", {}).pop(name, None)
+            return hit[0]
         path = self._repo_path(name)
         if not (path / "HEAD").is_file():
             raise self.whereabouts(name)
         repo = super()._open(name)
         try:
-            seen[name] = (repo, os.stat(repo.path).st_ino)
+            self._opened()[name] = (repo, os.stat(repo.path).st_ino)
         except OSError:
             raise self.whereabouts(name) from None
         return repo
 
     def _moved(self, name: str) -> PromptgitError | None:
-        """Why the repository this thread opened for `name` is no longer there, or None."""
+        """Why the repository this thread opened for `name` is not there now (then it
+        is forgotten, so the next call opens what the name is now), or None."""
         hit = self._opened().get(name)
         if hit is None:
             return None
         try:
             if os.stat(hit[0].path).st_ino == hit[1]:
                 return None
+            why: PromptgitError = ConcurrentUpdate(f"prompt '{name}' was replaced while this ran: look again")
         except OSError:
-            return self.whereabouts(name)
-        return ConcurrentUpdate(f"prompt '{name}' was replaced while this ran: look it up again")
+            why = self.whereabouts(name)
+        self._forget(name)
+        return why
+
+    def _forget(self, *prompts: str) -> None:
+        for name in prompts:
+            self._opened().pop(name, None)
+            getattr(self._local, "repos", {}).pop(name, None)
 
     def whereabouts(self, name: str) -> PromptgitError:
         """Why `name` is no prompt here now: archived, renamed (for a while), or unknown."""
@@ -207,6 +213,7 @@ class Lifecycle(Operations):
                 f"prompt '{name}' is archived: restore it ('promptgit restore {name}'), or delete "
                 f"it for good ('promptgit delete-prompt {name} --yes') before creating another"
             )
+        self._forget(name)  # a new repository, whatever this thread opened under the name
         return super().create(name, files, message, actor=actor)
 
     # --- the operations -----------------------------------------------------------------
@@ -353,6 +360,7 @@ class Lifecycle(Operations):
         self._record(plan, dest)
         journal.unlink(missing_ok=True)
         self._served.clear()
+        self._forget(*(n for n in (event.name, event.previous) if n))
         return event
 
     def _fence_and_rename(self, src: Path, dest: Path, what: str) -> None:
@@ -514,22 +522,31 @@ _EXPLAINED = ("get", "edit", "new_version", "promote", "rollback", "delete", "te
 
 
 def _noticing(method: Callable[..., Any], check_answer: bool) -> Callable[..., Any]:
+    """`method`, saying where the prompt went when it moved while (or before) it ran.
+    A read that met another repository under the same name (deleted and created
+    again, renamed back) is asked once more, of the repository there now."""
+
     @functools.wraps(method)
     def call(self: Lifecycle, name: str, *args: Any, **kwargs: Any) -> Any:
-        try:
-            answer = method(self, name, *args, **kwargs)
-        except (PromptArchived, PromptRenamed):
-            raise
-        except Exception as e:
-            moved = self._moved(name)
-            if moved is None:
+        for again in (check_answer, False):
+            try:
+                answer = method(self, name, *args, **kwargs)
+            except (PromptArchived, PromptRenamed):
                 raise
-            raise moved from e
-        if check_answer:
-            moved = self._moved(name)
+            except Exception as e:
+                moved = self._moved(name)
+                if moved is None:
+                    raise
+                if again and isinstance(moved, ConcurrentUpdate):
+                    continue
+                raise moved from e
+            moved = self._moved(name) if check_answer else None
+            if again and isinstance(moved, ConcurrentUpdate):
+                continue
             if moved is not None:
                 raise moved
-        return answer
+            return answer
+        raise AssertionError("unreachable")
 
     return call
 

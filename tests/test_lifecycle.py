@@ -403,3 +403,17 @@ def test_cli_rename_and_delete_prompt(greeting: Store) -> None:
 def test_cli_says_when_there_are_no_events(greeting: Store) -> None:
     assert run(greeting, "log", "greeting", "--events") == (
         0, "no events: greeting was never archived, restored or renamed\n", "")  # fmt: skip
+
+
+def test_a_store_opened_before_reads_the_prompt_a_name_holds_now(greeting: Store, actor: Actor) -> None:
+    """Deleted and created again under the same name: a Store that had the old one
+    open answers from the new one, never from what it remembered."""
+    opened_before = Store(greeting.path)
+    assert [v.summary for v in opened_before.versions("greeting")] == ["first draft"]
+    greeting.archive("greeting", actor=actor)
+    greeting.delete_prompt("greeting", actor=actor)
+    greeting.create("greeting", {"prompt.yaml": prompt_text("Hi")}, "second life", actor=actor)
+    assert [v.summary for v in opened_before.versions("greeting")] == ["second life"]
+    assert opened_before.get("greeting", "dev").source == prompt_text("Hi")
+    opened_before.edit("greeting", "v1.0", {"prompt.yaml": prompt_text("Hey")}, "edited", actor=actor)
+    assert greeting.versions("greeting")[0].summary == "edited"
