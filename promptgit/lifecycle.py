@@ -16,60 +16,50 @@ it is about to do (`.promptgit/pending/OP`, so the next one finishes a move a
 crash cut short), puts a fence in the repository (locks.FENCE) and waits until
 no library write and no push is in it, then renames. A writer that comes later
 sees the fence or the repository gone and stops with a clear error; a reader,
-or a Store opened before, notices on its next call (`_open` checks that the
-folder is still the one it opened) and gets PromptArchived, PromptRenamed or
-PromptNotFound, never a half-moved repository.
+or a Store opened before, notices (whereabouts.py) and gets PromptArchived,
+PromptRenamed or PromptNotFound, never a half-moved repository.
 
 Each event is an entry in the prompt's own repository, on `refs/promptgit/lifecycle`
-(an empty-tree commit that promptgit alone writes), so it travels with the
-repository: `promptgit log NAME --events`, or `git log refs/promptgit/lifecycle`.
-A deleted prompt's events are kept in `.promptgit/deleted.jsonl`.
+(prompt_events.py), so it travels with the repository: `promptgit log NAME
+--events`, or `git log refs/promptgit/lifecycle`. A deleted prompt's events are
+kept in `.promptgit/deleted.jsonl`.
 """
 
 from __future__ import annotations
 
 import builtins
-import functools
 import json
 import os
 import random
 import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from . import locks, names, policy
-from ._git import Commit, Person, Repo
+from . import locks, names, policy, prompt_events
+from ._git import Repo
 from .errors import (
     ConcurrentUpdate,
     Conflict,
     Forbidden,
     InvalidInput,
     NotFound,
-    PromptArchived,
     PromptExists,
-    PromptgitError,
-    PromptNotFound,
-    PromptRenamed,
     RuleViolation,
 )
-from .model import Actor, PromptSummary, VersionInfo
-from .operations import Files, Operations
+from .model import Actor, VersionInfo
+from .operations import Files
+from .prompt_events import ArchivedPrompt, PromptEvent, last, read_log
+from .whereabouts import RENAMES, STATE, Whereabouts
 
-STATE = ".promptgit"  # the store's own files (names() skips dot-folders)
 LOCK = f"{STATE}/store.lock"
-RENAMES = f"{STATE}/renames.json"
 DELETED = f"{STATE}/deleted.jsonl"
 PENDING = f"{STATE}/pending"
 TRASH = f"{STATE}/trash"
 LOCK_WAIT = 30.0  # seconds to wait for another archive, restore, rename or delete
 QUIET_WAIT = 10.0  # seconds to wait for the writes and pushes in a prompt to finish
-DAY = 86400
-EVENTS = ("archive", "restore", "rename", "delete")
 MAX_REASON = 500
 # What each needs, and how a refusal (and the page's tooltip) names it.
 NEEDS = {
@@ -80,132 +70,8 @@ NEEDS = {
 }
 
 
-@dataclass(frozen=True)
-class PromptEvent:
-    """One archive, restore, rename or delete of a prompt, as its log records it."""
-
-    event: str  # one of EVENTS
-    name: str  # the prompt's name after the event
-    previous: str | None  # a rename's old name
-    stamp: Person  # who, and when
-    reason: str = ""
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "event": self.event,
-            "name": self.name,
-            "from": self.previous,
-            "at": self.stamp.at,
-            "by": self.stamp.by,
-            "reason": self.reason,
-        }
-
-
-@dataclass(frozen=True)
-class ArchivedPrompt:
-    """An archived prompt, and its archive event (None when it was archived by hand)."""
-
-    name: str
-    archived: PromptEvent | None
-
-    def to_json(self) -> dict[str, Any]:
-        e = self.archived
-        return {
-            "name": self.name,
-            "at": e.stamp.at if e else None,
-            "by": e.stamp.by if e else None,
-            "reason": e.reason if e else "",
-        }
-
-
-class Lifecycle(Operations):
-    """The Store methods that move a prompt's repository, and the checks that make
-    every other call notice a move (see the module's docstring)."""
-
-    _renames_seen: tuple[tuple[int, int, int], dict[str, dict[str, Any]]] | None = None
-
-    # --- every call: notice a prompt that moved ---------------------------------------
-
-    def _opened(self) -> dict[str, tuple[Repo, int]]:
-        """This thread's open repositories, with the inode of the folder each was opened at."""
-        seen: dict[str, tuple[Repo, int]] | None = getattr(self._local, "opened", None)
-        if seen is None:
-            seen = self._local.opened = {}
-        return seen
-
-    def _open(self, name: str) -> Repo:
-        """The prompt's repository; a name no prompt has now raises PromptArchived,
-        PromptRenamed or PromptNotFound.
-
-        A repository opened before is not checked here (a stat would double the
-        cost of `get`): libgit2 reads by path, so a moved one answers with its refs
-        gone or an error, which `_noticing` then explains with `_moved`, dropping
-        it; and a write never lands in one (locks.claim)."""
-        hit = self._opened().get(name)
-        if hit is not None:
-            return hit[0]
-        path = self._repo_path(name)
-        if not (path / "HEAD").is_file():
-            raise self.whereabouts(name)
-        repo = super()._open(name)
-        try:
-            self._opened()[name] = (repo, os.stat(repo.path).st_ino)
-        except OSError:
-            raise self.whereabouts(name) from None
-        return repo
-
-    def _moved(self, name: str) -> PromptgitError | None:
-        """Why the repository this thread opened for `name` is not there now (then it
-        is forgotten, so the next call opens what the name is now), or None."""
-        hit = self._opened().get(name)
-        if hit is None:
-            return None
-        try:
-            if os.stat(hit[0].path).st_ino == hit[1]:
-                return None
-            why: PromptgitError = ConcurrentUpdate(f"prompt '{name}' was replaced while this ran: look again")
-        except OSError:
-            why = self.whereabouts(name)
-        self._forget(name)
-        return why
-
-    def _forget(self, *prompts: str) -> None:
-        for name in prompts:
-            self._opened().pop(name, None)
-            getattr(self._local, "repos", {}).pop(name, None)
-
-    def whereabouts(self, name: str) -> PromptgitError:
-        """Why `name` is no prompt here now: archived, renamed (for a while), or unknown."""
-        self.check()
-        archived = self._archived_path(name)
-        if (archived / "HEAD").is_file():
-            return PromptArchived(name, _reason(_last(Repo(str(archived)), "archive")))
-        moved = self._redirect(name)
-        if moved is not None:
-            return PromptRenamed(name, *moved)
-        return PromptNotFound(name, self.names())
-
-    def renamed_to(self, name: str) -> str | None:
-        """The new name of a prompt renamed from `name`, while its old name points to it."""
-        try:
-            if (self._repo_path(name) / "HEAD").is_file():
-                return None
-        except PromptgitError:
-            return None
-        moved = self._redirect(name)
-        return moved[0] if moved else None
-
-    def list(self) -> builtins.list[PromptSummary]:
-        """Every prompt with the version current in each stage; listed again when one
-        moved while it was being read, so the answer never shows a half-read prompt."""
-        for _ in range(5):
-            try:
-                found = super().list()
-            except (PromptArchived, PromptRenamed, PromptNotFound):
-                continue
-            if not any(self._moved(p.name) for p in found):
-                return found
-        return super().list()
+class Lifecycle(Whereabouts):
+    """The Store methods that move a prompt's repository (see the module)."""
 
     def create(self, name: str, files: Files, message: str, *, actor: Actor) -> VersionInfo:
         if (self._archived_path(name) / "HEAD").is_file():
@@ -222,7 +88,7 @@ class Lifecycle(Operations):
         """Every archived prompt, with who archived it, when and why."""
         self.check()
         root = self.path / names.ARCHIVE
-        return [ArchivedPrompt(n, _last(Repo(str(root / f"{n}.git")), "archive")) for n in _repos(root)]
+        return [ArchivedPrompt(n, last(Repo(str(root / f"{n}.git")), "archive")) for n in _repos(root)]
 
     def archive(self, name: str, *, actor: Actor, reason: str = "") -> PromptEvent:
         """Move the prompt, whole, into the archive area: out of every listing and read
@@ -297,10 +163,10 @@ class Lifecycle(Operations):
         self.check()
         for where in (path, self._archived_path(name)):
             if (where / "HEAD").is_file():
-                return _log(Repo(str(where)))
+                return read_log(Repo(str(where)))
         gone = [e for record in self._deletions() if record["name"] == name for e in record["events"]]
         if gone:
-            return [_event_from(e) for e in gone]
+            return [prompt_events.from_record(e) for e in gone]
         raise self.whereabouts(name)
 
     # --- moving a repository -------------------------------------------------------
@@ -318,9 +184,6 @@ class Lifecycle(Operations):
         if not (path / "HEAD").is_file():
             raise self.whereabouts(name)
         return path
-
-    def _archived_path(self, name: str) -> Path:
-        return self.path / names.ARCHIVE / f"{names.check_name(name)}.git"
 
     def _archived(self, name: str) -> Path:
         path = self._archived_path(name)
@@ -342,7 +205,7 @@ class Lifecycle(Operations):
         dest = dest or self.path / TRASH / f"{op}.git"
         plan = {
             "op": op,
-            "event": _event_record(event),
+            "event": prompt_events.to_record(event),
             "src": src.relative_to(self.path).as_posix(),
             "dest": dest.relative_to(self.path).as_posix(),
         }
@@ -402,21 +265,21 @@ class Lifecycle(Operations):
         """Write down the event of a finished move, by its actor, stamped when it was
         asked for: in the repository's lifecycle log, or for a deletion in the store's
         record (then the deleted repository goes)."""
-        event = _event_from(plan["event"])
+        event = prompt_events.from_record(plan["event"])
         if event.event == "delete":
             if not any(r.get("op") == plan["op"] for r in self._deletions()):
-                before = _log(Repo(str(dest)))  # whole: the record is written before any removal
+                before = read_log(Repo(str(dest)))  # whole: the record is written before any removal
                 record = {"op": plan["op"], "name": event.name,
-                          "events": [_event_record(e) for e in [event, *before]]}  # fmt: skip
+                          "events": [prompt_events.to_record(e) for e in [event, *before]]}  # fmt: skip
                 _append_line(self.path / DELETED, json.dumps(record))
             shutil.rmtree(dest, ignore_errors=True)
             return
         repo = Repo(str(dest))
-        if any(op == plan["op"] for op in _ops(repo)):
+        if any(op == plan["op"] for op in prompt_events.operations_in(repo)):
             return  # recorded before a crash cut the rest short
-        message = _message(event, plan["op"])
+        message = prompt_events.message(event, plan["op"])
         repo.update_refs(
-            [], read={}, check=None, who=event.stamp, message=_subject(event),
+            [], read={}, check=None, who=event.stamp, message=prompt_events.subject(event),
             audit=(names.LIFECYCLE_REF, message),
         )  # fmt: skip
 
@@ -449,33 +312,6 @@ class Lifecycle(Operations):
             if leftover.name.removesuffix(".git") not in planned:
                 shutil.rmtree(leftover, ignore_errors=True)
 
-    # --- the redirects of renamed prompts ---------------------------------------------
-
-    def _renames_file(self) -> dict[str, dict[str, Any]]:
-        """`.promptgit/renames.json` as it is: {old name: {"to": new name, "at": epoch}}."""
-        path = self.path / RENAMES
-        try:
-            st = path.stat()
-        except FileNotFoundError:
-            return {}
-        key = (st.st_mtime_ns, st.st_size, st.st_ino)
-        seen = self._renames_seen
-        if seen is not None and seen[0] == key:
-            return seen[1]
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            data = {}
-        good = {
-            old: entry
-            for old, entry in (data.items() if isinstance(data, dict) else [])
-            if isinstance(entry, dict)
-            and isinstance(entry.get("to"), str)
-            and isinstance(entry.get("at"), int | float)
-        }
-        self._renames_seen = (key, good)
-        return good
-
     def _write_renames(self, renames: dict[str, dict[str, Any]]) -> None:
         if renames == self._renames_file():
             return
@@ -484,16 +320,6 @@ class Lifecycle(Operations):
             path.unlink(missing_ok=True)
         else:
             _write_atomic(path, json.dumps(renames, indent=1, sort_keys=True) + "\n")
-
-    def _redirect(self, name: str) -> tuple[str, str] | None:
-        """(new name, until when) while `name`'s redirect lasts."""
-        entry = self._renames_file().get(name)
-        if entry is None:
-            return None
-        until = entry["at"] + self.config.rename_redirect_days * DAY
-        if time.time() >= until:
-            return None
-        return entry["to"], datetime.fromtimestamp(until, UTC).strftime("%Y-%m-%d %H:%M UTC")
 
     def _deletions(self) -> builtins.list[dict[str, Any]]:
         try:
@@ -509,50 +335,6 @@ class Lifecycle(Operations):
             if isinstance(record, dict) and isinstance(record.get("events"), list):
                 out.append(record)
         return out
-
-
-# Every read notices a prompt that moved while it ran (its folder gone from under it
-# makes libgit2 see no refs, or fail), and says where it went instead of a wrong
-# answer; a write only needs its failure explained (a claim never writes into a
-# moved repository, see locks.claim), and `get`, the hot path, the same.
-_CHECKED_READS = ("details", "actions", "resolve", "versions", "version_ids", "version",
-                  "version_detail", "show", "log", "diff", "render", "prompt", "repository")  # fmt: skip
-_EXPLAINED = ("get", "edit", "new_version", "promote", "rollback", "delete", "test", "follow",
-              "record_push", "finish_releases")  # fmt: skip
-
-
-def _noticing(method: Callable[..., Any], check_answer: bool) -> Callable[..., Any]:
-    """`method`, saying where the prompt went when it moved while (or before) it ran.
-    A read that met another repository under the same name (deleted and created
-    again, renamed back) is asked once more, of the repository there now."""
-
-    @functools.wraps(method)
-    def call(self: Lifecycle, name: str, *args: Any, **kwargs: Any) -> Any:
-        for again in (check_answer, False):
-            try:
-                answer = method(self, name, *args, **kwargs)
-            except (PromptArchived, PromptRenamed):
-                raise
-            except Exception as e:
-                moved = self._moved(name)
-                if moved is None:
-                    raise
-                if again and isinstance(moved, ConcurrentUpdate):
-                    continue
-                raise moved from e
-            moved = self._moved(name) if check_answer else None
-            if again and isinstance(moved, ConcurrentUpdate):
-                continue
-            if moved is not None:
-                raise moved
-            return answer
-        raise AssertionError("unreachable")
-
-    return call
-
-
-for _method in _CHECKED_READS + _EXPLAINED:
-    setattr(Lifecycle, _method, _noticing(getattr(Operations, _method), _method in _CHECKED_READS))
 
 
 # --- helpers ------------------------------------------------------------------------
@@ -693,68 +475,3 @@ def _forget(renames: dict[str, dict[str, Any]], plan: dict[str, Any]) -> dict[st
     if event.get("event") != "rename" or renames.get(old, {}).get("to") != new:
         return renames
     return {k: v for k, v in renames.items() if k != old}
-
-
-def _subject(event: PromptEvent) -> str:
-    if event.event == "rename":
-        return f"Rename {event.previous} to {event.name}"
-    return f"{event.event.capitalize()} {event.name}"
-
-
-def _message(event: PromptEvent, op: str) -> str:
-    """A lifecycle log entry: the subject, the reason, and the trailers it is read by."""
-    body = f"\n\n{event.reason}" if event.reason else ""
-    subject = f"{event.previous} -> {event.name}" if event.previous else event.name
-    return (
-        f"{_subject(event)}{body}\n\n"
-        f"Promptgit-Event: {event.event}\n"
-        f"Promptgit-Name: {subject}\n"
-        f"Promptgit-Operation: {op}\n"
-    )
-
-
-def _parse(c: Commit) -> PromptEvent | None:
-    t = names.trailers(c.message)
-    kind, subject = t.get("Promptgit-Event"), t.get("Promptgit-Name", "")
-    if kind not in EVENTS or not subject:
-        return None
-    previous, arrow, new = subject.partition(" -> ")
-    paragraphs = c.message.strip().split("\n\n")
-    reason = paragraphs[1].strip() if len(paragraphs) > 2 else ""
-    return PromptEvent(kind, new if arrow else subject, previous if arrow else None, c.author, reason)
-
-
-def _entries(repo: Repo) -> Iterator[Commit]:
-    tip = repo.ref(names.LIFECYCLE_REF)
-    return repo.first_parents(tip) if tip else iter(())
-
-
-def _log(repo: Repo) -> builtins.list[PromptEvent]:
-    return [e for e in map(_parse, _entries(repo)) if e is not None]
-
-
-def _ops(repo: Repo) -> Iterator[str]:
-    for c in _entries(repo):
-        yield names.trailers(c.message).get("Promptgit-Operation", "")
-
-
-def _last(repo: Repo, kind: str) -> PromptEvent | None:
-    return next((e for e in _log(repo) if e.event == kind), None)
-
-
-def _reason(event: PromptEvent | None) -> str:
-    if event is None:
-        return ""
-    why = f": {event.reason}" if event.reason else ""
-    return f"by {event.stamp.by} at {event.stamp.at}{why}"
-
-
-def _event_record(e: PromptEvent) -> dict[str, Any]:
-    s = e.stamp
-    return {"event": e.event, "name": e.name, "from": e.previous, "reason": e.reason,
-            "by_name": s.name, "by_email": s.email, "time": s.time, "offset": s.offset}  # fmt: skip
-
-
-def _event_from(d: dict[str, Any]) -> PromptEvent:
-    stamp = Person(d["by_name"], d["by_email"], int(d["time"]), int(d["offset"]))
-    return PromptEvent(d["event"], d["name"], d.get("from"), stamp, d.get("reason", ""))

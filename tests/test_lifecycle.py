@@ -26,7 +26,7 @@ from promptgit.errors import (
     PromptRenamed,
     RuleViolation,
 )
-from promptgit.lifecycle import PromptEvent
+from promptgit.prompt_events import PromptEvent
 
 LOG = "refs/promptgit/lifecycle"
 RELEASER = Actor("Rita", "rita@example.com", "releaser")
