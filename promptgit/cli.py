@@ -397,10 +397,13 @@ def undeprecate(ctx: click.Context, target: str) -> None:
 
 
 @cli.command("list")
+@click.option("--archived", is_flag=True, help="List the archived prompts instead.")
 @json_option
 @click.pass_context
-def list_(ctx: click.Context, as_json: bool) -> None:
+def list_(ctx: click.Context, archived: bool, as_json: bool) -> None:
     """Every prompt with the version current in each stage."""
+    if archived:
+        return _list_archived(ctx, as_json)
     prompts = _store(ctx).list()
     if as_json:
         _emit([p.to_json() for p in prompts])
@@ -468,12 +471,15 @@ def versions(ctx: click.Context, name: str, as_json: bool) -> None:
 
 @cli.command()
 @click.argument("target", metavar="NAME[@REF]")
+@click.option("--events", is_flag=True, help="The prompt's archive, restore and rename events instead.")
 @json_option
 @click.pass_context
-def log(ctx: click.Context, target: str, as_json: bool) -> None:
+def log(ctx: click.Context, target: str, events: bool, as_json: bool) -> None:
     """A stage's deployment log, or a version's revisions; newest first."""
     from .model import DeploymentInfo
 
+    if events:
+        return _log_events(ctx, target, as_json)
     name, ref = _target(target)
     entries = _store(ctx).log(name, ref)
     if as_json:
@@ -744,6 +750,105 @@ def demo(ctx: click.Context) -> None:
     from .demo import run
 
     run(ctx.find_root().obj, click.echo, _actor())
+
+
+# --- a prompt's own life: archive, restore, rename, delete (lifecycle.py) ---------------
+
+
+@cli.command()
+@click.argument("name")
+@click.option("-m", "--reason", default="", help="Why, in one line: every read of it says so.")
+@json_option
+@click.pass_context
+def archive(ctx: click.Context, name: str, reason: str, as_json: bool) -> None:
+    """Archive prompt NAME: kept whole, out of every listing and read until restored.
+
+    Needs role releaser. 'promptgit list --archived' lists archived prompts.
+    """
+    event = _store(ctx).archive(name, actor=_actor(), reason=reason)
+    if as_json:
+        _emit(event.to_json())
+    else:
+        click.echo(f"archived {name}: restore it with 'promptgit restore {name}'")
+
+
+@cli.command()
+@click.argument("name")
+@json_option
+@click.pass_context
+def restore(ctx: click.Context, name: str, as_json: bool) -> None:
+    """Bring archived prompt NAME back under its name (needs role releaser)."""
+    event = _store(ctx).restore(name, actor=_actor())
+    if as_json:
+        _emit(event.to_json())
+    else:
+        click.echo(f"restored {name}")
+
+
+@cli.command()
+@click.argument("old")
+@click.argument("new")
+@json_option
+@click.pass_context
+def rename(ctx: click.Context, old: str, new: str, as_json: bool) -> None:
+    """Rename prompt OLD to NEW, or move it to another collection (team/NEW), with all
+    of its history (needs role admin).
+
+    For rename_redirect_days (promptgit.yaml, default 30) the old name points to the
+    new one: the library's error and the API's 308 name it.
+    """
+    store = _store(ctx)
+    event = store.rename(old, new, actor=_actor())
+    if as_json:
+        _emit(event.to_json())
+        return
+    days = store.config.rename_redirect_days
+    after = f"'{old}' points to it for {days} days" if days else f"'{old}' is free now"
+    click.echo(f"renamed {old} to {new}, with all of its history; {after}")
+
+
+@cli.command("delete-prompt")
+@click.argument("name")
+@click.option("--yes", is_flag=True, help="Confirm: NAME and all of its history go for good.")
+@click.pass_context
+def delete_prompt(ctx: click.Context, name: str, yes: bool) -> None:
+    """Delete archived prompt NAME and all of its history, for good (needs role admin).
+
+    Only an archived prompt can be deleted: 'promptgit archive NAME' first.
+    """
+    if not yes:
+        raise click.UsageError(f"this deletes {name} and all of its history for good: add --yes to confirm")
+    _store(ctx).delete_prompt(name, actor=_actor())
+    click.echo(f"deleted {name} and all of its history")
+
+
+def _list_archived(ctx: click.Context, as_json: bool) -> None:
+    archived = _store(ctx).archived()
+    if as_json:
+        _emit([a.to_json() for a in archived])
+    elif not archived:
+        click.echo("no archived prompts")
+    else:
+        rows = []
+        for a in archived:
+            e = a.archived
+            rows.append([a.name, e.stamp.at[:19], e.stamp.by, e.reason] if e else [a.name, "-", "-", ""])
+        _table(rows, ["NAME", "ARCHIVED", "BY", "REASON"])
+
+
+def _log_events(ctx: click.Context, target: str, as_json: bool) -> None:
+    name, ref = _target(target)
+    if ref is not None:
+        raise click.UsageError(f"--events shows the whole prompt's events: give {name}, without @{ref}")
+    events = _store(ctx).events(name)
+    if as_json:
+        _emit([e.to_json() for e in events])
+    elif not events:
+        click.echo(f"no events: {name} was never archived, restored or renamed")
+    for e in events if not as_json else ():
+        what = f"{e.previous} -> {e.name}" if e.previous else e.name
+        reason = f"  ({e.reason})" if e.reason else ""
+        click.echo(f"{e.stamp.at[:19]}  {e.event:<8} {what}  {e.stamp.by}{reason}")
 
 
 def main() -> None:

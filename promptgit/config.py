@@ -10,6 +10,7 @@
         api_key_env: OPENAI_API_KEY   # the variable's NAME; the key never is stored
         timeout: 30
     require_tests: [prod]      # or true (tst and prod), or false
+    rename_redirect_days: 30   # how long a renamed prompt's old name points to the new one
 
 Secrets are referenced by environment variable name only.
 """
@@ -35,7 +36,10 @@ TOP_KEYS = {
     "tokens": "API tokens, written by 'promptgit token' (hashed only)",
     "retention": "a mapping with max_drafts (DEV drafts per prompt) and draft_max_age_days "
     "(what 'promptgit gc' deletes), both positive whole numbers",
+    "rename_redirect_days": "a whole number of days (0 or more) during which a renamed prompt's "
+    "old name points to its new one",
 }
+RENAME_REDIRECT_DAYS = 30
 ENV_KEYS = {
     "provider": "render or openai",
     "base_url": "the server's base URL, e.g. http://127.0.0.1:8080/v1",
@@ -64,6 +68,7 @@ class Config:
     tokens: Mapping[str, Any] = field(default_factory=dict)
     max_drafts: int | None = None  # DEV drafts a prompt may have at once
     draft_max_age_days: int | None = None  # age (of the latest revision) past which gc deletes a draft
+    rename_redirect_days: int = RENAME_REDIRECT_DAYS
 
     def environment(self, stage: str) -> Environment:
         return self.environments.get(stage) or Environment(stage)
@@ -112,7 +117,17 @@ def parse(text: str) -> Config:
     for key, value in retention.items():
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise bad("retention", f"retention.{key} must be a positive whole number, not {value!r}")
-    return Config(envs, require, tokens, retention.get("max_drafts"), retention.get("draft_max_age_days"))
+    days = data.get("rename_redirect_days", RENAME_REDIRECT_DAYS)
+    if isinstance(days, bool) or not isinstance(days, int) or days < 0:
+        raise bad("rename_redirect_days", f"must be {TOP_KEYS['rename_redirect_days']}, not {days!r}")
+    return Config(
+        envs,
+        require,
+        tokens,
+        max_drafts=retention.get("max_drafts"),
+        draft_max_age_days=retention.get("draft_max_age_days"),
+        rename_redirect_days=days,
+    )
 
 
 def _environment(stage: str, settings: Any, bad: Any) -> Environment:

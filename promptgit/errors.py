@@ -7,6 +7,8 @@ statuses. Each message names the bad value and says how to fix it.
     ├── NotFound            404   something named does not exist
     │   ├── StoreNotFound
     │   ├── PromptNotFound
+    │   ├── PromptArchived      (410) archived: out of listings and reads until restored
+    │   ├── PromptRenamed       (308) renamed or moved: names the new name, for a while
     │   └── RefNotFound         a version, stage or revision
     ├── Conflict            409   the store changed, or the name is taken
     │   ├── PromptExists
@@ -36,8 +38,10 @@ __all__ = [
     "InvalidInput",
     "InvalidName",
     "NotFound",
+    "PromptArchived",
     "PromptExists",
     "PromptNotFound",
+    "PromptRenamed",
     "PromptgitError",
     "ProviderError",
     "RefNotFound",
@@ -78,6 +82,34 @@ class PromptNotFound(NotFound):
         hint = f" (prompts: {', '.join(known[:10])})" if known else ""
         super().__init__(f"no prompt named '{name}'{hint}: check the name with 'promptgit list'")
         self.name = name
+
+
+class PromptArchived(NotFound):
+    """The prompt is in the store's archive area: kept whole, but out of every
+    listing and read until someone restores it. `reason` says who, when and why."""
+
+    def __init__(self, name: str, reason: str = "") -> None:
+        why = f" ({reason})" if reason else ""
+        super().__init__(
+            f"prompt '{name}' is archived{why}: restore it with 'promptgit restore {name}' "
+            "(role releaser), or see 'promptgit list --archived'"
+        )
+        self.name = name
+        self.reason = reason
+
+
+class PromptRenamed(NotFound):
+    """The prompt was renamed or moved to another collection; for a while
+    (`rename_redirect_days`) its old name answers with this error, naming the new one."""
+
+    def __init__(self, name: str, new: str, until: str) -> None:
+        super().__init__(
+            f"prompt '{name}' was renamed to '{new}': use the new name "
+            f"(e.g. 'promptgit show {new}'); the old name points to it until {until}"
+        )
+        self.name = name
+        self.new = new
+        self.until = until
 
 
 class RefNotFound(NotFound):

@@ -10,6 +10,15 @@ broken. The reference-transaction shim writes and checks the same line.
 Ref locks (`refs/heads/v1.0.lock`) are libgit2's and git's and hold no owner,
 so the library claims them first in `promptgit/owners/PID` (and a push in
 `promptgit/push-PID.pushed`): a ref lock whose claimant is gone is stale.
+
+A prompt's repository can move (archive, restore, rename: lifecycle.py), which
+puts a fence, `promptgit/moving`, in it first and then waits for every claim to
+go. A writer claims, then looks for the fence: one of the two always sees the
+other, so no write runs in a repository while it moves. A claim never creates
+the repository's own folder, so a writer that opened it before it moved cannot
+leave a half repository behind at the old path. A push the fence did not stop
+(its pre-receive ran first) is waited for, so its post-receive's writes pass it
+(`admit`).
 """
 
 from __future__ import annotations
@@ -28,6 +37,8 @@ from .errors import ConcurrentUpdate
 TIMEOUT = 2.0  # seconds to wait for a lock a live owner holds (like git's filesRefLockTimeout)
 GRACE = 5.0  # seconds an unreadable lock file may be in the middle of being written
 OWNERS = "promptgit/owners"  # inside a repository: which refs each library writer is locking
+FENCE = "promptgit/moving"  # inside a repository: it is being moved (archived, renamed...)
+_admitted = threading.local()
 
 
 def start_time(pid: int) -> str | None:
@@ -124,12 +135,49 @@ def _owner(path: Path) -> str:
 def claim(repo: Path, refs: Iterable[str]) -> Iterator[None]:
     """Record that this process is about to lock `refs` (see `break_stale`)."""
     record = repo / OWNERS / f"{os.getpid()}-{threading.get_ident()}"
-    record.parent.mkdir(parents=True, exist_ok=True)
-    record.write_text(me() + "\n" + "".join(f"{r}\n" for r in refs))
     try:
+        for folder in (repo / OWNERS).parent, repo / OWNERS:  # never `repo` itself
+            folder.mkdir(exist_ok=True)
+        record.write_text(me() + "\n" + "".join(f"{r}\n" for r in refs))
+    except FileNotFoundError:
+        raise ConcurrentUpdate(_gone(repo)) from None
+    try:
+        why = fenced(repo, getattr(_admitted, "on", False))  # after the claim is on disk: see above
+        if why is not None:
+            raise ConcurrentUpdate(why)
         yield
     finally:
         record.unlink(missing_ok=True)
+
+
+def admit() -> None:
+    """From now on, this thread's writes finish a push that a move is already waiting
+    for (post-receive's): they pass the move's fence, which keeps only new work out."""
+    _admitted.on = True
+
+
+def fenced(repo: Path, admitted: bool = False) -> str | None:
+    """Why no write may start in `repo` now: a move under way (its fence, unless
+    its owner is gone or the write is `admitted`), or the repository no longer being
+    there. None: write on."""
+    fence = repo / FENCE
+    try:
+        lines = None if admitted else fence.read_text().splitlines()
+    except OSError:
+        lines = None
+    if lines is not None and not stale(fence):
+        what = lines[1] if len(lines) > 1 else "a move of this prompt"
+        return f"{what} is under way, so nothing was changed: look again in a moment"
+    if not (repo / "HEAD").is_file():
+        return _gone(repo)
+    return None
+
+
+def _gone(repo: Path) -> str:
+    return (
+        f"the prompt was moved away from {repo} (archived, renamed or deleted) while this "
+        "ran, so nothing was changed: look it up again"
+    )
 
 
 def claimants(repo: Path, ref: str) -> list[tuple[Path, str]]:

@@ -25,6 +25,8 @@ NOTES_TESTS_REF = "refs/notes/promptgit-tests"
 RECORDS = "refs/promptgit/"  # logs only promptgit writes: never pushed, never forged
 AUDIT_REF = RECORDS + "audit"  # who really changed which refs, and when
 EVENTS_REF = RECORDS + "events"  # a prompt's events: deprecations (who, when, why)
+LIFECYCLE_REF = RECORDS + "lifecycle"  # a prompt's archive, restore and rename events
+ARCHIVE = "_archive"  # <store>/_archive/NAME.git: archived prompts, out of every listing
 MAX_NAME = 200
 
 _SEGMENT = re.compile(r"[a-z0-9][a-z0-9._-]{0,99}")

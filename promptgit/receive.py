@@ -78,6 +78,11 @@ def pre_receive(lines: Iterable[str], git_dir: str, push: str) -> int:
     ]
     repo = Repo(git_dir, from_env=True)
     root, name = _store_and_name(git_dir)
+    if name.split("/", 1)[0] == names.ARCHIVE:  # pushed by path, or a push the archive overtook
+        prompt = name.split("/", 1)[-1]
+        _say([f"prompt '{prompt}' is archived: restore it with 'promptgit restore {prompt}' first"])
+        _say(["push rejected: nothing was changed"])
+        return 1
     role = os.environ.get("PROMPTGIT_ROLE", "admin")
     settings = config.load(root)
     seen = repo.refs()  # before the check: a write landing during it must show as a change
@@ -98,6 +103,12 @@ def pre_receive(lines: Iterable[str], git_dir: str, push: str) -> int:
         _say(["push rejected: nothing was changed"])
         return 1
     _record(_state(git_dir, push), seen, [u.ref for u in updates], atomic=linked)
+    moving = locks.fenced(Path(git_dir))  # after the record, as a library write claims first
+    if moving is not None:
+        for leftover in _state(git_dir, push).parent.glob(f"push-{int(push)}.*"):
+            leftover.unlink(missing_ok=True)
+        _say([moving, "push rejected: nothing was changed"])
+        return 1
     return 0
 
 
@@ -177,6 +188,7 @@ def post_receive(lines: Iterable[str], git_dir: str, push: str) -> int:
     store = Store(root)
     pushed = _updates(lines)
     actor = _pusher()
+    locks.admit()  # a move that fenced the repository meanwhile waits for this push to finish
     try:
         # first, who really pushed (whatever the pushed commits claim), by the server's clock
         store.record_push(

@@ -4,7 +4,8 @@
     store.get("greeting", stage="prod").render(name="Ada")
     store.edit("greeting", "v1.1", {"prompt.yaml": text}, "warmer", actor=Actor("Ada", "ada@example.com"))
 
-Reads live in reads.py, writes in operations.py; the CLI and the server call
+Reads live in reads.py, writes in operations.py, and what moves a whole prompt
+(archive, restore, rename, delete) in lifecycle.py; the CLI and the server call
 only this class, one method per thing they show or do.
 """
 
@@ -14,13 +15,13 @@ import builtins
 from collections.abc import Sequence
 
 from . import tokens
+from .lifecycle import Lifecycle
 from .model import Actor, Collected, Finding
-from .operations import Operations
 
 __all__ = ["Store"]
 
 
-class Store(Operations):
+class Store(Lifecycle):
     """A directory of prompt repositories, one bare repository per prompt.
 
     Safe to share between threads: each thread gets its own libgit2 repository

@@ -222,3 +222,9 @@ def test_cli_help_does_not_load_pygit2() -> None:
     code = "import sys\nfrom promptgit.cli import cli\ntry:\n    cli(['--help'])\nexcept SystemExit:\n    pass\nprint('pygit2' in sys.modules, 'jinja2' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip().splitlines()[-1] == "False False"
+
+
+def test_the_page_reads_every_template_it_ships() -> None:
+    from promptgit.server.ui import PAGES
+
+    assert sorted(PAGES) == sorted(p.name for p in (PACKAGE / "server" / "templates").glob("*.html"))

@@ -25,6 +25,7 @@ from ..names import PromotionStage, RefSpec, Stage, Version, check_stage
 from ..store import Store
 from .auth import Auth
 from .errors import ApiError, install_handlers
+from .lifecycle import mount_lifecycle
 
 # The API's own words for two record fields (its first clients' vocabulary).
 API_WORDS = {"version": "version_id", "summary": "change_summary"}
@@ -54,6 +55,8 @@ ERRORS: dict[int | str, dict[str, Any]] = {
         (409, "A rule forbids it, or someone changed it first"),
         (412, "If-Match names another revision"),
         (422, "Invalid input"),
+        (308, "The prompt was renamed: Location is the same route under its new name"),
+        (410, "The prompt is archived: the message says by whom, when and why"),
     ]
 }
 
@@ -532,6 +535,7 @@ def create_api(store: Store, auth: Auth) -> FastAPI:
         """A prompt: the version, revision and deployment current in each stage."""
         return store.details(name).to_json()
 
+    mount_lifecycle(app, store, auth)  # archive, restore, rename, delete: server/lifecycle.py
     return app
 
 

@@ -32,7 +32,9 @@ from ..errors import (
     Forbidden,
     InvalidInput,
     NotFound,
+    PromptArchived,
     PromptgitError,
+    PromptRenamed,
     ProviderError,
     RuleViolation,
 )
@@ -40,6 +42,8 @@ from ..errors import (
 log = logging.getLogger("promptgit.api")
 
 STATUS: list[tuple[type[PromptgitError], int, str]] = [
+    (PromptArchived, 410, "archived"),
+    (PromptRenamed, 308, "renamed"),  # with Location: the same route under the new name
     (NotFound, 404, "not_found"),
     (ConcurrentUpdate, 409, "conflict"),
     (Conflict, 409, "conflict"),

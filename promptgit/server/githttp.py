@@ -27,6 +27,7 @@ from ..errors import InvalidName
 from ..names import check_name
 from .auth import Auth, basic_password
 from .errors import AuthError, Refusal
+from .lifecycle import git_refusal
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -146,7 +147,8 @@ class GitHttp:
             extra = [(b"www-authenticate", b'Basic realm="promptgit"')] if e.status == 401 else []
             return await _plain(send, e.status, e.message, extra)
         if not (self.store.path / f"{req.name}.git" / "HEAD").is_file():  # only now: no probing names
-            return await _plain(send, 404, f"no prompt named '{req.name}'")
+            base = f"{scope.get('scheme', 'http')}://{headers.get('host', 'localhost')}"
+            return await _plain(send, *git_refusal(self.store, req.name, base))  # archived: 410
         env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "HOME": os.environ.get("HOME", "/"),

@@ -18,6 +18,7 @@ from fastapi import Depends, FastAPI, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from ..errors import ConcurrentUpdate, PromptgitError
+from ..lifecycle import why_not
 from ..model import Actor, RevisionInfo
 from ..names import STAGES, RefSpec
 from ..policy import Action
@@ -26,8 +27,8 @@ from .auth import Auth
 from .errors import AuthError, LoginRequired, Refused, status_of
 
 HERE = Path(__file__).parent
-PAGES = ("base.html", "diff.html", "docs.html", "error.html", "index.html", "login.html", "prompt.html",
-         "version.html")  # fmt: skip
+PAGES = ("archive.html", "base.html", "diff.html", "docs.html", "error.html", "index.html", "lifecycle.html",
+         "login.html", "prompt.html", "version.html")  # fmt: skip
 COOKIE = "promptgit_token"
 LOG_LINES = 15
 BADGE = {"DEV": "dev", "TST": "tst", "PROD": "prod"}
@@ -53,6 +54,7 @@ def _templates(sources: Mapping[str, str]) -> Any:
 
     env = Environment(loader=DictLoader(dict(sources)), autoescape=select_autoescape(["html"]))
     env.filters["q"] = lambda s: quote(str(s), safe="/")
+    env.globals["why_not"] = why_not  # the prompt's own buttons: archive, rename (lifecycle.py)
     return env
 
 
