@@ -27,8 +27,8 @@ _WHERE = {
     "PromptDetails": "model",
     "StageRef": "model",
     "EditResult": "model",
-    "TestRun": "testing",
-    "CaseResult": "testing",
+    "TestRun": "prompt_tests",
+    "CaseResult": "prompt_tests",
     "Actions": "policy",
     "Action": "policy",
 }
@@ -69,8 +69,8 @@ if TYPE_CHECKING:
         VersionInfo,
     )
     from .policy import Action, Actions
+    from .prompt_tests import CaseResult, TestRun
     from .store import Store
-    from .testing import CaseResult, TestRun
 
 
 def __getattr__(name: str) -> Any:

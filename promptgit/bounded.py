@@ -6,7 +6,7 @@ nothing and run for hours). Where the content or the variables come from
 someone else (the CLI, the HTTP API, the page, test runs), use these:
 
     bounded.render(prompt, {"name": "Ada"})        # str, or a chat prompt's messages
-    bounded.run_tests(prompt, tests, env, by, at)  # a testing.TestRun
+    bounded.run_tests(prompt, tests, env, by, at)  # a prompt_tests.TestRun
 
 Each call borrows a worker process from a small pool (started on demand, at most
 limits.WORKERS; a one-shot CLI command starts one) and waits for its reply on a
@@ -38,7 +38,7 @@ from .limits import MEMORY, RENDER_TIMEOUT, TEST_TIMEOUT, WAIT, WORKERS
 if TYPE_CHECKING:
     from .config import Environment
     from .model import Prompt
-    from .testing import CaseResult, TestRun
+    from .prompt_tests import CaseResult, TestRun
 
 __all__ = ["Pool", "render", "run_tests", "shutdown", "start"]
 
@@ -350,12 +350,12 @@ def run_tests(
     case_timeout: float = RENDER_TIMEOUT,
     memory: int | None = MEMORY,
 ) -> TestRun:
-    """`testing.run` with each case in a worker: a case past `case_timeout` seconds
+    """`prompt_tests.run` with each case in a worker: a case past `case_timeout` seconds
     (plus the environment's provider timeout) or `memory` bytes fails, naming the
     limit, and the others still run; past `timeout` for the whole run (default
     limits.TEST_TIMEOUT, plus each case's provider timeout) the cases not yet run
     fail as not run. Raises Busy only if no worker frees up at all."""
-    from . import testing
+    from . import prompt_tests
 
     openai = env.provider == "openai"
     cases = list(tests.get("cases", []))
@@ -371,7 +371,7 @@ def run_tests(
         name = str(case["name"])
         left = deadline - time.monotonic()
         if left <= 0:
-            return testing.CaseResult(
+            return prompt_tests.CaseResult(
                 name, False, f"not run: the test run took over {total:g} s, the limit", 0.0
             )
         limit = min(per_case, left)
@@ -379,10 +379,10 @@ def run_tests(
         start = time.monotonic()
 
         def failed(why: str) -> CaseResult:
-            return testing.CaseResult(name, False, why, (time.monotonic() - start) * 1000)
+            return prompt_tests.CaseResult(name, False, why, (time.monotonic() - start) * 1000)
 
         try:
-            return testing.CaseResult(**POOL.call(request, limit, memory))
+            return prompt_tests.CaseResult(**POOL.call(request, limit, memory))
         except _Late:
             if limit < per_case:
                 return failed(f"the test run took over {total:g} s, the limit, during this case")
@@ -398,7 +398,7 @@ def run_tests(
         except RenderError as e:
             return failed(f"could not run: {e}")
 
-    return testing.run(prompt, tests, env, by, at, case_runner=run_case)
+    return prompt_tests.run(prompt, tests, env, by, at, case_runner=run_case)
 
 
 def _unsendable(where: str, e: _Unsendable) -> RenderError:

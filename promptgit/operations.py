@@ -17,7 +17,7 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from . import content, history, hooks, locks, names, policy, testing
+from . import content, history, hooks, locks, names, policy, prompt_tests
 from ._git import Person, RefUpdate, Repo
 from .errors import (
     ConcurrentUpdate,
@@ -512,7 +512,7 @@ class Operations(Reader):
         env: str | None = None,
         actor: Actor,
         record: bool = True,
-    ) -> testing.TestRun:
+    ) -> prompt_tests.TestRun:
         """Run the cases of tests.yaml on NAME@REF in a stage's environment, and record
         the run as a git note on the tested revision.
 
@@ -549,7 +549,7 @@ class Operations(Reader):
         return run
 
     def _record_run(
-        self, repo: Repo, name: str, run: testing.TestRun, actor: Actor, attempts: int = 5
+        self, repo: Repo, name: str, run: prompt_tests.TestRun, actor: Actor, attempts: int = 5
     ) -> None:
         """Append the run to the revision's note, compare-and-swap on the notes ref."""
         for _ in range(attempts):

@@ -7,7 +7,7 @@ it does not outlive its parent, and sets its own CPU limit (RLIMIT_CPU) per
 request, so even a parent killed mid-request leaves nothing running for long.
 Memory is capped per request with RLIMIT_AS.
 
-It imports only what rendering needs: Jinja2, and for test cases promptgit.testing
+It imports only what rendering needs: Jinja2, and for test cases promptgit.prompt_tests
 (no pygit2, no click, no server).
 """
 
@@ -87,7 +87,7 @@ def _handle(request: Mapping[str, Any]) -> Any:
 
         return render_content(request["content"], request["values"], request["where"])
     if request["op"] == "case":
-        from . import testing
+        from . import prompt_tests
 
         env, key = request["env"], request.get("key")
         if env.api_key_env:  # the parent's current value, which it may have set after starting us
@@ -96,7 +96,7 @@ def _handle(request: Mapping[str, Any]) -> Any:
             else:
                 os.environ[env.api_key_env] = key
         prompt = _Prompt(**request["prompt"])
-        return asdict(testing.run_case(prompt, request["case"], env))  # type: ignore[arg-type]
+        return asdict(prompt_tests.run_case(prompt, request["case"], env))  # type: ignore[arg-type]
     raise ValueError(f"unknown request {request['op']!r}")
 
 

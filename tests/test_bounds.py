@@ -497,7 +497,7 @@ def _running(pid: int) -> bool:
 
 def test_the_worker_imports_only_what_rendering_needs() -> None:
     code = (
-        "import sys, promptgit.worker, promptgit.testing, promptgit.render\n"
+        "import sys, promptgit.worker, promptgit.prompt_tests, promptgit.render\n"
         "promptgit.render.environment()\n"
         "print(sorted(m for m in ('pygit2', 'click', 'fastapi', 'promptgit.model', 'promptgit.store') if m in sys.modules))"
     )

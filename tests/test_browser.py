@@ -360,3 +360,18 @@ def test_a_versions_life_on_the_page(page: object, site: tuple[Store, Server], p
     assert page.locator('pre[aria-label="tests.yaml"]').count() == 1  # type: ignore[attr-defined]
     page.goto(f"{server.url}/ui/prompts/{prompt}/versions/v1.0")  # type: ignore[attr-defined]
     assert "Deprecated: too formal" in page.locator(".deprecated").inner_text()  # type: ignore[attr-defined]
+
+
+def test_deleted_drafts_are_marked_in_the_dev_log(
+    page: object, site: tuple[Store, Server], prompt: str
+) -> None:
+    store, server = site
+    a = Actor("Ada", "ada@example.com")
+    store.new_version(prompt, actor=a)  # v1.1, current dev
+    store.rollback(prompt, "v1.0", stage="dev", actor=a)
+    store.delete(prompt, "v1.1", actor=a)
+    page.goto(f"{server.url}/ui/prompts/{prompt}")  # type: ignore[attr-defined]
+    gone = page.locator('li[data-stage="dev"][data-version="v1.1"]').first  # type: ignore[attr-defined]
+    assert "deleted" in gone.get_attribute("class") and "(deleted)" in gone.inner_text()
+    kept = page.locator('li[data-stage="dev"][data-version="v1.0"]').first  # type: ignore[attr-defined]
+    assert "(deleted)" not in kept.inner_text()

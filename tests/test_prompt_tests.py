@@ -20,7 +20,7 @@ from promptgit.cli import cli
 from promptgit.config import Environment
 from promptgit.errors import InvalidContent, InvalidInput, RuleViolation
 from promptgit.model import Prompt
-from promptgit.testing import check, run_case
+from promptgit.prompt_tests import check, run_case
 
 TESTS = """\
 cases:
@@ -445,7 +445,7 @@ def test_stage_environment_from_store_config(
 
 
 def test_a_case_that_cannot_be_checked_fails_without_stopping_the_others() -> None:
-    from promptgit.testing import run
+    from promptgit.prompt_tests import run
 
     tests = {"cases": [
         {"name": "remote schema", "vars": {"name": "A"}, "json": {"$ref": "http://127.0.0.1:9/schema.json"}},
