@@ -20,7 +20,6 @@ write the repository's files anyway).
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 import time
 from collections.abc import Iterable, Sequence
@@ -134,17 +133,7 @@ def _atomic(receive_pack: int) -> bool | None:
         flags = [o for o in options if o in ("--atomic", "--no-atomic")]
         if flags:
             return flags[-1] == "--atomic"  # the last one wins, as for git
-        configured = [a.split("=", 1)[1] for a in argv[: argv.index("push")] if a.startswith("push.atomic=")]
-        if configured:
-            return configured[-1].lower() in ("true", "yes", "on", "1")
-        out = subprocess.run(
-            ["git", "config", "--type=bool", "push.atomic"],
-            cwd=f"/proc/{pid}/cwd",
-            capture_output=True,
-            text=True,
-            env={"PATH": os.environ.get("PATH", "")},
-        )
-        return out.stdout.strip() == "true"
+        return False  # git has no setting that makes a push atomic: only the flag does
     return None
 
 
