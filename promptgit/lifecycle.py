@@ -43,7 +43,6 @@ from ._git import Repo
 from .errors import (
     ConcurrentUpdate,
     Conflict,
-    Forbidden,
     InvalidInput,
     NotFound,
     PromptExists,
@@ -62,14 +61,6 @@ LOCK_WAIT = 30.0  # seconds to wait for another archive, restore, rename or dele
 QUIET_WAIT = 10.0  # seconds to wait for the writes and pushes in a prompt to finish
 MAX_REASON = 500
 # What each needs, and how a refusal (and the page's tooltip) names it.
-NEEDS = {
-    "archive": ("releaser", "archiving a prompt"),
-    "restore": ("releaser", "restoring a prompt"),
-    "rename": ("admin", "renaming a prompt"),
-    "delete-prompt": ("admin", "deleting a prompt"),
-}
-
-
 class Lifecycle(Whereabouts):
     """The Store methods that move a prompt's repository (see the module)."""
 
@@ -353,14 +344,11 @@ class Lifecycle(Whereabouts):
 
 def why_not(action: str, role: str) -> str:
     """Why `role` may not archive, restore, rename or delete-prompt ('' when it may)."""
-    needed, what = NEEDS[action]
-    return "" if policy.allows(role, needed) else policy.role_needed(what, needed, role)
+    return policy.refusal(action, role)
 
 
 def _require(actor: Actor, action: str) -> None:
-    why = why_not(action, actor.role)
-    if why:
-        raise Forbidden(f"{actor.name}: {why}")
+    policy.require(action, actor.name, actor.role)
 
 
 def _one_line(reason: str) -> str:

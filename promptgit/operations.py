@@ -470,9 +470,7 @@ class Operations(Reader):
     ) -> VersionInfo:
         """Append a deprecate/undeprecate event to the events log, under the write lock
         and with prod locked, after the same checks `policy.deprecation_problem` makes."""
-        why = policy.refusal("deprecate", actor.role)
-        if why:
-            raise Forbidden(f"{actor.name}: {why}")
+        policy.require("deprecate", actor.name, actor.role)
         repo = self._open(name)
         v = self._version_arg(repo, name, version)
         self._tip(repo, name, v)

@@ -87,6 +87,10 @@ NEEDS = {
     "update": ("editor", "updating a stage"),
     "notes": ("editor", "writing notes"),
     "deprecate": ("releaser", "deprecating a release"),
+    "archive": ("releaser", "archiving a prompt"),
+    "restore": ("releaser", "restoring a prompt"),
+    "rename": ("admin", "renaming a prompt"),
+    "delete-prompt": ("admin", "deleting a prompt"),
 }
 
 
@@ -119,10 +123,19 @@ def draft_limit_problem(repo: Repo, max_drafts: int | None, prompt: str) -> str 
     )
 
 
-def refusal(key: str, role: str) -> str | None:
-    """Why `role` may not do action `key` (a NEEDS key), or None."""
+def refusal(key: str, role: str) -> str:
+    """Why `role` may not do action `key` (a NEEDS key); '' when it may."""
     needed, what = NEEDS[key]
-    return None if allows(role, needed) else role_needed(what, needed, role)
+    return "" if allows(role, needed) else role_needed(what, needed, role)
+
+
+def require(key: str, actor_name: str, role: str) -> None:
+    """Raise Forbidden, naming the role needed, unless `role` may do action `key`."""
+    from .errors import Forbidden
+
+    why = refusal(key, role)
+    if why:
+        raise Forbidden(f"{actor_name}: {why}")
 
 
 def deprecated(v: object, reason: str) -> str:
@@ -170,9 +183,9 @@ class _Check:
         self.found.append(Violation(ref, message, kind))
 
     def need(self, ref: str, key: str) -> None:
-        needed, action = NEEDS[key]
-        if not allows(self.role, needed):
-            self.bad(ref, role_needed(action, needed, self.role), "forbidden")
+        why = refusal(key, self.role)
+        if why:
+            self.bad(ref, why, "forbidden")
 
     def after(self, ref: str) -> str | None:
         u = self.updates.get(ref)
@@ -618,10 +631,8 @@ class Actions:
 
 
 def _by_role(key: str, role: str, to: str | None = None) -> Action:
-    needed, what = NEEDS[key]
-    if allows(role, needed):
-        return Action(True, to=to)
-    return Action(False, role_needed(what, needed, role), to)
+    why = refusal(key, role)
+    return Action(not why, why, to)
 
 
 def version_actions(state: PromptState, v: VersionState, role: str) -> dict[str, Action]:
