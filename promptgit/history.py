@@ -170,6 +170,16 @@ def version_names(repo: Repo) -> dict[Version, tuple[str, str]]:
     return found
 
 
+def version_name(repo: Repo, v: Version, tip: str) -> tuple[str, str]:
+    """One version's (name, description): its own creation commit answers, unless it
+    predates names (then its default name depends on the others')."""
+    c = creation(repo, tip)
+    name = names.trailers(c.message).get("Promptgit-Name")
+    if name:
+        return name, names.description_of(c.message)
+    return version_names(repo).get(v, ("", ""))
+
+
 def named(repo: Repo, name: str) -> Version | None:
     """The version with this name (ignoring case), if any."""
     folded = name.casefold()

@@ -60,6 +60,8 @@ TRASH = f"{STATE}/trash"
 LOCK_WAIT = 30.0  # seconds to wait for another archive, restore, rename or delete
 QUIET_WAIT = 10.0  # seconds to wait for the writes and pushes in a prompt to finish
 MAX_REASON = 500
+
+
 # What each needs, and how a refusal (and the page's tooltip) names it.
 class Lifecycle(Whereabouts):
     """The Store methods that move a prompt's repository (see the module)."""

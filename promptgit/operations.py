@@ -325,11 +325,11 @@ class Operations(Reader):
         anything is written, so bad content creates no version."""
         repo = self._open(name)
         self._recover(repo, name, actor)
+        labels = {n.casefold(): v for v, (n, _d) in history.version_names(repo).items()}  # one walk
         if version_name is not None:
             names.check_version_name(version_name)
-            taken = history.named(repo, version_name)
-            if taken is not None:
-                raise VersionNameTaken(name, version_name, str(taken))
+            if version_name.casefold() in labels:
+                raise VersionNameTaken(name, version_name, str(labels[version_name.casefold()]))
         src = self._resolve(repo, name, source)
         if files:
             source_files = repo.files(repo.commit(src.revision).tree)
@@ -348,9 +348,7 @@ class Operations(Reader):
         else:
             v = Version(src.version.major, max(u.minor for u in used if u.major == src.version.major) + 1)
         who = actor.person()
-        label = version_name or history.default_name(
-            who.time, [n for n, _d in history.version_names(repo).values()]
-        )
+        label = version_name or history.default_name(who.time, list(labels))
         source_commit = repo.commit(src.revision)
         rev = repo.stage_commit(
             source_commit.tree,

@@ -365,9 +365,8 @@ class Reader:
     def _version_info(self, repo: Repo, v: Version) -> VersionInfo:
         tip, released = history.version_tip(repo, v) or ("", False)
         stage = self._stage(repo, v, released)
-        return self._info(
-            repo, v, tip, stage, _current(repo), history.version_names(repo), history.deprecated(repo)
-        )
+        labels = {v: history.version_name(repo, v, tip)} if tip else {}  # not every version's walk
+        return self._info(repo, v, tip, stage, _current(repo), labels, history.deprecated(repo))
 
     def _info(
         self,
