@@ -12,6 +12,7 @@ from __future__ import annotations
 import builtins
 import os
 import shutil
+import socket
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
@@ -120,8 +121,10 @@ class Operations(Reader):
             raise PromptExists(name)
         path.parent.mkdir(parents=True, exist_ok=True)
         self.sweep_creations()
-        tmp = Path(tempfile.mkdtemp(prefix=CREATING, dir=self.path))
-        (tmp / "owner").write_text(locks.me() + "\n")
+        # the folder's name says whose it is (pid and start time): a kill at any moment,
+        # even before a file could be written in it, leaves it recognisably stale
+        pid, started, _host = locks.me().split()
+        tmp = Path(tempfile.mkdtemp(prefix=f"{CREATING}{pid}.{started}.", dir=self.path))
         try:
             repo = Repo.init(str(tmp / "repo.git"), "refs/heads/dev", REPO_CONFIG)
             hooks.install(tmp / "repo.git")
@@ -276,10 +279,11 @@ class Operations(Reader):
         is gone (a new repository is built there, then renamed into place)."""
         removed = []
         for leftover in sorted(self.path.glob(CREATING + "*")):
-            owner = leftover / "owner"
-            if owner.exists():
-                gone = locks.stale(owner)
-            else:  # killed before it could say whose it is
+            pid, _, rest = leftover.name.removeprefix(CREATING).partition(".")
+            started = rest.partition(".")[0]
+            if pid.isdigit() and started:
+                gone = locks.owner_gone(f"{pid} {started} {socket.gethostname()}")
+            else:  # a folder of an older promptgit: its name does not say whose it is
                 gone = time.time() - leftover.stat().st_mtime > locks.GRACE
             if gone:
                 shutil.rmtree(leftover, ignore_errors=True)

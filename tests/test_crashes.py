@@ -18,10 +18,11 @@ from pathlib import Path
 
 import pytest
 from conftest import PROMPT, prompt_text
+from crash_helpers import KILLER
 
 from promptgit import Actor, Store
 
-CRASHER = textwrap.dedent(
+CRASHER = KILLER + textwrap.dedent(
     """
     import json, os, shutil, signal, sys
     from pathlib import Path
@@ -31,25 +32,6 @@ CRASHER = textwrap.dedent(
 
     base, work = Path(sys.argv[1]), Path(sys.argv[2])
     actor = Actor("Crash Test", "crash@example.com")
-    kill_at = None
-    events = 0
-
-    def counted(fn):
-        def wrapper(*args, **kwargs):
-            global events
-            events += 1
-            if kill_at is not None and events == kill_at:
-                os.kill(os.getpid(), signal.SIGKILL)
-            return fn(*args, **kwargs)
-        return wrapper
-
-    ReferenceTransaction.lock_ref = counted(ReferenceTransaction.lock_ref)
-    ReferenceTransaction.commit = counted(ReferenceTransaction.commit)
-    _git.Repo._write_staged = counted(_git.Repo._write_staged)
-    os.link = counted(os.link)
-    os.unlink = counted(os.unlink)
-    os.rename = counted(os.rename)
-
     text = sys.argv[3]
     OPS = {
         "edit a draft tst serves": lambda s: s.edit("greeting", "v1.1", {"prompt.yaml": text}, "e", actor=actor),

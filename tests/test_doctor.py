@@ -89,11 +89,10 @@ def test_a_draft_dev_never_recorded_is_finished(greeting: Store, actor: Actor) -
 
 
 def test_leftovers_of_a_killed_create_are_swept(store: Store, actor: Actor) -> None:
-    leftover = store.path / ".create-abc123"
+    leftover = store.path / ".create-999999999.1.abc123"  # pid 999999999 is gone
     (leftover / "repo.git").mkdir(parents=True)
-    (leftover / "owner").write_text("999999999 1 " + __import__("socket").gethostname() + "\n")
     code, out = doctor(store)
-    assert code == 1 and ".create-abc123 is left by a killed create" in out
+    assert code == 1 and ".create-999999999.1.abc123 is left by a killed create" in out
     assert doctor(store, "--repair")[0] == 0
     assert not leftover.exists()
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from conftest import PROMPT, git, prompt_text, refs
+from crash_helpers import KILLER
 
 from promptgit import Actor, Store
 
@@ -159,7 +160,7 @@ def test_an_archive_racing_edits_and_pushes_loses_nothing(greeting: Store, tmp_p
 
 # --- kill -9 at every step --------------------------------------------------------------
 
-CRASHER = textwrap.dedent(
+CRASHER = KILLER + textwrap.dedent(
     """
     import json, os, shutil, signal, sys
     from pathlib import Path
@@ -168,23 +169,6 @@ CRASHER = textwrap.dedent(
 
     base, work = Path(sys.argv[1]), Path(sys.argv[2])
     actor = Actor("Crash Test", "crash@example.com")
-    kill_at, events = None, 0
-
-    def counted(fn):
-        def wrapper(*args, **kwargs):
-            global events
-            events += 1
-            if kill_at is not None and events == kill_at:
-                os.kill(os.getpid(), signal.SIGKILL)
-            return fn(*args, **kwargs)
-        return wrapper
-
-    ReferenceTransaction.lock_ref = counted(ReferenceTransaction.lock_ref)
-    ReferenceTransaction.commit = counted(ReferenceTransaction.commit)
-    _git.Repo._write_staged = counted(_git.Repo._write_staged)
-    for f in ("link", "unlink", "rename", "replace", "mkdir", "rmdir"):
-        setattr(os, f, counted(getattr(os, f)))
-
     # op: (call, where the repository is before, where after, its name after)
     OPS = {
         "archive": (lambda s: s.archive("greeting", actor=actor, reason="r"),
