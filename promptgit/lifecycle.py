@@ -59,7 +59,6 @@ PENDING = f"{STATE}/pending"
 TRASH = f"{STATE}/trash"
 LOCK_WAIT = 30.0  # seconds to wait for another archive, restore, rename or delete
 QUIET_WAIT = 10.0  # seconds to wait for the writes and pushes in a prompt to finish
-MAX_REASON = 500
 
 
 # What each needs, and how a refusal (and the page's tooltip) names it.
@@ -98,7 +97,7 @@ class Lifecycle(Whereabouts):
         """Move the prompt, whole, into the archive area: out of every listing and read
         (PromptArchived) until `restore`. Needs role releaser."""
         _require(actor, "archive")
-        reason = _one_line(reason)
+        reason = names.reason(reason)
         with self._lifecycle_lock():
             src = self._here(name)
             dest = self._archived_path(name)
@@ -351,13 +350,6 @@ def why_not(action: str, role: str) -> str:
 
 def _require(actor: Actor, action: str) -> None:
     policy.require(action, actor.name, actor.role)
-
-
-def _one_line(reason: str) -> str:
-    text = " ".join((reason or "").split())
-    if len(text) > MAX_REASON:
-        raise InvalidInput(f"the reason is {len(text)} characters long: keep it under {MAX_REASON}")
-    return text
 
 
 def _op_id() -> str:

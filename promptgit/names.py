@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal, get_args
 
-from .errors import InvalidName
+from .errors import InvalidInput, InvalidName
 
 Stage = Literal["dev", "tst", "prod"]
 STAGES: tuple[str, ...] = get_args(Stage)  # in order: a version moves dev -> tst -> prod
@@ -268,3 +268,28 @@ def event_message(event: str, version: Version, reason: str) -> str:
     """An entry of the events log (EVENTS_REF): what happened to which version, and why."""
     body = f"{reason.strip()}\n\n" if reason.strip() else ""
     return f"{event.capitalize()} {version}\n\n{body}Promptgit-Event: {event}\nPromptgit-Version: {version}\n"
+
+
+MAX_REASON = 500
+
+
+def reason(text: str) -> str:
+    """A reason given for an event (deprecate, archive): one line, at most MAX_REASON
+    characters, so every listing that shows it stays a listing."""
+    line = " ".join((text or "").split())
+    if len(line) > MAX_REASON:
+        raise InvalidInput(f"the reason is {len(line)} characters long: keep it under {MAX_REASON}")
+    return line
+
+
+MAX_DESCRIPTION = 2000
+
+
+def check_description(text: str) -> str:
+    """A version's description: free text, at most MAX_DESCRIPTION characters."""
+    if len(text) > MAX_DESCRIPTION:
+        raise InvalidInput(
+            f"the description is {len(text):,} characters long: keep it under {MAX_DESCRIPTION:,} "
+            "(say the rest in the prompt's tests or its repository)"
+        )
+    return text

@@ -115,6 +115,7 @@ class Operations(Reader):
         self.check()
         data = _encode(files)
         content.check_files(data)
+        names.check_description(description)
         if version_name is not None:
             names.check_version_name(version_name)
         if path.exists():
@@ -330,6 +331,7 @@ class Operations(Reader):
         repo = self._open(name)
         self._recover(repo, name, actor)
         labels = {n.casefold(): v for v, (n, _d) in history.version_names(repo).items()}  # one walk
+        names.check_description(description)
         if version_name is not None:
             names.check_version_name(version_name)
             if version_name.casefold() in labels:
@@ -459,9 +461,10 @@ class Operations(Reader):
 
     def deprecate(self, name: str, version: str | Version, reason: str, *, actor: Actor) -> VersionInfo:
         """Mark a release deprecated: rollback skips it. Not the one prod serves now."""
-        if not reason.strip():
+        why = names.reason(reason)
+        if not why:
             raise InvalidInput("say why it is deprecated (-m REASON): the reason is shown wherever it is")
-        return self._deprecation(name, version, reason, actor, undo=False)
+        return self._deprecation(name, version, why, actor, undo=False)
 
     def undeprecate(self, name: str, version: str | Version, *, actor: Actor) -> VersionInfo:
         """Take a deprecation back: rollback may go to the release again."""

@@ -325,6 +325,8 @@ class _Check:
             return
         label = names.trailers(c.message).get("Promptgit-Name")
         problem = name_problem(self.repo, label, self.name) if label is not None else None
+        if len(names.description_of(c.message)) > names.MAX_DESCRIPTION:
+            problem = f"its description is over {names.MAX_DESCRIPTION:,} characters"
         if problem:
             self.bad(u.ref, f"creation commit {creation[:10]}: {problem}")
             return

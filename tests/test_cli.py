@@ -347,3 +347,14 @@ def test_content_errors_name_the_users_own_file(seeded, tmp_path: Path) -> None:
         seeded("edit", "greeting@v1.0", "-f", "bad/syntax.yaml"),
         "error: bad/syntax.yaml:5: template: template syntax error",
     )
+
+
+def test_descriptions_and_reasons_are_bounded(seeded) -> None:
+    fails(seeded("new-version", "greeting", "--description", "x" * 2001),
+          "error: the description is 2,001 characters long: keep it under 2,000")  # fmt: skip
+    ok(seeded("promote", "greeting@v1.0"))
+    ok(seeded("promote", "greeting@v1.0", "--to", "prod"))
+    ok(seeded("new-version", "greeting"))
+    ok(seeded("promote", "greeting@v1.1"))
+    ok(seeded("promote", "greeting@v1.1", "--to", "prod"))
+    fails(seeded("deprecate", "greeting@v1.0", "-m", "y" * 501), "error: the reason is 501 characters long")
