@@ -275,7 +275,7 @@ class Reader:
     def show(self, name: str, ref: RefSpec | str | None = None) -> Shown:
         repo = self._open(name)
         r = self._resolve(repo, name, ref)
-        current_in = tuple(s for s, d in _current(repo).items() if d and d.version == r.version)
+        info = self._version_info(repo, r.version)  # its stage and the stages it is current in
         notes = []
         if r.deployment is not None and r.revision != r.tip:
             notes.append(
@@ -285,12 +285,12 @@ class Reader:
         stage, deployed = (r.deployment.stage, r.deployment.sha) if r.deployment else (None, None)
         return Shown(
             prompt=self._prompt(repo, name, r.version, r.revision, stage, deployed),
-            stage=self._stage(repo, r.version, r.released),
-            current_in=current_in,
+            stage=info.stage,
+            current_in=info.current_in,
             tip=r.tip,
             deployment=_deployment_info(repo, r.deployment) if r.deployment else None,
             notes=tuple(notes),
-            info=self._version_info(repo, r.version),
+            info=info,
         )
 
     def log(
