@@ -23,7 +23,7 @@ from typing import Any
 import pygit2
 from pygit2.enums import ObjectType, RepositoryOpenFlag
 
-from . import locks
+from . import changes, locks
 from .errors import ConcurrentUpdate, InvalidInput
 
 ZERO = "0" * 40
@@ -106,7 +106,7 @@ def _hash(kind: str, raw: bytes) -> str:
 class Repo:
     """One bare prompt repository. Reads see staged objects; writes are staged."""
 
-    def __init__(self, path: str, *, from_env: bool = False) -> None:
+    def __init__(self, path: str, *, from_env: bool = False, beacon: Path | None = None) -> None:
         self._r: Any
         try:
             if from_env:  # inside a hook: honour GIT_DIR and the push quarantine
@@ -116,6 +116,7 @@ class Repo:
         except pygit2.GitError as e:
             raise InvalidInput(f"cannot open repository {path}: {e}") from None
         self.path = path
+        self.beacon = beacon  # rung after every update (see changes.py)
         self._staged = _Staged()
 
     @classmethod
@@ -430,6 +431,8 @@ class Repo:
         finally:
             self.discard()
             self._r.set_ident(None, None)
+        if self.beacon is not None:
+            changes.ring(self.beacon)
         self._maybe_pack()
 
     def _write_lock(self) -> Any:

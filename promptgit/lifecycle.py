@@ -38,7 +38,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from . import locks, names, policy, prompt_events
+from . import changes, locks, names, policy, prompt_events
 from ._git import Repo
 from .errors import (
     ConcurrentUpdate,
@@ -225,6 +225,7 @@ class Lifecycle(Whereabouts):
         _open_up(dest)
         self._record(plan, dest)
         journal.unlink(missing_ok=True)
+        changes.touch(self.path)
         self._served.clear()
         self._forget(*(n for n in (event.name, event.previous) if n))
         return event

@@ -18,7 +18,7 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from . import content, history, hooks, locks, names, policy, prompt_tests
+from . import changes, content, history, hooks, locks, names, policy, prompt_tests
 from ._git import Person, RefUpdate, Repo
 from .errors import (
     ConcurrentUpdate,
@@ -142,6 +142,7 @@ class Operations(Reader):
                 os.rename(tmp / "repo.git", path)
             except OSError:
                 raise PromptExists(name) from None
+            changes.touch(self.path)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         return self.versions(name)[0]

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Self
 
-from . import config, content, history, names, policy
+from . import changes, config, content, history, names, policy
 from ._git import Commit, Repo
 from .errors import PromptNotFound, RefNotFound, StoreNotFound
 from .history import Deployment
@@ -106,7 +106,7 @@ class Reader:
         if not (path / "HEAD").is_file():
             self.check()
             raise PromptNotFound(name, self.names())
-        repo = Repo(str(path))
+        repo = Repo(str(path), beacon=self.path / changes.BEACON)
         repos[name] = repo
         return repo
 
@@ -157,6 +157,12 @@ class Reader:
         prompt = self._prompt(repo, name, d.version, d.revision, stage=stage, deployment=tip)
         self._served[key] = (tip, prompt)
         return prompt
+
+    def tips(self, name: str) -> dict[str, str | None]:
+        """Each stage's deployment commit (what its ETag names), or None where nothing
+        was deployed: three ref reads, what a watcher compares."""
+        repo = self._open(name)
+        return {s: repo.ref(f"refs/heads/{s}") for s in STAGES}
 
     def serving(self, name: str, stage: str) -> Prompt | None:
         """What `stage` serves now, or None when nothing was ever deployed there."""

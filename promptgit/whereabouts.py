@@ -164,7 +164,7 @@ class Whereabouts(Operations):
 # makes libgit2 see no refs, or fail), and says where it went instead of a wrong
 # answer; a write only needs its failure explained (a claim never writes into a
 # moved repository, see locks.claim), and `get`, the hot path, the same.
-_CHECKED_READS = ("details", "actions", "resolve", "versions", "version_ids", "version",
+_CHECKED_READS = ("details", "actions", "resolve", "versions", "version_ids", "version", "tips",
                   "version_detail", "show", "log", "diff", "render", "prompt", "repository")  # fmt: skip
 _EXPLAINED = ("get", "edit", "new_version", "promote", "rollback", "delete", "test", "follow",
               "record_push", "finish_releases")  # fmt: skip

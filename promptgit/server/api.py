@@ -26,6 +26,7 @@ from ..store import Store
 from .auth import Auth
 from .errors import ApiError, install_handlers
 from .lifecycle import mount_lifecycle
+from .watch import MAX_TIMEOUT, Watcher, check_names, watch_json
 
 # The API's own words for two record fields (its first clients' vocabulary).
 API_WORDS = {"version": "version_id", "summary": "change_summary"}
@@ -154,6 +155,13 @@ class StageOut(BaseModel):
     deployment: str
     content: dict[str, Any]
     source: str
+
+
+class WatchOut(BaseModel):
+    cursor: str = Field(description="Send it back as since= to wait for the next change")
+    prompts: dict[str, dict[str, str | None] | None] = Field(
+        description="Each watched prompt's stage tips (the stage reads' ETags); null: no such prompt now"
+    )
 
 
 class RenderOut(BaseModel):
@@ -523,6 +531,21 @@ def create_api(store: Store, auth: Auth) -> FastAPI:
         if if_none_match is not None and _matches(if_none_match, prompt.deployment or "", weak=True):
             return Response(status_code=304, headers={"ETag": etag})
         return JSONResponse(prompt.to_json(), headers={"ETag": etag})
+
+    watcher = Watcher(store)
+
+    @app.get("/watch", response_model=WatchOut, tags=["stages"])
+    async def watch(
+        actor: Reader,
+        prompt: Annotated[list[str] | None, Query(description="A prompt to watch; none: all")] = None,
+        since: Annotated[str | None, Query(description="The cursor of the last answer seen")] = None,
+        timeout: Annotated[float, Query(ge=0, le=MAX_TIMEOUT)] = 30,
+    ) -> dict[str, Any]:
+        """Each watched prompt's stage tips, as soon as they differ from the answer whose
+        cursor is `since` (or after `timeout` seconds, unchanged): how applications learn,
+        within a fraction of a second, that a stage moved."""
+        prompts = check_names(prompt) if prompt else None
+        return watch_json(await watcher.watch(prompts, since, timeout))
 
     @app.get("/prompts/{name:path}/actions", response_model=ActionsOut, tags=["prompts"])
     def actions(name: str, actor: Reader) -> dict[str, Any]:

@@ -1,0 +1,199 @@
+"""`GET /watch`: a long poll that answers as soon as a watched prompt's stages move.
+
+A client sends the names it serves (none: every prompt) and the cursor of the
+last answer it saw. The answer is each prompt's stage tips (the deployment
+commits, which are the stage reads' ETags) and a cursor that digests them. The
+request waits while the cursor it sent is still the current one, up to `timeout`
+seconds, then answers anyway so the client can ask again.
+
+One thread per server notices changes, whoever made them: it stats the store's
+beacon (changes.py) every POLL seconds, which every promptgit write rings (the
+library in any process, the API, a push's post-receive), and rereads the watched
+prompts' tips every RESCAN seconds to catch writes that bypass promptgit. Only
+that thread reads tips while requests wait, once per change for all of them, so
+a thousand idle watchers cost a thousand parked coroutines and nothing else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterable
+from typing import Any
+
+from .. import changes
+from ..errors import InvalidInput, PromptgitError
+from ..store import Store
+
+POLL = 0.02  # seconds between two looks at the beacon: well inside the 100 ms promise
+RESCAN = 2.0  # seconds between two rereads of the watched tips without a beacon
+RESCAN_ALL = 15.0  # the same when some request watches every prompt (a mirror)
+MAX_TIMEOUT = 60.0
+MAX_NAMES = 500  # more than this: watch every prompt (no prompt= at all)
+
+Tips = dict[str, str | None] | None  # a prompt's stage tips; None: no such prompt now
+Answer = dict[str, Tips]
+
+
+def cursor(answer: Answer) -> str:
+    """A digest of the tips: equal cursors, equal tips."""
+    text = json.dumps(answer, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def check_names(prompts: list[str]) -> list[str]:
+    if len(prompts) > MAX_NAMES:
+        raise InvalidInput(
+            f"prompt is given {len(prompts)} times, and a watch takes at most {MAX_NAMES}: "
+            "leave prompt out to watch every prompt"
+        )
+    return sorted(set(prompts))
+
+
+class Watcher:
+    """The server's one change-noticing thread, and the requests waiting on it."""
+
+    def __init__(self, store: Store, *, poll: float = POLL, rescan: float = RESCAN) -> None:
+        self.store = store
+        self.poll = poll
+        self.rescan = rescan
+        self._lock = threading.Lock()
+        self._watched: Counter[str] = Counter()  # names some waiting request watches
+        self._everything = 0  # waiting requests that watch every prompt
+        self._tips: dict[str, Tips] = {}  # the thread's last read of each watched name
+        self._names: list[str] = []  # every prompt, when someone watches them all
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._changed: asyncio.Event | None = None
+        self._thread: threading.Thread | None = None
+
+    # --- reading tips (in a worker thread, never on the event loop) ----------------
+
+    def read(self, prompts: Iterable[str]) -> Answer:
+        """Each prompt's stage tips now."""
+        out: Answer = {}
+        for name in prompts:
+            try:
+                out[name] = self.store.tips(name)
+            except PromptgitError:  # missing, archived, renamed, or an invalid name
+                out[name] = None
+        return out
+
+    def read_all(self) -> Answer:
+        try:
+            return self.read(self.store.names())
+        except PromptgitError:  # the store itself is gone
+            return {}
+
+    # --- the request side (on the event loop) ---------------------------------------
+
+    async def watch(self, prompts: list[str] | None, since: str | None, timeout: float) -> Answer:
+        """The tips of `prompts` (None: every prompt) once their cursor differs from
+        `since`, or after `timeout` seconds whatever it is."""
+        from starlette.concurrency import run_in_threadpool
+
+        read = self.read_all if prompts is None else lambda: self.read(prompts)
+        answer = await run_in_threadpool(read)
+        if since is None or cursor(answer) != since:
+            return answer
+        self._start()
+        assert self._changed is not None
+        deadline = time.monotonic() + min(max(timeout, 0.0), MAX_TIMEOUT)
+        self._enter(prompts, answer)
+        try:
+            while (left := deadline - time.monotonic()) > 0:
+                changed = self._changed
+                try:
+                    await asyncio.wait_for(changed.wait(), left)
+                except TimeoutError:
+                    break
+                answer = self._cached(prompts)
+                if cursor(answer) != since:
+                    break
+        finally:
+            self._leave(prompts)
+        return answer
+
+    def _start(self) -> None:
+        if self._thread is not None:
+            return
+        self._loop = asyncio.get_running_loop()
+        self._changed = asyncio.Event()
+        self._thread = threading.Thread(target=self._run, name="promptgit-watch", daemon=True)
+        self._thread.start()
+
+    def _enter(self, prompts: list[str] | None, answer: Answer) -> None:
+        with self._lock:
+            if prompts is None:
+                self._everything += 1
+                if self._everything == 1:
+                    self._names = sorted(answer)
+            for name in answer if prompts is None else prompts:
+                if prompts is not None:
+                    self._watched[name] += 1
+                self._tips.setdefault(name, answer[name])
+
+    def _leave(self, prompts: list[str] | None) -> None:
+        with self._lock:
+            if prompts is None:
+                self._everything -= 1
+            else:
+                self._watched.subtract(prompts)
+                self._watched += Counter()  # drop the names nobody watches now
+            keep = set(self._watched) | (set(self._names) if self._everything else set())
+            self._tips = {n: t for n, t in self._tips.items() if n in keep}
+
+    def _cached(self, prompts: list[str] | None) -> Answer:
+        with self._lock:
+            names = self._names if prompts is None else prompts
+            return {n: self._tips.get(n) for n in names}
+
+    def _wake(self) -> None:
+        """On the event loop: wake every waiting request (each then compares its own)."""
+        assert self._changed is not None
+        changed, self._changed = self._changed, asyncio.Event()
+        changed.set()
+
+    # --- the thread -------------------------------------------------------------------
+
+    def _run(self) -> None:
+        seen = changes.stamp(self.store.path)
+        last_scan = last_full = time.monotonic()
+        while True:
+            time.sleep(self.poll)
+            now = time.monotonic()
+            stamp = changes.stamp(self.store.path)
+            rang = stamp != seen
+            if not rang and now - last_scan < self.rescan:
+                continue
+            seen, last_scan = stamp, now
+            full = rang or now - last_full >= RESCAN_ALL
+            if full:
+                last_full = now
+            try:
+                moved = self._refresh(full)
+            except Exception:  # a store mid-move: the next look reads it again
+                continue
+            if moved and self._loop is not None:
+                self._loop.call_soon_threadsafe(self._wake)
+
+    def _refresh(self, full: bool) -> bool:
+        """Reread the watched tips; whether any changed."""
+        with self._lock:
+            watched = set(self._watched)
+            everything = self._everything > 0
+        names = self.store.names() if everything and full else None  # may raise: the caller retries
+        fresh = self.read(sorted(watched | set(names or [])))
+        with self._lock:
+            before = (self._tips, self._names)
+            if names is not None:
+                self._names = names
+            self._tips = {**self._tips, **fresh}
+            return before != (self._tips, self._names)
+
+
+def watch_json(answer: Answer) -> dict[str, Any]:
+    return {"cursor": cursor(answer), "prompts": answer}
