@@ -8,9 +8,12 @@ A refused operation therefore leaves no file behind, not even a loose object.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import random
+import shlex
+import shutil
 import subprocess
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -492,15 +495,47 @@ class Repo:
         subprocess.run(["git", "-C", self.path, "prune-packed", "-q"], check=False, capture_output=True)
 
     def _maybe_pack(self) -> None:
-        """Pack once loose objects pile up (every write is a loose object)."""
+        """Pack once loose objects pile up (every write is a loose object), off the
+        write path: see `pack_in_background`."""
         probe = os.path.join(self.path, "objects", "17")
         try:
             loose = len(os.listdir(probe)) * 256
         except FileNotFoundError:
             return
         if loose >= LOOSE_OBJECTS_BEFORE_PACK:
-            subprocess.run(["git", "-C", self.path, "repack", "-d", "-q"], check=False, capture_output=True)
-            subprocess.run(["git", "-C", self.path, "prune-packed", "-q"], check=False, capture_output=True)
+            pack_in_background(self.path)
+
+
+_packing: dict[str, float] = {}  # repository -> when this process last started a repack
+PACK_EVERY = 5.0  # seconds: one start per repository while a repack may still run
+
+
+def pack_in_background(path: str) -> None:
+    """Start `git repack --geometric=2 -d` detached, and return at once: no write
+    waits for a repack. Geometric packs (each at least twice the next) keep their
+    number logarithmic in the objects, so libgit2 never scans dozens of packs.
+    `flock -n` on `promptgit/repack.lock` runs at most one per repository; the
+    kernel lets go of it when its holder dies, so a kill leaves nothing stuck, and
+    git's own repack is safe for concurrent readers and writers."""
+    now = time.monotonic()
+    if now - _packing.get(path, -PACK_EVERY) < PACK_EVERY:
+        return
+    _packing[path] = now
+    repack = "git repack -d -q --geometric=2 && git prune-packed -q"
+    lock = os.path.join(path, "promptgit", "repack.lock")
+    command = f"flock -n {shlex.quote(lock)} sh -c {shlex.quote(repack)}" if _has_flock() else repack
+    # sh exits at once, leaving the repack to run on in its own session
+    subprocess.run(
+        ["sh", "-c", f"cd {shlex.quote(path)} || exit; ({command}) >/dev/null 2>&1 &"],
+        check=False,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+
+
+@functools.cache
+def _has_flock() -> bool:
+    return shutil.which("flock") is not None
 
 
 def _free(txns: Sequence[Any]) -> None:

@@ -1,0 +1,107 @@
+"""Packs stay tidy: repacks run off the write path, at most one at a time, and
+writes and reads racing them lose nothing."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from conftest import git, prompt_text
+
+from promptgit import Actor, Store, _git
+
+
+def packs(repo: Path) -> list[Path]:
+    return sorted((repo / "objects" / "pack").glob("*.pack"))
+
+
+def wait_for_repacks(repo: Path) -> None:
+    """Wait until no background repack runs in the repository: each is started
+    (before the write returns) as a process whose working directory it is."""
+    deadline = time.monotonic() + 60
+    while any(_cwd(pid) == repo.resolve() for pid in os.listdir("/proc") if pid.isdigit()):
+        assert time.monotonic() < deadline, "a background repack never finished"
+        time.sleep(0.02)
+
+
+def _cwd(pid: str) -> Path | None:
+    try:
+        return Path(os.readlink(f"/proc/{pid}/cwd"))
+    except OSError:
+        return None
+
+
+def test_writes_and_reads_racing_repacks_lose_nothing(
+    greeting: Store, actor: Actor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # every write finds objects to pack, and may start a repack at once
+    monkeypatch.setattr(_git, "LOOSE_OBJECTS_BEFORE_PACK", 1)
+    monkeypatch.setattr(_git, "PACK_EVERY", 0.0)
+    repo = greeting.path / "greeting.git"
+    greeting.promote("greeting", "v1.0", actor=actor)
+    wrong: list[str] = []
+    done = threading.Event()
+
+    def read() -> None:
+        reader = Store(greeting.path)
+        while not done.is_set():
+            try:
+                served = reader.get("greeting", "tst")
+                assert served.source.startswith("description")
+            except Exception as e:  # any failure is the finding
+                wrong.append(repr(e))
+
+    readers = [threading.Thread(target=read) for _ in range(2)]
+    for t in readers:
+        t.start()
+    try:
+        for i in range(120):
+            greeting.edit(
+                "greeting", "v1.0", {"prompt.yaml": prompt_text(f"Hello {i}")}, f"edit {i}", actor=actor
+            )
+    finally:
+        done.set()
+        for t in readers:
+            t.join()
+    wait_for_repacks(repo)
+
+    assert wrong == []
+    assert greeting.get("greeting", "tst").source == prompt_text("Hello 119")
+    assert len(greeting.log("greeting", "v1.0")) == 121  # every revision is there
+    git(repo, "fsck", "--no-dangling")
+    assert [f.code for f in greeting.doctor(["greeting"], actor=actor)] == []
+
+
+def test_geometric_repacks_keep_the_number_of_packs_small(
+    greeting: Store, actor: Actor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_git, "LOOSE_OBJECTS_BEFORE_PACK", 1)
+    monkeypatch.setattr(_git, "PACK_EVERY", 0.0)
+    repo = greeting.path / "greeting.git"
+    for i in range(64):
+        greeting.edit("greeting", "v1.0", {"prompt.yaml": prompt_text(f"Hi {i}")}, f"edit {i}", actor=actor)
+        wait_for_repacks(repo)  # one repack per write: the worst case for the pack count
+    # 64 repacks of a few objects each: geometric merging leaves log2-many packs, not 64
+    assert 1 <= len(packs(repo)) <= 8
+
+
+def test_a_repack_holding_the_lock_makes_others_skip_not_wait(
+    greeting: Store, actor: Actor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While one repack holds the lock, a write neither waits nor starts a second."""
+    monkeypatch.setattr(_git, "LOOSE_OBJECTS_BEFORE_PACK", 1)
+    monkeypatch.setattr(_git, "PACK_EVERY", 0.0)
+    repo = greeting.path / "greeting.git"
+    wait_for_repacks(repo)
+    before = packs(repo)
+    lock = repo / "promptgit" / "repack.lock"
+    with open(lock, "a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        for i in range(5):
+            greeting.edit("greeting", "v1.0", {"prompt.yaml": prompt_text(f"Yo {i}")}, "edit", actor=actor)
+        assert packs(repo) == before  # every write returned; no repack ran meanwhile
+    assert greeting.get("greeting", "dev").source == prompt_text("Yo 4")
