@@ -36,6 +36,7 @@ def build(store: Store, local: Actor, *, open: bool | None = None) -> ASGIApp:
     """The whole server as one ASGI app: /git goes to git, the rest to FastAPI,
     both behind one guard (see `_refusal`)."""
     from .api import create_api
+    from .fastpath import StageReads
     from .githttp import GitHttp
     from .ui import mount_ui
 
@@ -43,6 +44,7 @@ def build(store: Store, local: Actor, *, open: bool | None = None) -> ASGIApp:
     api = create_api(store, auth)
     mount_ui(api, store, auth)
     git = GitHttp(auth)
+    stage_reads = StageReads(store)
 
     async def app(scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -65,7 +67,7 @@ def build(store: Store, local: Actor, *, open: bool | None = None) -> ASGIApp:
 
         if scope["path"].startswith("/git/"):
             await git(scope, receive, send_with_headers)
-        else:
+        elif not await stage_reads(scope, send_with_headers):
             await api(scope, _capped(receive), send_with_headers)
 
     return app

@@ -273,11 +273,11 @@ def _files(content: Content | None, tests: Content | None) -> dict[str, str]:
 _ETAG = re.compile(r'\*|(W/)?"[^"]*"|[0-9a-fA-F]{4,64}')  # a quoted entity-tag, or a bare sha
 
 
-def _etag(sha: str) -> str:
+def etag(sha: str) -> str:
     return f'"{sha}"'
 
 
-def _matches(header: str, sha: str, *, weak: bool) -> bool:
+def matches(header: str, sha: str, *, weak: bool) -> bool:
     """Whether an If-Match (strong comparison) or If-None-Match (weak) header names `sha`."""
     for tag in header.split(","):
         tag = tag.strip()
@@ -307,7 +307,7 @@ def _precondition(store: Store, name: str, version: str, if_match: str | None) -
             f"If-Match {if_match!r} is not an ETag: send the ETag a GET of this version returned, "
             f'e.g. If-Match: "{tip}" (or * for any revision); nothing was changed',
         )
-    if not _matches(if_match, tip, weak=False):
+    if not matches(if_match, tip, weak=False):
         raise ApiError(
             412,
             "precondition_failed",
@@ -381,7 +381,7 @@ def create_api(store: Store, auth: Auth) -> FastAPI:
             files=files or None,
             actor=actor,
         )
-        response.headers["ETag"] = _etag(info.revision)
+        response.headers["ETag"] = etag(info.revision)
         return api_words(info.to_json())
 
     @app.get(
@@ -525,12 +525,13 @@ def create_api(store: Store, auth: Auth) -> FastAPI:
         if_none_match: Annotated[str | None, Header()] = None,
     ) -> Response:
         """What a stage serves: the hot path for applications. ETag = the deployment commit;
-        send it back in If-None-Match to get a cheap 304 until the next deployment."""
+        send it back in If-None-Match to get a cheap 304 until the next deployment.
+        (A successful read is answered in front of this route: server/fastpath.py.)"""
         prompt = store.get(name, stage)
-        etag = _etag(prompt.deployment or prompt.revision)
-        if if_none_match is not None and _matches(if_none_match, prompt.deployment or "", weak=True):
-            return Response(status_code=304, headers={"ETag": etag})
-        return JSONResponse(prompt.to_json(), headers={"ETag": etag})
+        tag = etag(prompt.deployment or prompt.revision)
+        if if_none_match is not None and matches(if_none_match, prompt.deployment or "", weak=True):
+            return Response(status_code=304, headers={"ETag": tag})
+        return JSONResponse(prompt.to_json(), headers={"ETag": tag})
 
     watcher = Watcher(store)
 
@@ -564,5 +565,5 @@ def create_api(store: Store, auth: Auth) -> FastAPI:
 
 def _version_detail(store: Store, name: str, version: str, response: Response) -> dict[str, Any]:
     detail = store.version_detail(name, version)
-    response.headers["ETag"] = _etag(detail.info.revision)
+    response.headers["ETag"] = etag(detail.info.revision)
     return api_words(detail.to_json())

@@ -1,0 +1,136 @@
+"""The raw stage read (server/fastpath.py) answers exactly as the FastAPI route does:
+the real server against the FastAPI app alone, on the same store, request for request."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from conftest import PROMPT, prompt_text
+from fastapi.testclient import TestClient
+from server_helpers import Server
+
+from promptgit import Actor, Store
+from promptgit.server.api import create_api
+from promptgit.server.auth import Auth
+
+ADMIN = Actor("Owner", "owner@example.com", "admin")
+COMPARED = ("etag", "content-type", "content-length", "location")
+
+
+@pytest.fixture
+def both(greeting: Store) -> Iterator[tuple[Store, httpx.Client, TestClient]]:
+    store = greeting
+    store.promote("greeting", "v1.0", actor=ADMIN)
+    store.create("team/welcome", {"prompt.yaml": PROMPT}, "first", actor=ADMIN)
+    store.create("old", {"prompt.yaml": PROMPT}, "first", actor=ADMIN)
+    store.rename("old", "new", actor=ADMIN)
+    store.create("gone", {"prompt.yaml": PROMPT}, "first", actor=ADMIN)
+    store.archive("gone", actor=ADMIN, reason="unused")
+    server = Server(store.path)
+    fastapi = TestClient(create_api(Store(store.path), Auth(store, ADMIN, open=True)), base_url=server.url)
+    try:
+        with httpx.Client(base_url=server.url, timeout=30, follow_redirects=False) as real:
+            yield store, real, fastapi
+    finally:
+        server.stop()
+
+
+def answer(r: httpx.Response) -> tuple[int, bytes, dict[str, str]]:
+    return r.status_code, r.content, {k: r.headers[k] for k in COMPARED if k in r.headers}
+
+
+PATHS = [
+    "/prompts/greeting/stages/tst",
+    "/prompts/greeting/stages/dev",
+    "/prompts/greeting/stages/prod",  # nothing released: an error
+    "/prompts/greeting/stages/qa",  # no such stage
+    "/prompts/team/welcome/stages/dev",
+    "/prompts/team%2Fwelcome/stages/dev",
+    "/prompts/nosuch/stages/dev",
+    "/prompts/old/stages/dev",  # renamed: 308 to the new name
+    "/prompts/gone/stages/dev",  # archived: 410
+    "/prompts/greeting/stages/tst/log",
+    "/prompts/greeting/stages/tst?extra=1",
+]
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_every_answer_is_the_fastapi_routes_answer(
+    both: tuple[Store, httpx.Client, TestClient], path: str
+) -> None:
+    _store, real, fastapi = both
+    assert answer(real.get(path)) == answer(fastapi.get(path, follow_redirects=False))
+
+
+def test_if_none_match_gives_the_same_304s(both: tuple[Store, httpx.Client, TestClient]) -> None:
+    store, real, fastapi = both
+    tag = real.get("/prompts/greeting/stages/tst").headers["etag"]
+    sha = tag.strip('"')
+    for header in [tag, f"W/{tag}", sha, f'"nope", {tag}', "*", '"nope"', "", "garbage,,"]:
+        path = "/prompts/greeting/stages/tst"
+        got = real.get(path, headers={"If-None-Match": header})
+        assert answer(got) == answer(fastapi.get(path, headers={"If-None-Match": header})), header
+    assert real.get("/prompts/greeting/stages/tst", headers={"If-None-Match": tag}).status_code == 304
+    # a new deployment: the old ETag no longer matches, and the body is the new one
+    store.edit("greeting", "v1.0", {"prompt.yaml": prompt_text("Hi")}, "friendlier", actor=ADMIN)
+    fresh = real.get("/prompts/greeting/stages/tst", headers={"If-None-Match": tag})
+    assert fresh.status_code == 200 and fresh.json()["source"] == prompt_text("Hi")
+    assert answer(fresh) == answer(
+        fastapi.get("/prompts/greeting/stages/tst", headers={"If-None-Match": tag})
+    )
+
+
+def test_head_is_the_gets_status_and_headers(both: tuple[Store, httpx.Client, TestClient]) -> None:
+    _store, real, _fastapi = both
+    got, head = real.get("/prompts/greeting/stages/tst"), real.head("/prompts/greeting/stages/tst")
+    assert head.status_code == 200 and head.content == b""
+    assert {k: head.headers[k] for k in ("etag", "content-length")} == {
+        k: got.headers[k] for k in ("etag", "content-length")
+    }
+
+
+def test_the_raw_path_keeps_the_tokens_rule(greeting: Store) -> None:
+    from promptgit import tokens
+
+    greeting.promote("greeting", "v1.0", actor=ADMIN)
+    key = tokens.create(greeting.path, "app", "reader")
+    server = Server(greeting.path)
+    try:
+        url = server.url + "/prompts/greeting/stages/tst"
+        assert httpx.get(url, timeout=30).status_code == 401
+        bad = httpx.get(url, headers={"Authorization": "Bearer nope"}, timeout=30)
+        assert bad.status_code == 401 and "unknown or revoked token" in bad.text
+        assert httpx.get(url, headers={"Authorization": f"Bearer {key}"}, timeout=30).status_code == 200
+    finally:
+        server.stop()
+
+
+def test_good_reads_are_answered_in_front_of_fastapi_and_errors_are_not(greeting: Store) -> None:
+    """Without this, the parity above would hold just as well if nothing took the raw path."""
+    import asyncio
+
+    from promptgit.server.fastpath import StageReads
+
+    greeting.promote("greeting", "v1.0", actor=ADMIN)
+    reads = StageReads(Store(greeting.path))
+
+    def ask(path: str, method: str = "GET") -> tuple[bool, list[dict[str, object]]]:
+        sent: list[dict[str, object]] = []
+
+        async def send(message: dict[str, object]) -> None:
+            sent.append(message)
+
+        scope = {"type": "http", "method": method, "path": path, "headers": []}
+        return asyncio.run(reads(scope, send)), sent
+
+    taken, sent = ask("/prompts/greeting/stages/tst")
+    assert taken and sent[0]["status"] == 200
+    assert ask("/prompts/greeting/stages/tst", "POST") == (False, [])
+    for path in [
+        "/prompts/greeting/stages/prod",
+        "/prompts/nosuch/stages/dev",
+        "/prompts/greeting/stages/qa",
+    ]:
+        assert ask(path) == (False, []), path
