@@ -26,7 +26,7 @@ import httpx
 from promptgit import Actor, Store
 
 PROMPT = "variables: [name]\ntemplate: |\n  Hello {{ name }}, how can I help?\n"
-TARGET_RPS, TARGET_P99_MS = 2000, 20.0
+TARGET_RPS, TARGET_P99_MS = 5000, 10.0
 
 FLOOR_APP = textwrap.dedent(
     """
