@@ -21,13 +21,16 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pygit2
 from pygit2.enums import ObjectType, RepositoryOpenFlag
 
 from . import changes, locks
 from .errors import ConcurrentUpdate, InvalidInput
+
+if TYPE_CHECKING:
+    from .facts import Facts
 
 ZERO = "0" * 40
 _TYPES = {"blob": ObjectType.BLOB, "tree": ObjectType.TREE, "commit": ObjectType.COMMIT,
@@ -120,6 +123,7 @@ class Repo:
             raise InvalidInput(f"cannot open repository {path}: {e}") from None
         self.path = path
         self.beacon = beacon  # rung after every update (see changes.py)
+        self.facts: Facts | None = None  # the store's derived-facts index, when reads may use it
         self._staged = _Staged()
 
     @classmethod

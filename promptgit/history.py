@@ -7,6 +7,7 @@ ref tip and stop as soon as the question is answered.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -101,12 +102,31 @@ def has_served_revision(repo: Repo, stage: str, revision: str, tip: str | None =
 
 
 def has_served(repo: Repo, stage: str, version: Version, tip: str | None = None) -> bool:
-    """Whether a stage ever deployed `version` (stops at the first deployment of it)."""
+    """Whether a stage ever deployed `version` (stops at the first deployment of it,
+    or asks the index)."""
+    if repo.facts is not None:
+        return version in versions_in_log(repo, stage, tip)
     return any(fields[1] == version for _sha, fields in _log(repo, stage, tip))
 
 
 def versions_in_log(repo: Repo, stage: str, tip: str | None = None) -> set[Version]:
-    return {fields[1] for _sha, fields in _log(repo, stage, tip)}
+    """Every version a stage's log has deployed, up to `tip` (default: its tip now).
+    With an index, only the deployments since the remembered tip are read."""
+    index = repo.facts
+    start = _tip(repo, stage, tip)
+    if index is None or start is None:
+        return {fields[1] for _sha, fields in _log(repo, stage, start)}
+    key = f"{os.path.realpath(repo.path)} {stage}"
+    remembered = index.served(key)
+    found: set[Version] = set()
+    for sha, fields in _log(repo, stage, start):
+        if remembered is not None and sha == remembered[0]:
+            found |= {v for v in map(Version.maybe, remembered[1]) if v is not None}
+            break
+        found.add(fields[1])
+    if remembered is None or remembered[0] != start:
+        index.add_served(key, start, [str(v) for v in found])
+    return found
 
 
 def released_by_prod(repo: Repo, version: Version, revision: str, tip: str | None = None) -> bool:
@@ -153,18 +173,96 @@ def default_name(at: int, taken: Collection[str] = ()) -> str:
     return name
 
 
+@dataclass(frozen=True)
+class VersionFact:
+    """What a version's tip says about the version, fixed for that sha: its creation
+    commit, who created it and when, its name and description, and the tip's own
+    author and summary."""
+
+    creation: str
+    created: Person
+    name: str | None  # the creation commit's Promptgit-Name (None: made before names)
+    description: str
+    updated: Person
+    summary: str
+
+    def to_record(self) -> dict[str, Any]:
+        return {
+            "creation": self.creation,
+            "created": _person_record(self.created),
+            "name": self.name,
+            "description": self.description,
+            "updated": _person_record(self.updated),
+            "summary": self.summary,
+        }
+
+    @classmethod
+    def from_record(cls, r: dict[str, Any]) -> VersionFact:
+        created, updated = Person(*r["created"]), Person(*r["updated"])
+        return cls(r["creation"], created, r["name"], r["description"], updated, r["summary"])
+
+
+def _person_record(p: Person) -> list[Any]:
+    return [p.name, p.email, p.time, p.offset]
+
+
+KNOWN_WITHIN = 3  # revisions a walk looks up in the index before walking to the creation
+
+
+def version_facts(repo: Repo, tips: Collection[str]) -> dict[str, VersionFact]:
+    """The facts of each version tip: from the index when it has them; else by a walk
+    to the creation (cut short by a remembered earlier tip), then remembered."""
+    index = repo.facts
+    found: dict[str, VersionFact] = {}
+    if index is not None:
+        for tip, record in index.versions(tips).items():
+            try:
+                found[tip] = VersionFact.from_record(record)
+            except (KeyError, TypeError):
+                continue  # a malformed row: walk instead
+    new = {tip: _walk_fact(repo, tip) for tip in tips if tip not in found}
+    if index is not None and new:
+        index.add_versions({tip: fact.to_record() for tip, fact in new.items()})
+    return {**found, **new}
+
+
+def _walk_fact(repo: Repo, tip: str) -> VersionFact:
+    last = repo.commit(tip)
+    updated, summary = last.author, names.summary(last.message)
+    sha = tip
+    for n, (sha, message, _parents) in enumerate(repo.messages(tip)):
+        if 0 < n <= KNOWN_WITHIN and repo.facts is not None:
+            known = repo.facts.versions([sha]).get(sha)
+            if known is not None:
+                try:
+                    before = VersionFact.from_record(known)
+                except (KeyError, TypeError):
+                    pass
+                else:
+                    return VersionFact(
+                        before.creation, before.created, before.name, before.description, updated, summary
+                    )
+        if names.trailers(message).get("Promptgit-Created"):
+            c = repo.commit(sha)
+            name = names.trailers(c.message).get("Promptgit-Name")
+            return VersionFact(sha, c.author, name, names.description_of(c.message), updated, summary)
+    c = repo.commit(sha)  # a line with no creation mark: its first commit
+    return VersionFact(sha, c.author, None, names.description_of(c.message), updated, summary)
+
+
 def version_names(repo: Repo) -> dict[Version, tuple[str, str]]:
     """Every existing version's (name, description), from its creation commit. A
     version created before names existed is named by its creation time, in order."""
+    tips = all_versions(repo)
+    facts = version_facts(repo, [tip for tip, _released in tips.values()])
     found: dict[Version, tuple[str, str]] = {}
     unnamed: list[tuple[int, Version, str]] = []
-    for v, (tip, _released) in all_versions(repo).items():
-        c = creation(repo, tip)
-        name = names.trailers(c.message).get("Promptgit-Name")
-        if name:
-            found[v] = (name, names.description_of(c.message))
+    for v, (tip, _released) in tips.items():
+        f = facts[tip]
+        if f.name:
+            found[v] = (f.name, f.description)
         else:
-            unnamed.append((c.author.time, v, names.description_of(c.message)))
+            unnamed.append((f.created.time, v, f.description))
     for at, v, description in sorted(unnamed):
         found[v] = (default_name(at, [n for n, _d in found.values()]), description)
     return found
@@ -173,10 +271,9 @@ def version_names(repo: Repo) -> dict[Version, tuple[str, str]]:
 def version_name(repo: Repo, v: Version, tip: str) -> tuple[str, str]:
     """One version's (name, description): its own creation commit answers, unless it
     predates names (then its default name depends on the others')."""
-    c = creation(repo, tip)
-    name = names.trailers(c.message).get("Promptgit-Name")
-    if name:
-        return name, names.description_of(c.message)
+    f = version_facts(repo, [tip])[tip]
+    if f.name:
+        return f.name, f.description
     return version_names(repo).get(v, ("", ""))
 
 

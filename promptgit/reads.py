@@ -18,6 +18,7 @@ from typing import Any, Self
 from . import changes, config, content, history, names, policy
 from ._git import Commit, Repo
 from .errors import PromptNotFound, RefNotFound, StoreNotFound
+from .facts import Facts
 from .history import Deployment
 from .model import (
     DeploymentInfo,
@@ -54,8 +55,11 @@ class Resolved:
 class Reader:
     """A directory of prompt repositories. Thread-safe for reads through `get`."""
 
-    def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
+    def __init__(self, path: str | os.PathLike[str] | None = None, *, index: bool = True) -> None:
+        """`index=False`: answer every read by walking git, without the derived-facts
+        index (facts.py); the answers are the same."""
         self.path = Path(path if path is not None else default_path())
+        self._facts = Facts(self.path) if index else None
         self._local = threading.local()
         self._served: dict[tuple[str, str], tuple[str, Prompt]] = {}
         self._config: tuple[float, config.Config] | None = None
@@ -107,6 +111,7 @@ class Reader:
             self.check()
             raise PromptNotFound(name, self.names())
         repo = Repo(str(path), beacon=self.path / changes.BEACON)
+        repo.facts = self._facts
         repos[name] = repo
         return repo
 
@@ -256,10 +261,12 @@ class Reader:
         """Every version with its stage, current stages, created/updated and summary."""
         repo = self._open(name)
         current, in_tst = _current(repo), history.versions_in_log(repo, "tst")
+        tips = sorted(history.all_versions(repo).items())
+        facts = history.version_facts(repo, [tip for _v, (tip, _released) in tips])
         labels, gone = history.version_names(repo), history.deprecated(repo)
         return [
-            self._info(repo, v, tip, _label(released, v in in_tst), current, labels, gone)
-            for v, (tip, released) in sorted(history.all_versions(repo).items())
+            _info(v, facts[tip], tip, _label(released, v in in_tst), current, labels, gone)
+            for v, (tip, released) in tips
         ]
 
     def version_ids(self, name: str) -> builtins.list[str]:
@@ -371,33 +378,33 @@ class Reader:
     def _version_info(self, repo: Repo, v: Version) -> VersionInfo:
         tip, released = history.version_tip(repo, v) or ("", False)
         stage = self._stage(repo, v, released)
-        labels = {v: history.version_name(repo, v, tip)} if tip else {}  # not every version's walk
-        return self._info(repo, v, tip, stage, _current(repo), labels, history.deprecated(repo))
+        labels = {v: history.version_name(repo, v, tip)}  # not every version's walk
+        fact = history.version_facts(repo, [tip])[tip]
+        return _info(v, fact, tip, stage, _current(repo), labels, history.deprecated(repo))
 
-    def _info(
-        self,
-        repo: Repo,
-        v: Version,
-        tip: str,
-        stage: str,
-        current: Mapping[str, Deployment | None],
-        labels: Mapping[Version, tuple[str, str]],
-        gone: Mapping[Version, str],
-    ) -> VersionInfo:
-        last = repo.commit(tip)
-        label, description = labels.get(v, ("", ""))
-        return VersionInfo(
-            version=str(v),
-            stage=stage,
-            current_in=tuple(s for s, d in current.items() if d and d.version == v),
-            revision=tip,
-            created=history.creation(repo, tip).author,
-            updated=last.author,
-            summary=names.summary(last.message),
-            name=label,
-            description=description,
-            deprecated=gone.get(v),
-        )
+
+def _info(
+    v: Version,
+    fact: history.VersionFact,
+    tip: str,
+    stage: str,
+    current: Mapping[str, Deployment | None],
+    labels: Mapping[Version, tuple[str, str]],
+    gone: Mapping[Version, str],
+) -> VersionInfo:
+    label, description = labels.get(v, ("", ""))
+    return VersionInfo(
+        version=str(v),
+        stage=stage,
+        current_in=tuple(s for s, d in current.items() if d and d.version == v),
+        revision=tip,
+        created=fact.created,
+        updated=fact.updated,
+        summary=fact.summary,
+        name=label,
+        description=description,
+        deprecated=gone.get(v),
+    )
 
 
 def _deployment_info(repo: Repo, d: Deployment) -> DeploymentInfo:

@@ -71,9 +71,12 @@ def refs(repo: Path | str) -> dict[str, str]:
 
 
 def snapshot(root: Path) -> dict[str, bytes]:
-    """Every file under root with its bytes: equal snapshots mean nothing changed."""
+    """Every file under root with its bytes: equal snapshots mean nothing changed.
+    The derived-facts index (a cache that reads extend) is left out."""
     files = {}
-    for dirpath, _dirs, names in os.walk(root):
+    for dirpath, dirs, names in os.walk(root):
+        if Path(dirpath).name == ".promptgit":
+            dirs[:] = [d for d in dirs if d != "cache"]
         for name in names:
             path = Path(dirpath, name)
             files[str(path.relative_to(root))] = path.read_bytes()

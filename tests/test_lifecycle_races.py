@@ -238,7 +238,7 @@ CRASHER = KILLER + textwrap.dedent(
         state = work / ".promptgit"
         left = [str(p.relative_to(work)) for p in state.rglob("*") if p.is_file()]
         left += [str(p.relative_to(work)) for p in work.rglob("moving")]
-        left = [p for p in left if not p.endswith(("renames.json", "deleted.jsonl"))]
+        left = [p for p in left if not p.endswith(("renames.json", "deleted.jsonl", "changed")) and "/cache/" not in p]
         if left:
             problems.append(f"left behind: {left}")
         return problems

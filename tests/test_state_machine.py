@@ -1,8 +1,8 @@
 """Random sequences of operations against the model's invariants (hypothesis).
 
 After every step: stages only moved forward, tags never changed, prod serves a
-release, every deployment's tree is its revision's tree, and a refused
-operation changed no ref. `git fsck` runs at the end of every sequence.
+release, every deployment's tree is its revision's tree, a refused operation
+changed no ref, and the derived-facts index changed no answer. `git fsck` runs at the end of every sequence.
 """
 
 from __future__ import annotations
@@ -172,6 +172,16 @@ class PromptLifecycle(RuleBasedStateMachine):
         stages = stage_map(self.store)
         for version in self.released:
             assert stages.get(version) == "PROD"
+
+    @invariant()
+    def the_index_never_changes_an_answer(self) -> None:
+        """The store's reads (which extend the derived-facts index) answer as a store
+        that walks git for everything."""
+        walked = Store(self.store.path, index=False)
+        assert self.store.versions("greeting") == walked.versions("greeting")
+        for v in walked.version_ids("greeting"):
+            assert self.store.version("greeting", v) == walked.version("greeting", v)
+        assert self.store.actions("greeting", "admin") == walked.actions("greeting", "admin")
 
 
 TestPromptLifecycle = PromptLifecycle.TestCase

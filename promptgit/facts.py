@@ -1,0 +1,164 @@
+"""The derived-facts index: answers that never change for a given commit sha, kept
+so reads need not walk history again. Never the source of truth.
+
+`<store>/.promptgit/cache/facts.sqlite` holds
+
+- per version tip (a revision sha): its creation commit and author, its name and
+  description, and the tip's own author and summary, so listing 1,000 versions is
+  one query instead of 10,000 commit reads;
+- per stage log (a repository's dev, tst or prod), the versions its deployments
+  have served up to a given deployment commit; a read extends it from the stage's
+  current tip back to the remembered one.
+
+Every key is a commit sha (or a log whose remembered tip is checked by walking
+back to it), so a fact can only be missing, never stale: reads stay exactly as
+fresh as the refs they start from. Nothing ever waits on it: a busy index is
+skipped (the read walks git instead), and a write's own reads use it the same. A missing,
+corrupt or foreign file (another format or promptgit version) is set aside and
+rebuilt by the next reads.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import threading
+from collections.abc import Collection, Mapping
+from pathlib import Path
+from typing import Any
+
+PATH = ".promptgit/cache/facts.sqlite"
+# What the rows mean. A promptgit that stores other facts, or the same ones
+# differently, names another format, and its index is rebuilt, not misread.
+FORMAT = "promptgit-facts-1"
+CHUNK = 500  # shas per query (SQLite's variable limit is higher; this keeps queries small)
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS versions (tip TEXT PRIMARY KEY, fact TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS served (log TEXT PRIMARY KEY, tip TEXT NOT NULL, versions TEXT NOT NULL);
+"""
+
+
+class Facts:
+    """One store's index; safe from many threads (a connection each) and processes."""
+
+    def __init__(self, store: str | os.PathLike[str]) -> None:
+        self.path = Path(store) / PATH
+        self._local = threading.local()
+
+    # --- version tips ---------------------------------------------------------------
+
+    def versions(self, tips: Collection[str]) -> dict[str, dict[str, Any]]:
+        """The remembered facts of these version tips (the unknown ones are absent)."""
+        found: dict[str, dict[str, Any]] = {}
+        tips = list(tips)
+        for i in range(0, len(tips), CHUNK):
+            part = tips[i : i + CHUNK]
+            rows = self._query(
+                f"SELECT tip, fact FROM versions WHERE tip IN ({','.join('?' * len(part))})", part
+            )
+            for tip, fact in rows:
+                try:
+                    found[tip] = json.loads(fact)
+                except ValueError:
+                    continue
+        return found
+
+    def add_versions(self, facts: Mapping[str, Mapping[str, Any]]) -> None:
+        self._write(
+            "INSERT OR REPLACE INTO versions (tip, fact) VALUES (?, ?)",
+            [(tip, json.dumps(fact, separators=(",", ":"))) for tip, fact in facts.items()],
+        )
+
+    # --- stage logs ------------------------------------------------------------------
+
+    def served(self, log: str) -> tuple[str, set[str]] | None:
+        """(tip, versions served up to it) remembered for a stage log, if any."""
+        rows = self._query("SELECT tip, versions FROM served WHERE log = ?", [log])
+        for tip, versions in rows:
+            try:
+                return tip, set(json.loads(versions))
+            except ValueError:
+                return None
+        return None
+
+    def add_served(self, log: str, tip: str, versions: Collection[str]) -> None:
+        self._write(
+            "INSERT OR REPLACE INTO served (log, tip, versions) VALUES (?, ?, ?)",
+            [(log, tip, json.dumps(sorted(versions)))],
+        )
+
+    # --- the file ----------------------------------------------------------------------
+
+    def _query(self, sql: str, args: list[str]) -> list[tuple[str, str]]:
+        import sqlite3
+
+        db = self._db()
+        if db is None:
+            return []
+        try:
+            return list(db.execute(sql, args))
+        except sqlite3.OperationalError:  # busy, or the file went away: walk git instead
+            return []
+        except sqlite3.DatabaseError:
+            self._set_aside()
+            return []
+
+    def _write(self, sql: str, rows: list[tuple[str, ...]]) -> None:
+        import sqlite3
+
+        db = self._db()
+        if db is None or not rows:
+            return
+        try:
+            with db:
+                db.executemany(sql, rows)
+        except sqlite3.OperationalError:  # busy (another writer): this read's facts wait
+            pass
+        except sqlite3.DatabaseError:
+            self._set_aside()
+
+    def _db(self) -> Any:
+        """This thread's connection, opened (and created, or rebuilt) on first use;
+        None when the index cannot be used here (then every read walks git)."""
+        db = getattr(self._local, "db", None)
+        if db is not None and self._local.pid == os.getpid():
+            return db
+        import sqlite3
+
+        db = None  # a connection from before a fork is not ours to use
+
+        for _attempt in range(2):
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                db = sqlite3.connect(self.path, timeout=0, isolation_level=None)  # never wait: walk
+                db.execute("PRAGMA journal_mode=WAL")
+                db.execute("PRAGMA synchronous=OFF")  # a cache: losing its tail costs a walk
+                db.executescript(SCHEMA)
+                row = db.execute("SELECT value FROM meta WHERE key = 'format'").fetchone()
+                if row is None:
+                    db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('format', ?)", [FORMAT])
+                elif row[0] != FORMAT:
+                    raise sqlite3.DatabaseError(f"index format {row[0]!r}, not {FORMAT!r}")
+                self._local.db, self._local.pid = db, os.getpid()
+                return db
+            except sqlite3.OperationalError:
+                return None  # busy or unwritable: no index for now
+            except (sqlite3.DatabaseError, OSError):
+                if db is not None:
+                    db.close()
+                    db = None
+                self._set_aside()
+        return None
+
+    def _set_aside(self) -> None:
+        """A corrupt or foreign index: drop it (its WAL too); the next use rebuilds."""
+        db = getattr(self._local, "db", None)
+        if db is not None and self._local.pid == os.getpid():
+            db.close()
+        self._local.db = None
+        for suffix in ("", "-wal", "-shm"):
+            with contextlib.suppress(OSError):
+                os.unlink(f"{self.path}{suffix}")
