@@ -510,6 +510,64 @@ class Repo:
             pack_in_background(self.path)
 
 
+_SHA = frozenset("0123456789abcdef")
+_packed: dict[str, tuple[tuple[int, int, int], dict[str, str]]] = {}  # repository -> packed-refs
+
+
+def read_refs(path: str, refs: Sequence[str]) -> dict[str, str | None] | None:
+    """Direct refs read straight from a repository's files, the way git reads them
+    (the loose file, else packed-refs), without opening it with libgit2: for reading
+    the tips of thousands of repositories. None when a ref is not a plain sha (a
+    symbolic or unreadable one: ask `Repo.ref`) or the repository is gone."""
+    out: dict[str, str | None] = {}
+    packed: dict[str, str] | None = None
+    for ref in refs:
+        try:
+            with open(os.path.join(path, ref), "rb") as f:
+                text = f.read(100).strip().decode("ascii", "replace")
+        except (FileNotFoundError, NotADirectoryError):
+            if packed is None:
+                packed = _packed_refs(path)
+            out[ref] = packed.get(ref)
+            continue
+        except OSError:
+            return None
+        if len(text) not in (40, 64) or not _SHA.issuperset(text):
+            return None
+        out[ref] = text
+    if not os.path.isfile(os.path.join(path, "HEAD")):
+        return None  # moved or deleted meanwhile: no answer rather than "no refs"
+    return out
+
+
+def _packed_refs(path: str) -> dict[str, str]:
+    """A repository's packed-refs ({ref: sha}), parsed again only when it changed."""
+    file = os.path.join(path, "packed-refs")
+    try:
+        st = os.stat(file)
+    except OSError:
+        return {}
+    key = (st.st_ino, st.st_size, st.st_mtime_ns)
+    hit = _packed.get(path)
+    if hit is not None and hit[0] == key:
+        return hit[1]
+    refs: dict[str, str] = {}
+    try:
+        with open(file, encoding="ascii", errors="replace") as f:
+            for line in f:
+                if line.startswith(("#", "^")):
+                    continue
+                sha, _, ref = line.rstrip("\n").partition(" ")
+                if ref:
+                    refs[ref] = sha
+    except OSError:
+        return {}
+    if len(_packed) > 4096:
+        _packed.clear()
+    _packed[path] = (key, refs)
+    return refs
+
+
 _packing: dict[str, float] = {}  # repository -> when this process last started a repack
 PACK_EVERY = 5.0  # seconds: one start per repository while a repack may still run
 

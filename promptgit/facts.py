@@ -8,7 +8,9 @@ so reads need not walk history again. Never the source of truth.
   one query instead of 10,000 commit reads;
 - per stage log (a repository's dev, tst or prod), the versions its deployments
   have served up to a given deployment commit; a read extends it from the stage's
-  current tip back to the remembered one.
+  current tip back to the remembered one;
+- per deployment commit, the version it deployed: with the stage tips read from
+  the ref files, a listing of 10,000 prompts opens no repository.
 
 Every key is a commit sha (or a log whose remembered tip is checked by walking
 back to it), so a fact can only be missing, never stale: reads stay exactly as
@@ -38,6 +40,7 @@ SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS versions (tip TEXT PRIMARY KEY, fact TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS served (log TEXT PRIMARY KEY, tip TEXT NOT NULL, versions TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS deployed (sha TEXT PRIMARY KEY, version TEXT NOT NULL);
 """
 
 
@@ -53,17 +56,11 @@ class Facts:
     def versions(self, tips: Collection[str]) -> dict[str, dict[str, Any]]:
         """The remembered facts of these version tips (the unknown ones are absent)."""
         found: dict[str, dict[str, Any]] = {}
-        tips = list(tips)
-        for i in range(0, len(tips), CHUNK):
-            part = tips[i : i + CHUNK]
-            rows = self._query(
-                f"SELECT tip, fact FROM versions WHERE tip IN ({','.join('?' * len(part))})", part
-            )
-            for tip, fact in rows:
-                try:
-                    found[tip] = json.loads(fact)
-                except ValueError:
-                    continue
+        for tip, fact in self._many("SELECT tip, fact FROM versions WHERE tip IN", tips):
+            try:
+                found[tip] = json.loads(fact)
+            except ValueError:
+                continue
         return found
 
     def add_versions(self, facts: Mapping[str, Mapping[str, Any]]) -> None:
@@ -71,6 +68,15 @@ class Facts:
             "INSERT OR REPLACE INTO versions (tip, fact) VALUES (?, ?)",
             [(tip, json.dumps(fact, separators=(",", ":"))) for tip, fact in facts.items()],
         )
+
+    # --- deployments -------------------------------------------------------------------
+
+    def deployed(self, shas: Collection[str]) -> dict[str, str]:
+        """The version each of these deployment commits deployed (unknown ones absent)."""
+        return dict(self._many("SELECT sha, version FROM deployed WHERE sha IN", shas))
+
+    def add_deployed(self, versions: Mapping[str, str]) -> None:
+        self._write("INSERT OR REPLACE INTO deployed (sha, version) VALUES (?, ?)", list(versions.items()))
 
     # --- stage logs ------------------------------------------------------------------
 
@@ -91,6 +97,14 @@ class Facts:
         )
 
     # --- the file ----------------------------------------------------------------------
+
+    def _many(self, select: str, keys: Collection[str]) -> list[tuple[str, str]]:
+        keys = list(keys)
+        rows: list[tuple[str, str]] = []
+        for i in range(0, len(keys), CHUNK):
+            part = keys[i : i + CHUNK]
+            rows += self._query(f"{select} ({','.join('?' * len(part))})", part)
+        return rows
 
     def _query(self, sql: str, args: list[str]) -> list[tuple[str, str]]:
         import sqlite3

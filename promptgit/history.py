@@ -369,8 +369,11 @@ class Audited:
     via: str
 
 
-def audit_log(repo: Repo, tip: str | None = None) -> dict[tuple[str, str], Audited]:
-    """{(ref, new sha): the audit entry that set it}, from the whole audit log.
+def audit_log(
+    repo: Repo, tip: str | None = None, until: str | None = None
+) -> tuple[dict[tuple[str, str], Audited], bool]:
+    """{(ref, new sha): the audit entry that set it}, from the audit log down to (not
+    including) `until`, and whether it got there (False: it read the whole log).
 
     The log is promptgit's own (pushes to it are refused), so unlike a pushed
     commit's author it says who really did it: the token's name or the system
@@ -378,15 +381,17 @@ def audit_log(repo: Repo, tip: str | None = None) -> dict[tuple[str, str], Audit
     start = tip if tip is not None else repo.ref(names.AUDIT_REF)
     found: dict[tuple[str, str], Audited] = {}
     if start is None:
-        return found
+        return found, False
     for commit in repo.first_parents(start):
+        if commit.sha == until:
+            return found, True
         paragraphs = commit.message.split("\n\n")
         via = names.trailers(commit.message).get("Promptgit-Via", "?")
         for line in paragraphs[1].splitlines() if len(paragraphs) > 2 else ():
             parts = line.split(" ")
             if len(parts) == 3:
                 found.setdefault((parts[0], parts[2]), Audited(commit.author, via))
-    return found
+    return found, False
 
 
 def deprecated(repo: Repo) -> dict[Version, str]:

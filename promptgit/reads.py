@@ -6,6 +6,7 @@ Reads never write: they start at ref tips and walk only as far as needed.
 
 from __future__ import annotations
 
+import bisect
 import builtins
 import itertools
 import os
@@ -16,7 +17,7 @@ from pathlib import Path
 from typing import Any, Self
 
 from . import changes, config, content, history, names, policy
-from ._git import Commit, Repo
+from ._git import Commit, Repo, read_refs
 from .errors import PromptNotFound, RefNotFound, StoreNotFound
 from .facts import Facts
 from .history import Deployment
@@ -50,6 +51,9 @@ class Resolved:
     released: bool
     tip: str
     deployment: Deployment | None = None
+
+
+SERVED_KEPT = 4096  # prompts `get` keeps ready (one per prompt and stage read lately)
 
 
 class Reader:
@@ -138,11 +142,41 @@ class Reader:
 
     # --- reads ----------------------------------------------------------------
 
-    def list(self) -> builtins.list[PromptSummary]:
+    def list(self, after: str | None = None, limit: int | None = None) -> builtins.list[PromptSummary]:
+        """Prompts with the version current in each stage, in name order: those after
+        the name `after` (the last of the page before: a stable cursor), at most `limit`.
+
+        The stage tips come straight from the ref files and their versions from the
+        index, so a warm listing opens no repository."""
+        listed = self.names()
+        if after is not None:
+            listed = listed[bisect.bisect_right(listed, after) :]
+        if limit is not None:
+            listed = listed[:limit]
+        refs = [f"refs/heads/{s}" for s in STAGES]
+        tips: dict[str, dict[str, str | None]] = {}
+        for name in listed:
+            read = read_refs(str(self._repo_path(name)), refs)
+            if read is None:  # not plain files, or moved: libgit2 reads it (or says where it went)
+                repo = self._open(name)
+                read = {r: repo.ref(r) for r in refs}
+            tips[name] = {s: read[f"refs/heads/{s}"] for s in STAGES}
+        shas = {sha for t in tips.values() for sha in t.values() if sha}
+        known = self._facts.deployed(shas) if self._facts is not None else {}
+        found: dict[str, str] = {}
         out = []
-        for name in self.names():
-            current = _current(self._open(name))
-            out.append(PromptSummary(name, {s: str(d.version) if d else None for s, d in current.items()}))
+        for name in listed:
+            current: dict[str, str | None] = {}
+            for stage, sha in tips[name].items():
+                version = None if sha is None else known.get(sha) or found.get(sha)
+                if sha is not None and version is None:
+                    d = history.current(self._open(name), stage, sha)
+                    if d is not None:
+                        version = found[sha] = str(d.version)
+                current[stage] = version
+            out.append(PromptSummary(name, current))
+        if self._facts is not None and found:
+            self._facts.add_deployed(found)
         return out
 
     def get(self, name: str, stage: str = "prod") -> Prompt:
@@ -160,6 +194,8 @@ class Reader:
         if d is None:
             raise RefNotFound(name, f"deployment at the tip of {stage}")
         prompt = self._prompt(repo, name, d.version, d.revision, stage=stage, deployment=tip)
+        if len(self._served) >= SERVED_KEPT:  # the oldest goes: memory stays bounded
+            self._served.pop(next(iter(self._served)), None)
         self._served[key] = (tip, prompt)
         return prompt
 
@@ -425,13 +461,17 @@ _AUDITS: dict[str, tuple[str | None, dict[tuple[str, str], history.Audited]]] = 
 
 
 def _audit(repo: Repo) -> dict[tuple[str, str], history.Audited]:
-    """The repository's audit log as a lookup, read again only when its tip moves."""
+    """The repository's audit log as a lookup; when its tip moves, only the entries
+    since the tip read last are read (the log only grows: promptgit alone writes it)."""
     tip = repo.ref(names.AUDIT_REF)
     cached = _AUDITS.get(repo.path)
-    if cached is None or cached[0] != tip:
-        cached = (tip, history.audit_log(repo, tip))
-        _AUDITS[repo.path] = cached
-    return cached[1]
+    if cached is not None and cached[0] == tip:
+        return cached[1]
+    newer, reached = history.audit_log(repo, tip, until=cached[0] if cached else None)
+    if cached is not None and reached:
+        newer = {**cached[1], **newer}  # a newer entry for the same (ref, sha) wins, as in a whole read
+    _AUDITS[repo.path] = (tip, newer)
+    return newer
 
 
 def _revision_info(c: Commit, tests: Sequence[dict[str, Any]] = ()) -> RevisionInfo:

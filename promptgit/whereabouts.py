@@ -32,6 +32,7 @@ from .operations import Operations
 STATE = ".promptgit"  # the store's own files (names() skips dot-folders)
 RENAMES = f"{STATE}/renames.json"
 DAY = 86400
+OPEN_REPOSITORIES = 256  # per thread; a server that lists 10,000 prompts keeps no more
 
 
 class Whereabouts(Operations):
@@ -61,10 +62,13 @@ class Whereabouts(Operations):
         if not (path / "HEAD").is_file():
             raise self.whereabouts(name)
         repo = super()._open(name)
+        opened = self._opened()
         try:
-            self._opened()[name] = (repo, os.stat(repo.path).st_ino)
+            opened[name] = (repo, os.stat(repo.path).st_ino)
         except OSError:
             raise self.whereabouts(name) from None
+        if len(opened) > OPEN_REPOSITORIES:  # the least recently opened goes (memory stays bounded)
+            self._forget(next(iter(opened)))
         return repo
 
     def _moved(self, name: str) -> PromptgitError | None:
@@ -109,17 +113,17 @@ class Whereabouts(Operations):
         moved = self._redirect(name)
         return moved[0] if moved else None
 
-    def list(self) -> builtins.list[PromptSummary]:
-        """Every prompt with the version current in each stage; listed again when one
-        moved while it was being read, so the answer never shows a half-read prompt."""
+    def list(self, after: str | None = None, limit: int | None = None) -> builtins.list[PromptSummary]:
+        """Prompts with the version current in each stage (see Reader.list); listed again
+        when one moved while it was being read, so the answer never shows a half-read prompt."""
         for _ in range(5):
             try:
-                found = super().list()
+                found = super().list(after, limit)
             except (PromptArchived, PromptRenamed, PromptNotFound):
                 continue
             if not any(self._moved(p.name) for p in found):
                 return found
-        return super().list()
+        return super().list(after, limit)
 
     def _archived_path(self, name: str) -> Path:
         return self.path / names.ARCHIVE / f"{names.check_name(name)}.git"

@@ -194,3 +194,39 @@ def test_the_index_lives_outside_every_repository(busy: Store) -> None:
     assert index_file(busy).is_relative_to(busy.path / ".promptgit" / "cache")
     assert "cache" not in git(busy.path / "greeting.git", "ls-files", check=False)
     assert "greeting" not in busy.names() or ".promptgit" not in "".join(busy.names())
+
+
+# --- listings ----------------------------------------------------------------------
+
+
+def test_a_listing_is_the_same_indexed_or_walked_and_pages_are_slices_of_it(busy: Store) -> None:
+    for i in range(12):
+        busy.create(f"p{i:02d}", {"prompt.yaml": PROMPT}, "first", actor=ADMIN)
+    busy.promote("p03", "v1.0", actor=ADMIN)
+    whole = busy.list()
+    assert whole == Store(busy.path, index=False).list() == Store(busy.path).list()
+    assert [p.name for p in whole] == sorted(p.name for p in whole)
+    pages, after = [], None
+    while True:
+        page = busy.list(after=after, limit=5)
+        if not page:
+            break
+        pages += page
+        after = page[-1].name
+    assert pages == whole
+    assert busy.list(after="p03", limit=2) == [p for p in whole if p.name > "p03"][:2]
+    assert busy.list(after="zzz") == []
+    # a cursor stays good when the prompt it names goes away
+    busy.archive("p03", actor=ADMIN)
+    assert [p.name for p in busy.list(after="p03", limit=1)] == ["p04"]
+
+
+def test_a_listing_reads_packed_refs_and_sees_every_write(busy: Store) -> None:
+    repo = busy.path / "greeting.git"
+    git(repo, "pack-refs", "--all")  # no loose stage refs now
+    assert not (repo / "refs" / "heads" / "prod").exists()
+    assert busy.list() == Store(busy.path, index=False).list()
+    busy.promote("greeting", "v1.3", actor=ADMIN)  # a loose ref again, over the packed one
+    listed = {p.name: p.current for p in busy.list()}
+    assert listed["greeting"]["tst"] == "v1.3"
+    assert busy.list() == Store(busy.path, index=False).list()

@@ -12,6 +12,7 @@ signatures at run time, and the dependencies are local to `create_api`.
 import re
 from collections.abc import Mapping
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 import yaml
 from fastapi import Depends, FastAPI, Header, Query, Response
@@ -27,6 +28,8 @@ from .auth import Auth
 from .errors import ApiError, install_handlers
 from .lifecycle import mount_lifecycle
 from .watch import MAX_TIMEOUT, Watcher, check_names, watch_json
+
+MAX_PAGE = 1000  # prompts per page of GET /prompts
 
 # The API's own words for two record fields (its first clients' vocabulary).
 API_WORDS = {"version": "version_id", "summary": "change_summary"}
@@ -341,10 +344,26 @@ def create_api(store: Store, auth: Auth) -> FastAPI:
     Reader = Annotated[Actor, reader]
     Editor = Annotated[Actor, editor]
 
-    @app.get("/prompts", response_model=list[PromptSummaryOut], tags=["prompts"])
-    def list_prompts(actor: Reader) -> list[dict[str, Any]]:
-        """Every prompt with the version current in each stage."""
-        return [p.to_json() for p in store.list()]
+    @app.get(
+        "/prompts",
+        response_model=list[PromptSummaryOut],
+        responses={200: {"headers": {"Link": {"description": 'The next page: <URL>; rel="next"'}}}},
+        tags=["prompts"],
+    )
+    def list_prompts(
+        actor: Reader,
+        response: Response,
+        limit: Annotated[int, Query(ge=1, le=MAX_PAGE, description="Prompts per page")] = MAX_PAGE,
+        after: Annotated[str | None, Query(description="List the prompts after this name")] = None,
+    ) -> list[dict[str, Any]]:
+        """Prompts in name order with the version current in each stage, a page at a
+        time: when there are more, the Link header names the next page (`after` the
+        last name of this one, a cursor that stays good whatever is created or deleted)."""
+        listed = store.list(after=after, limit=limit + 1)
+        if len(listed) > limit:
+            following = urlencode({"after": listed[limit - 1].name, "limit": limit})
+            response.headers["Link"] = f'</prompts?{following}>; rel="next"'
+        return [p.to_json() for p in listed[:limit]]
 
     @app.post("/prompts", status_code=201, response_model=PromptDetailsOut, tags=["prompts"])
     def create_prompt(body: CreatePromptIn, actor: Editor) -> dict[str, Any]:

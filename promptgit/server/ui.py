@@ -31,6 +31,7 @@ PAGES = ("archive.html", "base.html", "diff.html", "docs.html", "error.html", "i
          "login.html", "prompt.html", "version.html")  # fmt: skip
 COOKIE = "promptgit_token"
 LOG_LINES = 15
+PROMPTS_PER_PAGE = 200  # the home page lists this many, then links the next page
 BADGE = {"DEV": "dev", "TST": "tst", "PROD": "prod"}
 
 
@@ -169,12 +170,16 @@ def mount_ui(app: FastAPI, store: Store, auth: Auth) -> None:
     app.add_exception_handler(LoginRequired, ask_to_login)
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
-    def index(request: Request, actor: Actor = signed_in) -> Response:
+    def index(request: Request, after: str | None = None, actor: Actor = signed_in) -> Response:
+        listed = store.list(after=after, limit=PROMPTS_PER_PAGE + 1)
+        more = len(listed) > PROMPTS_PER_PAGE
         folders: dict[str, list[Any]] = {}
-        for p in store.list():
+        for p in listed[:PROMPTS_PER_PAGE]:
             folder, _, _leaf = p.name.rpartition("/")
             folders.setdefault(folder, []).append(p)
-        return page("index.html", folders=sorted(folders.items()), actor=actor)
+        following = listed[PROMPTS_PER_PAGE - 1].name if more else None
+        folders_in_order = sorted(folders.items())
+        return page("index.html", folders=folders_in_order, actor=actor, after=after, following=following)
 
     @app.post("/ui/login", include_in_schema=False)
     def do_login(request: Request, token: str = Form(""), next: str = Form("/")) -> Response:
