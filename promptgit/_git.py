@@ -494,8 +494,15 @@ class Repo:
         return total
 
     def repack(self) -> None:
-        """Everything into one pack (nothing reachable is dropped; reflogs keep the rest)."""
-        subprocess.run(["git", "-C", self.path, "repack", "-a", "-d", "-q"], check=False, capture_output=True)
+        """Everything into one pack (nothing reachable is dropped; reflogs keep the rest),
+        its deltas searched afresh and wide, and without a bitmap: a prompt's history is
+        small, and a bitmap costs more bytes than its clones save time."""
+        subprocess.run(
+            ["git", "-C", self.path, "-c", "repack.writeBitmaps=false", "repack", "-a", "-d", "-f", "-q",
+             "--window=250", "--depth=50"],
+            check=False,
+            capture_output=True,
+        )  # fmt: skip
         subprocess.run(["git", "-C", self.path, "prune-packed", "-q"], check=False, capture_output=True)
 
     def _maybe_pack(self) -> None:
@@ -583,7 +590,7 @@ def pack_in_background(path: str) -> None:
     if now - _packing.get(path, -PACK_EVERY) < PACK_EVERY:
         return
     _packing[path] = now
-    repack = "git repack -d -q --geometric=2 && git prune-packed -q"
+    repack = "git -c repack.writeBitmaps=false repack -d -q --geometric=2 && git prune-packed -q"
     lock = os.path.join(path, "promptgit", "repack.lock")
     command = f"flock -n {shlex.quote(lock)} sh -c {shlex.quote(repack)}" if _has_flock() else repack
     # sh exits at once, leaving the repack to run on in its own session
