@@ -2,8 +2,10 @@
 
 Each prompt repository gets three shims (the files in the top-level `hooks/`
 folder, with the absolute path of this Python). pre-receive and post-receive
-run `python -m promptgit.receive HOOK`, where the hooks' work lives;
-reference-transaction is sh and awk only (no Python start-up). See receive.py
+run `python -m promptgit.receive HOOK` (see below), where the hooks' work lives;
+reference-transaction is sh and awk only (no Python start-up). The Python shims
+start `promptgit-handoff.py`, which hands the hook to `promptgit serve` when it runs
+on the store (its imports done already: handoff.py) and else runs it here. See receive.py
 for what each does. When the installing Python is gone (a moved or deleted venv),
 the Python shims fall back to a `promptgit` or python3 on PATH that imports
 promptgit, or refuse and name `promptgit hooks install`.
@@ -29,7 +31,7 @@ _SHIMS = {
   echo "promptgit: push rejected: nothing was changed" >&2
   exit 1
 fi
-exec "$py" -m promptgit.receive pre-receive "$PPID"
+exec "$py" -S "${{0%/*}}/{client}" pre-receive "$PPID"
 """,
     "reference-transaction": """\
 #!/bin/sh
@@ -97,7 +99,7 @@ exit 1
   echo "promptgit: the push landed, but no stage followed it and the audit log missed it" >&2
   exit 1
 fi
-exec "$py" -m promptgit.receive post-receive "$PPID"
+exec "$py" -S "${{0%/*}}/{client}" post-receive "$PPID"
 """,
 }
 
@@ -120,11 +122,14 @@ if [ -z "$py" ]; then
     "with the promptgit you use now" >&2"""
 
 
+CLIENT = "promptgit-handoff.py"  # beside the shims: hands a hook to `promptgit serve` (handoff.py)
+
+
 def shim(hook: str, python: str) -> str:
     """The text of a hook shim that runs `python` (already shell-quoted)."""
     if hook == "reference-transaction":  # sh and awk only: its braces are the shell's
         return _SHIMS[hook].format(python=python)
-    return _SHIMS[hook].format(find_python=_FIND_PYTHON.format(python=python))
+    return _SHIMS[hook].format(find_python=_FIND_PYTHON.format(python=python), client=CLIENT)
 
 
 def _quote(path: str) -> str:
@@ -141,9 +146,11 @@ def install(repo: str | os.PathLike[str], python: str | None = None) -> None:
     """(Re)install the shims into a bare repository, with this Python's absolute path."""
     hooks = Path(repo) / "hooks"
     hooks.mkdir(exist_ok=True)
-    for hook, text in shims(python).items():
+    from .handoff import CLIENT as client_text
+
+    for hook, text in [*shims(python).items(), (CLIENT, client_text)]:
         path = hooks / hook
-        tmp = path.with_suffix(".tmp")
+        tmp = path.with_name(path.name + ".tmp")
         tmp.write_text(text)
         tmp.chmod(0o755)
         tmp.replace(path)

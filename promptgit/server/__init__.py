@@ -12,6 +12,7 @@ import socket
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+from .. import handoff
 from ..model import Actor
 from ..store import Store
 from .auth import Auth, bearer
@@ -192,4 +193,8 @@ def serve(store: Store, host: str, port: int, local: Actor, say: Callable[[str],
     else:
         say(f"promptgit: serving {store.path} on http://{host}:{port} (tokens required)")
     config = uvicorn.Config(app, log_level="warning", access_log=False)
-    uvicorn.Server(config).run(sockets=[sock])
+    helper = handoff.start(store.path)  # pushes' hooks run in it, their imports done
+    try:
+        uvicorn.Server(config).run(sockets=[sock])
+    finally:
+        helper.terminate()

@@ -1,0 +1,37 @@
+import json, os, socket, struct, sys
+hook, push = sys.argv[1], sys.argv[2]
+def run_here():
+    os.execv(sys.executable, [sys.executable, "-m", "promptgit.receive", hook, push])
+def refuse(why):
+    outcome = "the push landed, but" if hook == "post-receive" else "push rejected: nothing was changed;"
+    sys.stderr.write("promptgit: %s the promptgit server did not finish this hook (%s): push again\n"
+                     % (outcome, why))
+    sys.exit(1)
+def read(conn, n):
+    data = b""
+    while len(data) < n:
+        chunk = conn.recv(n - len(data))
+        if not chunk:
+            raise EOFError("the server closed the connection")
+        data += chunk
+    return data
+here = os.path.realpath(os.environ.get("GIT_DIR", "."))
+store = os.path.dirname(here)
+while not os.path.isfile(os.path.join(store, "promptgit.yaml")) and os.path.dirname(store) != store:
+    store = os.path.dirname(store)
+conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+conn.settimeout(2)
+try:
+    conn.connect(os.path.join(store, ".promptgit", "hooks.sock"))
+except OSError:
+    run_here()
+stdin = sys.stdin.buffer.read()
+header = json.dumps({"hook": hook, "push": push, "cwd": os.getcwd(), "env": dict(os.environ)}).encode()
+try:
+    conn.settimeout(300)
+    conn.sendall(struct.pack(">I", len(header)) + header + struct.pack(">I", len(stdin)) + stdin)
+    answer = json.loads(read(conn, struct.unpack(">I", read(conn, 4))[0]))
+except Exception as e:
+    refuse(type(e).__name__ + (": %s" % e if str(e) else ""))
+sys.stderr.write(answer["stderr"])
+sys.exit(answer["code"])

@@ -1,0 +1,178 @@
+"""Handing a push's hooks to `promptgit serve`, which has their code imported already.
+
+A Python hook spends most of its time importing (pygit2, the policy, the store).
+While `promptgit serve` runs, it keeps a helper process (this module's `serve`)
+with all of that imported, listening on `<store>/.promptgit/hooks.sock`. The
+hook shims start a tiny client (`CLIENT`, standard library only, `python -S`)
+that sends the hook's name, environment, working directory and input there; the
+helper forks, and the child runs exactly what the hook would have run,
+`receive.main`, with that environment, then sends back its messages and exit
+code. One policy, one code path: only the imports are saved.
+
+It fails closed. When nothing listens (no server, or the helper is gone) the
+client runs the hook in its own process as before; once connected, anything
+short of an answer (the helper killed, a timeout) refuses the push. The socket
+is the server user's alone (mode 0600, and the peer's uid is checked), since
+what it runs records who pushed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import signal
+import socket
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+SOCKET = ".promptgit/hooks.sock"
+PRELOADED = ("receive", "store", "policy", "operations", "lifecycle", "content", "render", "prompt_tests")
+MAX_FRAME = 64 * 1024 * 1024  # a push's ref lines and environment: far below this
+
+# The shims' client: no site-packages, no promptgit import. It finds the store (the
+# folder above the repository holding promptgit.yaml), and with a listening helper
+# hands the hook over; without one it runs the hook itself.
+CLIENT = """\
+import json, os, socket, struct, sys
+hook, push = sys.argv[1], sys.argv[2]
+def run_here():
+    os.execv(sys.executable, [sys.executable, "-m", "promptgit.receive", hook, push])
+def refuse(why):
+    outcome = "the push landed, but" if hook == "post-receive" else "push rejected: nothing was changed;"
+    sys.stderr.write("promptgit: %s the promptgit server did not finish this hook (%s): push again\\n"
+                     % (outcome, why))
+    sys.exit(1)
+def read(conn, n):
+    data = b""
+    while len(data) < n:
+        chunk = conn.recv(n - len(data))
+        if not chunk:
+            raise EOFError("the server closed the connection")
+        data += chunk
+    return data
+here = os.path.realpath(os.environ.get("GIT_DIR", "."))
+store = os.path.dirname(here)
+while not os.path.isfile(os.path.join(store, "promptgit.yaml")) and os.path.dirname(store) != store:
+    store = os.path.dirname(store)
+conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+conn.settimeout(2)
+try:
+    conn.connect(os.path.join(store, ".promptgit", "hooks.sock"))
+except OSError:
+    run_here()
+stdin = sys.stdin.buffer.read()
+header = json.dumps({"hook": hook, "push": push, "cwd": os.getcwd(), "env": dict(os.environ)}).encode()
+try:
+    conn.settimeout(300)
+    conn.sendall(struct.pack(">I", len(header)) + header + struct.pack(">I", len(stdin)) + stdin)
+    answer = json.loads(read(conn, struct.unpack(">I", read(conn, 4))[0]))
+except Exception as e:
+    refuse(type(e).__name__ + (": %s" % e if str(e) else ""))
+sys.stderr.write(answer["stderr"])
+sys.exit(answer["code"])
+"""
+
+
+def serve(store: Path, parent: int) -> None:
+    """Listen on the store's hook socket and run each hook handed over, in a child of
+    this (single-threaded) process. Ends when `parent` (the server) is gone."""
+    import importlib
+
+    for module in PRELOADED:  # imported once, here, for every child
+        importlib.import_module(f"promptgit.{module}")
+
+    path = store / SOCKET
+    path.parent.mkdir(parents=True, exist_ok=True)
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    tmp = path.with_name(f".hooks.{os.getpid()}.sock")
+    tmp.unlink(missing_ok=True)
+    listener.bind(str(tmp))
+    os.chmod(tmp, 0o600)
+    listener.listen(64)
+    os.replace(tmp, path)  # a server started later takes over the name
+    ours = os.stat(path).st_ino
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the kernel
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    listener.settimeout(1.0)
+    try:
+        while os.getppid() == parent:
+            try:
+                conn, _addr = listener.accept()
+            except TimeoutError:
+                continue
+            if _peer_uid(conn) != os.getuid():
+                conn.close()
+                continue
+            if os.fork() == 0:
+                listener.close()
+                code = 1
+                try:
+                    _run(conn)
+                    code = 0
+                finally:
+                    os._exit(code)
+            conn.close()
+    finally:
+        with contextlib.suppress(OSError):
+            if os.stat(path).st_ino == ours:
+                path.unlink()
+
+
+def _peer_uid(conn: socket.socket) -> int:
+    creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    return int(struct.unpack("3i", creds)[1])
+
+
+def _run(conn: socket.socket) -> None:
+    """In a forked child: become the hook's process (its environment, folder and
+    input), run it, and answer with its messages and exit code."""
+    from .receive import main
+
+    conn.settimeout(60)
+    header = json.loads(_frame(conn))
+    stdin = _frame(conn)
+    os.chdir(header["cwd"])
+    os.environ.clear()
+    os.environ.update(header["env"])
+    sys.stdin = io.TextIOWrapper(io.BytesIO(stdin), encoding="utf-8", errors="replace")
+    messages = io.StringIO()
+    sys.stderr = sys.stdout = messages
+    code = main([str(header["hook"]), str(header["push"])])
+    answer = json.dumps({"code": code, "stderr": messages.getvalue()}).encode()
+    conn.settimeout(None)
+    conn.sendall(struct.pack(">I", len(answer)) + answer)
+    conn.close()
+
+
+def _frame(conn: socket.socket) -> bytes:
+    size = struct.unpack(">I", _exactly(conn, 4))[0]
+    if size > MAX_FRAME:
+        raise ValueError(f"a frame of {size} bytes")
+    return _exactly(conn, size)
+
+
+def _exactly(conn: socket.socket, n: int) -> bytes:
+    data = bytearray()
+    while len(data) < n:
+        chunk = conn.recv(min(n - len(data), 1 << 20))
+        if not chunk:
+            raise EOFError("the hook went away")
+        data += chunk
+    return bytes(data)
+
+
+def start(store: Path) -> subprocess.Popen[bytes]:
+    """Start the helper for `serve`'s store; returns its process (stop it with
+    `.terminate()`). Its failure to start only means hooks run in their own process."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "promptgit.handoff", str(store), str(os.getpid())],
+        stdin=subprocess.DEVNULL,
+    )
+
+
+if __name__ == "__main__":
+    serve(Path(sys.argv[1]), int(sys.argv[2]))

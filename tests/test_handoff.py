@@ -1,0 +1,173 @@
+"""Pushes' hooks handed to `promptgit serve` (handoff.py): the same decisions and
+messages as in the hook's own process, a clean fallback when no server runs, and a
+refusal when a server that took the hook never answers."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import git, prompt_text
+from server_helpers import Server
+from test_hooks import Clone
+
+from promptgit import Actor, Store, handoff
+
+ADMIN = Actor("Owner", "owner@example.com", "admin")
+
+
+def wait_for_socket(store: Store, present: bool = True) -> None:
+    path = store.path / handoff.SOCKET
+    deadline = time.monotonic() + 60
+    while path.exists() != present:
+        assert time.monotonic() < deadline, f"the hook socket never {'appeared' if present else 'went'}"
+        time.sleep(0.05)
+
+
+@pytest.fixture
+def broken_promptgit(tmp_path: Path) -> dict[str, str]:
+    """An environment in which a hook that imports promptgit in its own process fails:
+    only a hook handed to the server (which imported it long ago) can succeed."""
+    fake = tmp_path / "shadow" / "promptgit"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text("raise ImportError('the shadow promptgit')\n")
+    return {**os.environ, "PYTHONPATH": str(fake.parent)}
+
+
+@pytest.fixture
+def served(greeting: Store) -> Iterator[Server]:
+    server = Server(greeting.path)
+    wait_for_socket(greeting)
+    yield server
+    server.stop()
+
+
+def push(clone: Clone, env: dict[str, str], *refspecs: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["git", "-C", str(clone.path), "push", "--porcelain", "--atomic", "origin", *refspecs],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+
+
+def test_with_a_server_running_the_hooks_run_in_it(
+    greeting: Store, served: Server, tmp_path: Path, broken_promptgit: dict[str, str]
+) -> None:
+    clone = Clone(greeting, tmp_path / "work")
+    clone.commit("v1.0", prompt_text("Handed"))
+    out = push(clone, broken_promptgit, "v1.0")
+    assert out.returncode == 0, out.stderr
+    assert "dev now serves the tip of v1.0" in out.stderr
+    assert greeting.get("greeting", "dev").source == prompt_text("Handed")
+
+
+def test_without_a_server_the_hooks_run_in_their_own_process(
+    greeting: Store, tmp_path: Path, broken_promptgit: dict[str, str]
+) -> None:
+    clone = Clone(greeting, tmp_path / "work")
+    clone.commit("v1.0", prompt_text("Alone"))
+    before = git(clone.remote, "rev-parse", "v1.0")
+    out = push(clone, broken_promptgit, "v1.0")  # the shadow package breaks the in-process hook
+    assert out.returncode != 0 and "the shadow promptgit" in out.stderr
+    assert git(clone.remote, "rev-parse", "v1.0") == before
+    ok = push(clone, dict(os.environ), "v1.0")
+    assert ok.returncode == 0, ok.stderr
+
+
+def test_a_refusal_reads_the_same_handed_over_or_not(greeting: Store, tmp_path: Path) -> None:
+    greeting.promote("greeting", "v1.0", actor=ADMIN)
+    greeting.promote("greeting", "v1.0", actor=ADMIN)
+    clone = Clone(greeting, tmp_path / "work")
+    clone.commit("prod", prompt_text("Rewrite"), "a commit on prod")
+
+    def refusal() -> list[str]:
+        out = push(clone, dict(os.environ), "prod")
+        assert out.returncode != 0
+        return [line for line in out.stderr.splitlines() if "promptgit:" in line]
+
+    alone = refusal()
+    server = Server(greeting.path)
+    try:
+        wait_for_socket(greeting)
+        assert refusal() == alone
+        assert any("nothing was changed" in line for line in alone)
+    finally:
+        server.stop()
+
+
+def test_a_server_that_takes_the_hook_and_never_answers_refuses_the_push(
+    greeting: Store, tmp_path: Path
+) -> None:
+    """Fail closed: a helper that accepted the hook and then died decides nothing."""
+    path = greeting.path / handoff.SOCKET
+    path.parent.mkdir(parents=True, exist_ok=True)
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(str(path))
+    listener.listen(8)
+
+    def hang_up() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            conn.recv(1 << 20)
+            conn.close()  # gone without an answer
+
+    threading.Thread(target=hang_up, daemon=True).start()
+    try:
+        clone = Clone(greeting, tmp_path / "work")
+        clone.commit("v1.0", prompt_text("Nobody answers"))
+        before = git(clone.remote, "rev-parse", "v1.0")
+        out = push(clone, dict(os.environ), "v1.0")
+        assert out.returncode != 0
+        assert (
+            "push rejected: nothing was changed; the promptgit server did not finish this hook" in out.stderr
+        )
+        assert git(clone.remote, "rev-parse", "v1.0") == before
+    finally:
+        listener.close()
+        path.unlink()
+
+
+def test_the_helper_goes_with_its_server_and_pushes_fall_back(greeting: Store, tmp_path: Path) -> None:
+    server = Server(greeting.path)
+    wait_for_socket(greeting)
+    server.proc.kill()  # not even a clean stop: the helper notices its parent is gone
+    server.stop()
+    wait_for_socket(greeting, present=False)
+    clone = Clone(greeting, tmp_path / "work")
+    clone.commit("v1.0", prompt_text("After the server"))
+    out = push(clone, dict(os.environ), "v1.0")
+    assert out.returncode == 0, out.stderr
+    assert greeting.get("greeting", "dev").source == prompt_text("After the server")
+
+
+def test_a_push_over_http_is_audited_as_its_token_through_the_helper(greeting: Store, tmp_path: Path) -> None:
+    import base64
+
+    from promptgit import tokens
+
+    key = tokens.create(greeting.path, "ci-bot", "editor")
+    server = Server(greeting.path)
+    try:
+        wait_for_socket(greeting)
+        auth = "Authorization: Basic " + base64.b64encode(f"git:{key}".encode()).decode()
+        work = tmp_path / "http"
+        url = f"{server.url}/git/greeting.git"
+        git(tmp_path, "-c", f"http.extraHeader={auth}", "clone", "-q", url, str(work))
+        git(work, "checkout", "-q", "-b", "v1.0", "origin/v1.0")
+        (work / "prompt.yaml").write_text(prompt_text("Over HTTP"))
+        git(work, "commit", "-qam", "over http")
+        git(work, "-c", f"http.extraHeader={auth}", "push", "-q", "origin", "v1.0")
+    finally:
+        server.stop()
+    log = greeting.log("greeting", "dev")
+    assert log[0].stamp.name == "ci-bot" and log[0].audited  # type: ignore[union-attr]
