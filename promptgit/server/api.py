@@ -25,6 +25,7 @@ from ..names import PromotionStage, RefSpec, Stage, Version, check_stage
 from ..store import Store
 from .auth import Auth
 from .errors import ApiError, install_handlers
+from .langfuse import mount_langfuse
 from .lifecycle import mount_lifecycle
 
 # The API's own words for two record fields (its first clients' vocabulary).
@@ -536,6 +537,7 @@ def create_api(store: Store, auth: Auth) -> FastAPI:
         return store.details(name).to_json()
 
     mount_lifecycle(app, store, auth)  # archive, restore, rename, delete: server/lifecycle.py
+    mount_langfuse(app, store, auth)  # Langfuse's public prompt API, read-only: server/langfuse.py
     return app
 
 
