@@ -50,6 +50,8 @@ GET_ROUTES = {
     "/watch": "/watch?prompt=greeting",
     "/archive": "/archive",
     "/events/{name}": "/events/greeting",
+    "/api/public/v2/prompts/{name}": "/api/public/v2/prompts/greeting?label=staging",
+    "/api/public/v2/prompts": "/api/public/v2/prompts",
     "/": "/",
     "/ui/archive": "/ui/archive",
     "/ui/prompts/{name}/diff": "/ui/prompts/greeting/diff?a=dev&b=tst",

@@ -2,12 +2,14 @@
 
 /git/NAME.git/...   git's smart HTTP protocol (raw ASGI, `git http-backend`)
 /prompts/...        the JSON API (FastAPI; /docs and /openapi.json)
+/api/public/...     Langfuse's public prompt API, read-only (server/langfuse.py)
 /                   the web page
 """
 
 from __future__ import annotations
 
 import errno
+import json
 import socket
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
@@ -16,7 +18,7 @@ from .. import handoff
 from ..model import Actor
 from ..store import Store
 from .auth import Auth, bearer
-from .errors import AuthError, Refused, challenge, error_body
+from .errors import PUBLIC, AuthError, Refused, challenge, error_body, public_error_body
 
 ASGIApp = Callable[
     [MutableMapping[str, Any], Callable[[], Awaitable[Any]], Callable[[Any], Awaitable[None]]],
@@ -53,7 +55,7 @@ def build(store: Store, local: Actor, *, open: bool | None = None) -> ASGIApp:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         refusal = _refusal(auth, scope, headers)
         if refusal is not None:
-            return await _json_error(send, *refusal)
+            return await _json_error(send, *refusal, public=scope["path"].startswith(PUBLIC))
 
         head = scope["method"] == "HEAD"
         if head:  # every GET route answers HEAD: the GET's status and headers, no body
@@ -84,7 +86,9 @@ def _refusal(
     - A state change from another origin is refused (a web page elsewhere cannot
       make a visitor's browser change prompts; git and curl send no Origin).
     - A body too large for any API call is refused before it is read, and an API
-      call without a valid token is refused before its body is read.
+      call without a valid token is refused before its body is read. (Langfuse's
+      read-only API under /api/public decides on the exact request, in its routes:
+      its token comes as a Basic auth password, and it reads no body.)
     """
     try:
         is_open = auth.open
@@ -137,10 +141,15 @@ def _capped(receive: Any) -> Any:
     return wrapped
 
 
-async def _json_error(send: Any, status: int, code: str, message: str) -> None:
-    body = error_body(code, message)
+async def _json_error(send: Any, status: int, code: str, message: str, *, public: bool = False) -> None:
+    """A refusal in the API's error shape, or in Langfuse's for its API (`public`)."""
+    if public:
+        body = json.dumps(public_error_body(status, message, code)).encode()
+    else:
+        body = error_body(code, message)
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    headers += [(k.lower().encode(), v.encode()) for k, v in (challenge(status) or {}).items()]
+    scheme = "Basic" if public else "Bearer"
+    headers += [(k.lower().encode(), v.encode()) for k, v in (challenge(status, scheme) or {}).items()]
     await send({"type": "http.response.start", "status": status, "headers": headers + SECURITY_HEADERS})
     await send({"type": "http.response.body", "body": body})
 

@@ -26,6 +26,7 @@ from ..names import PromotionStage, RefSpec, Stage, Version, check_stage
 from ..store import Store
 from .auth import Auth
 from .errors import ApiError, install_handlers
+from .langfuse import mount_langfuse
 from .lifecycle import mount_lifecycle
 from .watch import MAX_TIMEOUT, Watcher, check_names, watch_json
 
@@ -579,6 +580,7 @@ def create_api(store: Store, auth: Auth) -> FastAPI:
         return store.details(name).to_json()
 
     mount_lifecycle(app, store, auth)  # archive, restore, rename, delete: server/lifecycle.py
+    mount_langfuse(app, store, auth)  # Langfuse's public prompt API, read-only: server/langfuse.py
     return app
 
 

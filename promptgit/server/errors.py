@@ -5,12 +5,14 @@
     ├── AuthError     401 (no or unknown token) or 403 (too little role); 503 when the
     │                 server's own promptgit.yaml is broken
     ├── Refusal       a git-over-HTTP request refused before git sees it (400, 404, 405)
+    ├── PublicApiError an answer of the Langfuse-compatible API, in Langfuse's error shape
     ├── LoginRequired a page was asked for without a valid token: it answers the login form
     └── Refused       `promptgit serve` will not start as asked
 
 Library errors (`promptgit.errors`) map to statuses through `STATUS`, the one
 table the API and the page share. Every JSON error body is
-`{"error": {"code", "message"}}`.
+`{"error": {"code", "message"}}`, except under /api/public (Langfuse's API), where
+it is Langfuse's `{"message", "error"}`.
 """
 
 from __future__ import annotations
@@ -104,6 +106,40 @@ class Refusal(Exception):
         self.allow = allow
 
 
+PUBLIC = "/api/public/"  # Langfuse's public API (server/langfuse.py): its errors in its shape
+PUBLIC_ROUTES = (
+    "Langfuse's API here is GET /api/public/v2/prompts (the list) and "
+    "GET /api/public/v2/prompts/NAME (one prompt; NAME URL-encoded, e.g. support%2Fgreeting)"
+)
+
+# Langfuse's names for the kinds of error its public API answers with, by status
+# (its `error` field); other statuses keep promptgit's own code there.
+LANGFUSE_KINDS = {
+    400: "InvalidRequestError",
+    401: "UnauthorizedError",
+    403: "ForbiddenError",
+    404: "LangfuseNotFoundError",
+    405: "MethodNotAllowedError",
+}
+
+
+class PublicApiError(Exception):
+    """An answer of the Langfuse-compatible API (server/langfuse.py), sent in Langfuse's
+    error shape `{"message", "error"}` so the Langfuse SDKs raise their own errors."""
+
+    def __init__(
+        self, status: int, message: str, headers: dict[str, str] | None = None, code: str = "error"
+    ) -> None:
+        super().__init__(message)
+        self.status, self.message, self.headers = status, message, headers
+        self.code = LANGFUSE_KINDS.get(status, code)
+
+
+def public_error_body(status: int, message: str, code: str = "error") -> dict[str, str]:
+    """Langfuse's error body: `error` names the kind (see LANGFUSE_KINDS)."""
+    return {"message": message, "error": LANGFUSE_KINDS.get(status, code)}
+
+
 class LoginRequired(Exception):
     """The page needs a token first; the page's handler answers with the login form."""
 
@@ -132,32 +168,38 @@ def install_handlers(app: FastAPI) -> None:
         message = (
             f'{exc} (send it in "vars", e.g. {{"vars": {{"{missing}": "..."}}}})' if missing else str(exc)
         )
-        return _answer(*status_of(exc), message, retry)
+        return _answer(request, *status_of(exc), message, retry)
 
-    async def api_error(request: Request, exc: ApiError) -> JSONResponse:
-        return _answer(exc.status, exc.code, exc.message, exc.headers)
+    async def api_error(request: Request, exc: ApiError | PublicApiError) -> JSONResponse:
+        return _answer(request, exc.status, exc.code, exc.message, exc.headers)
 
     async def auth_error(request: Request, exc: AuthError) -> JSONResponse:
-        return _answer(exc.status, exc.code, exc.message, challenge(exc.status))
+        return _answer(request, exc.status, exc.code, exc.message, challenge(exc.status))
 
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
         parts = []
         for err in exc.errors()[:5]:
             where = ".".join(str(p) for p in err.get("loc", ()) if p != "body")
             parts.append(f"{where}: {err.get('msg')}" if where else str(err.get("msg")))
-        return _answer(422, "invalid", "; ".join(parts) or "invalid request")
+        return _answer(request, 422, "invalid", "; ".join(parts) or "invalid request")
 
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unexpected error on %s %s", request.method, request.url.path)
-        return _answer(500, "internal", f"unexpected {type(exc).__name__}: this is a bug in promptgit")
+        return _answer(
+            request, 500, "internal", f"unexpected {type(exc).__name__}: this is a bug in promptgit"
+        )
 
     async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "error")
-        return _answer(exc.status_code, code, str(exc.detail))
+        message = str(exc.detail)
+        if exc.status_code == 404 and request.url.path.startswith(PUBLIC):
+            message += f": {PUBLIC_ROUTES}"
+        return _answer(request, exc.status_code, code, message)
 
     handlers: list[tuple[type[Exception], Any]] = [
         (PromptgitError, library_error),
         (ApiError, api_error),
+        (PublicApiError, api_error),
         (AuthError, auth_error),
         (RequestValidationError, validation_error),
         (Exception, unexpected),
@@ -167,7 +209,14 @@ def install_handlers(app: FastAPI) -> None:
         app.add_exception_handler(cls, handler)
 
 
-def _answer(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+def _answer(
+    request: Request, status: int, code: str, message: str, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    """The error answer, in Langfuse's shape under /api/public (its SDKs parse it)."""
     from fastapi.responses import JSONResponse
 
-    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status, headers=headers)
+    if request.url.path.startswith(PUBLIC):
+        body: dict[str, Any] = public_error_body(status, message, code)
+    else:
+        body = {"error": {"code": code, "message": message}}
+    return JSONResponse(body, status_code=status, headers=headers)
