@@ -22,7 +22,7 @@ while not os.path.isfile(os.path.join(store, "promptgit.yaml")) and os.path.dirn
 conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
 conn.settimeout(2)
 try:
-    conn.connect(os.path.join(store, ".promptgit", "hooks.sock"))
+    conn.connect(os.path.join(store, '.promptgit/hooks.sock'))
 except OSError:
     run_here()
 stdin = sys.stdin.buffer.read()

@@ -3,7 +3,7 @@
 A Python hook spends most of its time importing (pygit2, the policy, the store).
 While `promptgit serve` runs, it keeps a helper process (this module's `serve`)
 with all of that imported, listening on `<store>/.promptgit/hooks.sock`. The
-hook shims start a tiny client (`CLIENT`, standard library only, `python -S`)
+hook shims start a tiny client (hooks.CLIENT_TEXT, standard library only, `python -S`)
 that sends the hook's name, environment, working directory and input there; the
 helper forks, and the child runs exactly what the hook would have run,
 `receive.main`, with that environment, then sends back its messages and exit
@@ -29,52 +29,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-SOCKET = ".promptgit/hooks.sock"
+from .hooks import SOCKET
+
 PRELOADED = ("receive", "store", "policy", "operations", "lifecycle", "content", "render", "prompt_tests")
 MAX_FRAME = 64 * 1024 * 1024  # a push's ref lines and environment: far below this
-
-# The shims' client: no site-packages, no promptgit import. It finds the store (the
-# folder above the repository holding promptgit.yaml), and with a listening helper
-# hands the hook over; without one it runs the hook itself.
-CLIENT = """\
-import json, os, socket, struct, sys
-hook, push = sys.argv[1], sys.argv[2]
-def run_here():
-    os.execv(sys.executable, [sys.executable, "-m", "promptgit.receive", hook, push])
-def refuse(why):
-    outcome = "the push landed, but" if hook == "post-receive" else "push rejected: nothing was changed;"
-    sys.stderr.write("promptgit: %s the promptgit server did not finish this hook (%s): push again\\n"
-                     % (outcome, why))
-    sys.exit(1)
-def read(conn, n):
-    data = b""
-    while len(data) < n:
-        chunk = conn.recv(n - len(data))
-        if not chunk:
-            raise EOFError("the server closed the connection")
-        data += chunk
-    return data
-here = os.path.realpath(os.environ.get("GIT_DIR", "."))
-store = os.path.dirname(here)
-while not os.path.isfile(os.path.join(store, "promptgit.yaml")) and os.path.dirname(store) != store:
-    store = os.path.dirname(store)
-conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-conn.settimeout(2)
-try:
-    conn.connect(os.path.join(store, ".promptgit", "hooks.sock"))
-except OSError:
-    run_here()
-stdin = sys.stdin.buffer.read()
-header = json.dumps({"hook": hook, "push": push, "cwd": os.getcwd(), "env": dict(os.environ)}).encode()
-try:
-    conn.settimeout(300)
-    conn.sendall(struct.pack(">I", len(header)) + header + struct.pack(">I", len(stdin)) + stdin)
-    answer = json.loads(read(conn, struct.unpack(">I", read(conn, 4))[0]))
-except Exception as e:
-    refuse(type(e).__name__ + (": %s" % e if str(e) else ""))
-sys.stderr.write(answer["stderr"])
-sys.exit(answer["code"])
-"""
 
 
 def serve(store: Path, parent: int) -> None:

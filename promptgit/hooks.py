@@ -123,6 +123,50 @@ if [ -z "$py" ]; then
 
 
 CLIENT = "promptgit-handoff.py"  # beside the shims: hands a hook to `promptgit serve` (handoff.py)
+SOCKET = ".promptgit/hooks.sock"  # where `promptgit serve`'s helper listens, in the store
+
+# The shims' client: no site-packages, no promptgit import. It finds the store (the
+# folder above the repository holding promptgit.yaml), and with a listening helper
+# hands the hook over; without one it runs the hook itself.
+CLIENT_TEXT = """\
+import json, os, socket, struct, sys
+hook, push = sys.argv[1], sys.argv[2]
+def run_here():
+    os.execv(sys.executable, [sys.executable, "-m", "promptgit.receive", hook, push])
+def refuse(why):
+    outcome = "the push landed, but" if hook == "post-receive" else "push rejected: nothing was changed;"
+    sys.stderr.write("promptgit: %s the promptgit server did not finish this hook (%s): push again\\n"
+                     % (outcome, why))
+    sys.exit(1)
+def read(conn, n):
+    data = b""
+    while len(data) < n:
+        chunk = conn.recv(n - len(data))
+        if not chunk:
+            raise EOFError("the server closed the connection")
+        data += chunk
+    return data
+here = os.path.realpath(os.environ.get("GIT_DIR", "."))
+store = os.path.dirname(here)
+while not os.path.isfile(os.path.join(store, "promptgit.yaml")) and os.path.dirname(store) != store:
+    store = os.path.dirname(store)
+conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+conn.settimeout(2)
+try:
+    conn.connect(os.path.join(store, SOCKET_PATH))
+except OSError:
+    run_here()
+stdin = sys.stdin.buffer.read()
+header = json.dumps({"hook": hook, "push": push, "cwd": os.getcwd(), "env": dict(os.environ)}).encode()
+try:
+    conn.settimeout(300)
+    conn.sendall(struct.pack(">I", len(header)) + header + struct.pack(">I", len(stdin)) + stdin)
+    answer = json.loads(read(conn, struct.unpack(">I", read(conn, 4))[0]))
+except Exception as e:
+    refuse(type(e).__name__ + (": %s" % e if str(e) else ""))
+sys.stderr.write(answer["stderr"])
+sys.exit(answer["code"])
+""".replace("SOCKET_PATH", repr(SOCKET))
 
 
 def shim(hook: str, python: str) -> str:
@@ -146,9 +190,7 @@ def install(repo: str | os.PathLike[str], python: str | None = None) -> None:
     """(Re)install the shims into a bare repository, with this Python's absolute path."""
     hooks = Path(repo) / "hooks"
     hooks.mkdir(exist_ok=True)
-    from .handoff import CLIENT as client_text
-
-    for hook, text in [*shims(python).items(), (CLIENT, client_text)]:
+    for hook, text in [*shims(python).items(), (CLIENT, CLIENT_TEXT)]:
         path = hooks / hook
         tmp = path.with_name(path.name + ".tmp")
         tmp.write_text(text)

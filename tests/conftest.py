@@ -79,7 +79,8 @@ def snapshot(root: Path) -> dict[str, bytes]:
             dirs[:] = [d for d in dirs if d != "cache"]
         for name in names:
             path = Path(dirpath, name)
-            files[str(path.relative_to(root))] = path.read_bytes()
+            if path.is_file():  # not the server's hook socket
+                files[str(path.relative_to(root))] = path.read_bytes()
     return files
 
 

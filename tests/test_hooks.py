@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from conftest import PROMPT, git, prompt_text, refs, snapshot
 
-from promptgit import Actor, Store, handoff, hooks, receive
+from promptgit import Actor, Store, hooks, receive
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -105,7 +105,7 @@ def test_top_level_hooks_are_the_installed_shims() -> None:
         path = ROOT / "hooks" / hook
         assert path.read_text() == hooks.shim(hook, '"${PROMPTGIT_PYTHON:-python3}"')
         assert os.access(path, os.X_OK)
-    assert (ROOT / "hooks" / hooks.CLIENT).read_text() == handoff.CLIENT
+    assert (ROOT / "hooks" / hooks.CLIENT).read_text() == hooks.CLIENT_TEXT
 
 
 def _install_with_a_python_that_goes(repo: Path, where: Path) -> None:
