@@ -3,6 +3,9 @@ file path, with the hooks installed and with none (the floor). Prints figures;
 never fails on them.
 
     python bench/hooks.py [--pushes 15]
+
+With `promptgit serve` running on the store, the hooks hand their work to it
+(handoff.py): those rows show what a push costs then.
 """
 
 from __future__ import annotations
@@ -12,14 +15,17 @@ import os
 import shutil
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 from promptgit import Actor, Store
+from promptgit.hooks import SOCKET
 
 PROMPT = "variables: [name]\ntemplate: |\n  Hello {{ name }}, how can I help?\n"
 TARGET_MS = 300.0
+TARGET_SERVED_MS = 150.0  # when `promptgit serve` runs on the store
 
 
 def git(cwd: Path, *args: str) -> str:
@@ -56,13 +62,26 @@ def setup(root: Path, hooks: bool, dev_serves_draft: bool) -> tuple[Path, str]:
     return clone, "v1.0"
 
 
-def measure(hooks: bool, dev_serves_draft: bool, pushes: int) -> list[float]:
+def measure(hooks: bool, dev_serves_draft: bool, pushes: int, served: bool = False) -> list[float]:
     root = Path(tempfile.mkdtemp(prefix="promptgit-bench-hooks-"))
+    server = None
     try:
         clone, branch = setup(root, hooks, dev_serves_draft)
+        if served:  # `promptgit serve` on the store: the hooks hand their work to it
+            server = subprocess.Popen(
+                [sys.executable, "-m", "promptgit", "--store", str(root / "prompts"), "serve", "--port", "0"],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            deadline = time.monotonic() + 60
+            while not (root / "prompts" / SOCKET).exists() and time.monotonic() < deadline:
+                time.sleep(0.05)
         timed_pushes(clone, branch, 2)  # warm the page cache and git itself
         return timed_pushes(clone, branch, pushes)
     finally:
+        if server is not None:
+            server.terminate()
+            server.wait()
         shutil.rmtree(root, ignore_errors=True)
 
 
@@ -79,16 +98,18 @@ def main() -> None:
     floor = statistics.median(measure(False, True, args.pushes))
     print(f"{'push of one draft edit':<52} {'median':>9} {'added':>9} {'ratio':>7}  target")
     print(f"{'no hooks (the floor)':<52} {floor:>7.1f}ms {'':>9} {'1.00x':>7}")
-    for label, serves in (
-        ("hooks, dev serves the draft (post-receive deploys)", True),
-        ("hooks, no stage serves it (post-receive stays in sh)", False),
+    for label, serves, served, target in (
+        ("hooks, dev serves the draft (post-receive deploys)", True, False, TARGET_MS),
+        ("hooks, no stage serves it", False, False, TARGET_MS),
+        ("hooks handed to promptgit serve, dev serves the draft", True, True, TARGET_SERVED_MS),
+        ("hooks handed to promptgit serve, no stage serves it", False, True, TARGET_SERVED_MS),
     ):
-        ours = statistics.median(measure(True, serves, args.pushes))
+        ours = statistics.median(measure(True, serves, args.pushes, served))
         added = ours - floor
-        verdict = "meets" if added < TARGET_MS else "MISSES"
+        verdict = "meets" if added < target else "MISSES"
         print(
             f"{label:<52} {ours:>7.1f}ms {added:>7.1f}ms {ours / floor:>6.2f}x  "
-            f"adds < {TARGET_MS:.0f} ms: {verdict}"
+            f"adds < {target:.0f} ms: {verdict}"
         )
 
 
