@@ -47,6 +47,11 @@ def _fields(message: str) -> tuple[str, Version, str] | None:
     return None if v is None else (action, v, revision)
 
 
+def is_deployment(message: str) -> bool:
+    """Whether a commit message records a well-formed deployment (a cheap test for walks)."""
+    return _fields(message) is not None
+
+
 def as_deployment(commit: Commit, stage: str) -> Deployment | None:
     """The deployment a commit records, or None when it is not one."""
     fields = _fields(commit.message)
@@ -270,10 +275,14 @@ class Audited:
 
     by: Person
     via: str
+    order: int = 0  # its place in the log, higher for newer (0: the newest entry read)
 
 
-def audit_log(repo: Repo, tip: str | None = None) -> dict[tuple[str, str], Audited]:
-    """{(ref, new sha): the audit entry that set it}, from the whole audit log.
+def audit_log(
+    repo: Repo, tip: str | None = None, wanted: Collection[tuple[str, str]] | None = None
+) -> dict[tuple[str, str], Audited]:
+    """{(ref, new sha): the audit entry that set it}, from the whole audit log (or,
+    given `wanted`, newest first only until each of those is found).
 
     The log is promptgit's own (pushes to it are refused), so unlike a pushed
     commit's author it says who really did it: the token's name or the system
@@ -282,13 +291,18 @@ def audit_log(repo: Repo, tip: str | None = None) -> dict[tuple[str, str], Audit
     found: dict[tuple[str, str], Audited] = {}
     if start is None:
         return found
-    for commit in repo.first_parents(start):
+    missing = set(wanted) if wanted is not None else None
+    for n, commit in enumerate(repo.first_parents(start)):
         paragraphs = commit.message.split("\n\n")
         via = names.trailers(commit.message).get("Promptgit-Via", "?")
         for line in paragraphs[1].splitlines() if len(paragraphs) > 2 else ():
             parts = line.split(" ")
             if len(parts) == 3:
-                found.setdefault((parts[0], parts[2]), Audited(commit.author, via))
+                found.setdefault((parts[0], parts[2]), Audited(commit.author, via, -n))
+                if missing is not None:
+                    missing.discard((parts[0], parts[2]))
+        if missing is not None and not missing:
+            break
     return found
 
 
