@@ -187,17 +187,33 @@ def long_lived(versions: int, edits: int) -> None:
                 at[n] = time.perf_counter() - t
         floor = statistics.median(floor_commit(repo, "refs/heads/floor", i) for i in range(50))
         for n, took in sorted(at.items()):
-            row(f"new_version, version {n}", ms(took), ms(floor), f"{took / floor:.1f}x", "<= 3x, flat", took <= 3 * floor)
+            row(
+                f"new_version, version {n}",
+                ms(took),
+                ms(floor),
+                f"{took / floor:.1f}x",
+                "<= 3x, flat",
+                took <= 3 * floor,
+            )
         draft = store.version_ids("long")[-1]
         times = []
         for i in range(edits):
             t = time.perf_counter()
-            store.edit("long", draft, {"prompt.yaml": PROMPT.replace("{n}", f"edit {i}")}, f"e{i}", actor=ACTOR)
+            store.edit(
+                "long", draft, {"prompt.yaml": PROMPT.replace("{n}", f"edit {i}")}, f"e{i}", actor=ACTOR
+            )
             times.append(time.perf_counter() - t)
         floor = statistics.median(floor_commit(repo, "refs/heads/floor", 100 + i) for i in range(200))
         late = statistics.median(times[-200:])
         packs = len(list((store.path / "long.git" / "objects" / "pack").glob("*.pack")))
-        row(f"edit, last 200 of {edits} ({packs} packs)", ms(late), ms(floor), f"{late / floor:.1f}x", "<= 3x", late <= 3 * floor)
+        row(
+            f"edit, last 200 of {edits} ({packs} packs)",
+            ms(late),
+            ms(floor),
+            f"{late / floor:.1f}x",
+            "<= 3x",
+            late <= 3 * floor,
+        )
         worst = max(times)
         row(f"edit, slowest of {edits}", ms(worst), "-", "-", "no stall over 50 ms", worst < 0.05)
 

@@ -737,6 +737,51 @@ def token_revoke(ctx: click.Context, name: str) -> None:
     click.echo(f"token {name!r} revoked")
 
 
+@cli.group()
+def webhooks() -> None:
+    """Signed webhooks: the events 'promptgit serve' posts to the URLs in promptgit.yaml."""
+
+
+@webhooks.command("log")
+@click.option(
+    "-n", "--limit", default=50, show_default=True, type=click.IntRange(min=1), help="At most N lines."
+)
+@click.option("--failures", is_flag=True, help="Only the failed attempts and the problems.")
+@json_option
+@click.pass_context
+def webhooks_log(ctx: click.Context, limit: int, failures: bool, as_json: bool) -> None:
+    """The webhook deliveries, newest first: each attempt, with the receiver's answer or
+    what failed, and notices (a webhook starting, waiting for its secret, taken over).
+
+    Only a running 'promptgit serve' delivers webhooks; this reads what it recorded.
+    """
+    store = _store(ctx)
+    entries = store.webhook_log(limit, failures=failures)
+    if as_json:
+        _emit([e.to_json() for e in entries])
+        return
+    if not entries:
+        if not store.config.webhooks:
+            click.echo("no webhooks: list them in promptgit.yaml under webhooks: (see the README)")
+        else:
+            which = "failures" if failures else "deliveries"
+            click.echo(f"no webhook {which} yet: 'promptgit serve' delivers them while it runs")
+        return
+    rows = []
+    for e in entries:
+        if e.event is None:
+            result = ("" if e.ok else "problem: ") + e.detail
+        elif e.ok:
+            result = f"delivered ({e.status}, {e.ms:g} ms)" if e.ms is not None else f"delivered ({e.status})"
+        else:
+            result = f"failed: {e.detail}"
+        rows.append([
+            e.at[:19], e.webhook, e.event or "-", e.prompt or "-", str(e.attempt or "-"),
+            (e.delivery or "-")[:8], result,
+        ])  # fmt: skip
+    _table(rows, ["AT", "WEBHOOK", "EVENT", "PROMPT", "TRY", "DELIVERY", "RESULT"])
+
+
 @cli.command()
 @click.pass_context
 def demo(ctx: click.Context) -> None:

@@ -11,16 +11,23 @@
         timeout: 30
     require_tests: [prod]      # or true (tst and prod), or false
     rename_redirect_days: 30   # how long a renamed prompt's old name points to the new one
+    webhooks:                  # where `promptgit serve` posts signed events (webhooks.py)
+      - url: https://ci.example.com/promptgit
+        secret: PROMPTGIT_HOOK_KEY   # the variable's NAME; it holds the signing key
+        events: [deploy, release]    # default: every event
 
 Secrets are referenced by environment variable name only.
 """
 
 from __future__ import annotations
 
+import hashlib
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from .content import line_of, mapping_of
 from .errors import InvalidContent
@@ -38,6 +45,7 @@ TOP_KEYS = {
     "(what 'promptgit gc' deletes), both positive whole numbers",
     "rename_redirect_days": "a whole number of days (0 or more) during which a renamed prompt's "
     "old name points to its new one",
+    "webhooks": "a list of webhooks, each a mapping of url, secret and events",
 }
 RENAME_REDIRECT_DAYS = 30
 ENV_KEYS = {
@@ -47,6 +55,31 @@ ENV_KEYS = {
     "api_key_env": "the NAME of an environment variable holding the API key",
     "timeout": "seconds to wait for an answer",
 }
+
+
+WEBHOOK_EVENTS = ("deploy", "release", "deprecate", "archive", "rename")
+WEBHOOK_KEYS = {
+    "url": "the http:// or https:// URL to POST each event to",
+    "secret": "the NAME of the environment variable that holds the signing key (like PROMPTGIT_HOOK_KEY)",
+    "events": f"a list of the events to send, of {', '.join(WEBHOOK_EVENTS)} (default: all)",
+}
+MAX_WEBHOOKS = 20  # one delivery thread each
+MAX_URL = 2000
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
+
+
+@dataclass(frozen=True)
+class Webhook:
+    """Where `promptgit serve` posts events, signed with the key in `$secret`."""
+
+    url: str
+    secret: str  # the environment variable's NAME, never the key
+    events: frozenset[str] = frozenset(WEBHOOK_EVENTS)
+
+    @property
+    def key(self) -> str:
+        """The webhook's identity on disk (its cursor and lock files): its URL's digest."""
+        return hashlib.sha256(self.url.encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True)
@@ -69,6 +102,7 @@ class Config:
     max_drafts: int | None = None  # DEV drafts a prompt may have at once
     draft_max_age_days: int | None = None  # age (of the latest revision) past which gc deletes a draft
     rename_redirect_days: int = RENAME_REDIRECT_DAYS
+    webhooks: tuple[Webhook, ...] = ()
 
     def environment(self, stage: str) -> Environment:
         return self.environments.get(stage) or Environment(stage)
@@ -120,6 +154,7 @@ def parse(text: str) -> Config:
     days = data.get("rename_redirect_days", RENAME_REDIRECT_DAYS)
     if isinstance(days, bool) or not isinstance(days, int) or days < 0:
         raise bad("rename_redirect_days", f"must be {TOP_KEYS['rename_redirect_days']}, not {days!r}")
+    hooks = _webhooks(data.get("webhooks"), text)
     return Config(
         envs,
         require,
@@ -127,7 +162,75 @@ def parse(text: str) -> Config:
         max_drafts=retention.get("max_drafts"),
         draft_max_age_days=retention.get("draft_max_age_days"),
         rename_redirect_days=days,
+        webhooks=hooks,
     )
+
+
+def _webhooks(raw: Any, text: str) -> tuple[Webhook, ...]:
+    """`webhooks:`, each entry checked, the error naming the entry's line."""
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise InvalidContent(FILE, f"webhooks: must be {TOP_KEYS['webhooks']}", line_of(text, "webhooks"))
+    if len(raw) > MAX_WEBHOOKS:
+        raise InvalidContent(
+            FILE,
+            f"webhooks: {len(raw)} webhooks, and a store may have at most {MAX_WEBHOOKS}",
+            line_of(text, "webhooks"),
+        )
+    out: list[Webhook] = []
+    for i, entry in enumerate(raw):
+
+        def bad(problem: str, i: int = i) -> InvalidContent:
+            return InvalidContent(FILE, f"webhooks[{i}]: {problem}", line_of(text, "webhooks", i))
+
+        if not isinstance(entry, dict):
+            raise bad(f"must be a mapping of {', '.join(WEBHOOK_KEYS)}")
+        for key in entry:
+            if key not in WEBHOOK_KEYS:
+                raise bad(f"unknown key {key!r}: allowed keys are {', '.join(WEBHOOK_KEYS)}")
+        url = entry.get("url")
+        if not isinstance(url, str) or not url:
+            raise bad(f"url: give {WEBHOOK_KEYS['url']}")
+        problem = _url_problem(url)
+        if problem:
+            raise bad(f"url {url[:100]!r} {problem}")
+        if any(w.url == url for w in out):
+            raise bad(f"url {url!r} is listed twice: merge the two entries' events into one")
+        secret = entry.get("secret")
+        if secret is None:
+            raise bad(f"secret: give {WEBHOOK_KEYS['secret']}; every delivery is signed with it")
+        if not isinstance(secret, str) or not _ENV_NAME.fullmatch(secret):
+            raise bad(
+                f"secret must be {WEBHOOK_KEYS['secret']}, not the key itself: "
+                "letters, digits and _, not starting with a digit"
+            )
+        events = entry.get("events", list(WEBHOOK_EVENTS))
+        if not isinstance(events, list) or not events:
+            raise bad(f"events must be {WEBHOOK_KEYS['events']}")
+        for event in events:
+            if event not in WEBHOOK_EVENTS:
+                raise bad(f"unknown event {event!r}: use {', '.join(WEBHOOK_EVENTS)}")
+        out.append(Webhook(url, secret, frozenset(events)))
+    return tuple(out)
+
+
+def _url_problem(url: str) -> str:
+    """What is wrong with a webhook's URL ('' when nothing)."""
+    if len(url) > MAX_URL:
+        return f"is {len(url)} characters long: keep it under {MAX_URL}"
+    if any(c.isspace() or ord(c) < 32 for c in url):
+        return "contains a space or a control character: encode it (%20)"
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port out of range
+    except ValueError:
+        return "is not a valid URL: write it like https://host[:port]/path"
+    if parts.scheme not in ("http", "https"):
+        return "must start with http:// or https://"
+    if not parts.hostname:
+        return "names no host: write it like https://host[:port]/path"
+    return ""
 
 
 def _environment(stage: str, settings: Any, bad: Any) -> Environment:

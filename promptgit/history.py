@@ -48,6 +48,11 @@ def _fields(message: str) -> tuple[str, Version, str] | None:
     return None if v is None else (action, v, revision)
 
 
+def is_deployment(message: str) -> bool:
+    """Whether a commit message records a well-formed deployment (a cheap test for walks)."""
+    return _fields(message) is not None
+
+
 def as_deployment(commit: Commit, stage: str) -> Deployment | None:
     """The deployment a commit records, or None when it is not one."""
     fields = _fields(commit.message)
@@ -367,13 +372,19 @@ class Audited:
 
     by: Person
     via: str
+    order: int = 0  # its place in the log, higher for newer (0: the newest entry read)
 
 
 def audit_log(
-    repo: Repo, tip: str | None = None, until: str | None = None
+    repo: Repo,
+    tip: str | None = None,
+    *,
+    until: str | None = None,
+    wanted: Collection[tuple[str, str]] | None = None,
 ) -> tuple[dict[tuple[str, str], Audited], bool]:
-    """{(ref, new sha): the audit entry that set it}, from the audit log down to (not
-    including) `until`, and whether it got there (False: it read the whole log).
+    """{(ref, new sha): the audit entry that set it}, newest first, and whether the
+    walk stopped early: at `until` (an entry read before, not included), or once
+    every one of `wanted` was found. Otherwise it reads the whole log.
 
     The log is promptgit's own (pushes to it are refused), so unlike a pushed
     commit's author it says who really did it: the token's name or the system
@@ -382,7 +393,8 @@ def audit_log(
     found: dict[tuple[str, str], Audited] = {}
     if start is None:
         return found, False
-    for commit in repo.first_parents(start):
+    missing = set(wanted) if wanted is not None else None
+    for n, commit in enumerate(repo.first_parents(start)):
         if commit.sha == until:
             return found, True
         paragraphs = commit.message.split("\n\n")
@@ -390,7 +402,11 @@ def audit_log(
         for line in paragraphs[1].splitlines() if len(paragraphs) > 2 else ():
             parts = line.split(" ")
             if len(parts) == 3:
-                found.setdefault((parts[0], parts[2]), Audited(commit.author, via))
+                found.setdefault((parts[0], parts[2]), Audited(commit.author, via, -n))
+                if missing is not None:
+                    missing.discard((parts[0], parts[2]))
+        if missing is not None and not missing:
+            return found, True
     return found, False
 
 

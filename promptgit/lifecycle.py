@@ -93,6 +93,11 @@ class Lifecycle(Whereabouts):
         root = self.path / names.ARCHIVE
         return [ArchivedPrompt(n, last(Repo(str(root / f"{n}.git")), "archive")) for n in _repos(root)]
 
+    def archived_names(self) -> builtins.list[str]:
+        """Every archived prompt's name (folders only: no repository is opened)."""
+        self.check()
+        return _repos(self.path / names.ARCHIVE)
+
     def archive(self, name: str, *, actor: Actor, reason: str = "") -> PromptEvent:
         """Move the prompt, whole, into the archive area: out of every listing and read
         (PromptArchived) until `restore`. Needs role releaser."""

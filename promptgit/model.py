@@ -344,3 +344,49 @@ class Collected:
             "bytes_after": self.bytes_after,
             "dry_run": self.dry_run,
         }
+
+
+@dataclass(frozen=True)
+class WebhookDelivery:
+    """One line of the webhook delivery log: an attempt to deliver an event (`delivery`
+    is its id, the same on every attempt), or a notice about the webhook (no event)."""
+
+    at: str
+    webhook: str  # its URL
+    ok: bool
+    event: str | None = None
+    prompt: str | None = None
+    delivery: str | None = None
+    attempt: int = 0
+    status: int | None = None  # the receiver's HTTP status, if it answered
+    ms: float | None = None
+    detail: str = ""  # what failed, or the notice
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "at": self.at,
+            "webhook": self.webhook,
+            "ok": self.ok,
+            "event": self.event,
+            "prompt": self.prompt,
+            "delivery": self.delivery,
+            "attempt": self.attempt,
+            "status": self.status,
+            "ms": self.ms,
+            "detail": self.detail,
+        }
+
+    @classmethod
+    def from_json(cls, line: str) -> WebhookDelivery | None:
+        """A log line back (None: a line a crash cut short, or not one of these)."""
+        import json
+
+        try:
+            d = json.loads(line)
+            return cls(
+                str(d["at"]), str(d["webhook"]), bool(d["ok"]), d.get("event"), d.get("prompt"),
+                d.get("delivery"), int(d.get("attempt") or 0), d.get("status"), d.get("ms"),
+                str(d.get("detail") or ""),
+            )  # fmt: skip
+        except (ValueError, KeyError, TypeError):
+            return None

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 from . import tokens
 from .lifecycle import Lifecycle
-from .model import Actor, Collected, Finding
+from .model import Actor, Collected, Finding, WebhookDelivery
 
 __all__ = ["Store"]
 
@@ -44,6 +44,18 @@ class Store(Lifecycle):
         """Revoke a token at once: a running server re-reads promptgit.yaml when it changes."""
         self.check()
         tokens.revoke(self.path, name)
+
+    # --- webhooks (delivered by `promptgit serve`, see webhooks.py) ---------------------
+
+    def webhook_log(
+        self, limit: int | None = 50, *, failures: bool = False
+    ) -> builtins.list[WebhookDelivery]:
+        """The webhook delivery log, newest first: every attempt (its status or what
+        failed) and every notice; with `failures`, only what went wrong."""
+        from . import webhooks
+
+        self.check()
+        return webhooks.read_log(self.path, limit, failures)
 
     # --- health ----------------------------------------------------------------------
 

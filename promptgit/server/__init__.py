@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import errno
 import json
+import os
 import socket
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
@@ -189,8 +190,14 @@ def listen(host: str, port: int) -> socket.socket:
 def serve(store: Store, host: str, port: int, local: Actor, say: Callable[[str], None]) -> None:
     import uvicorn
 
+    from ..webhooks import missing_secrets
+    from .webhooks import Deliverer
+
     store.names()  # a missing store is a clear error before anything listens
     check_bind(store, host)
+    unsigned = missing_secrets(store.config, os.environ)
+    if unsigned:
+        raise Refused("\n".join(unsigned))
     app = build(store, local, open=not store.config.tokens)
     sock = listen(host, port)
     port = sock.getsockname()[1]
@@ -202,8 +209,11 @@ def serve(store: Store, host: str, port: int, local: Actor, say: Callable[[str],
     else:
         say(f"promptgit: serving {store.path} on http://{host}:{port} (tokens required)")
     config = uvicorn.Config(app, log_level="warning", access_log=False)
+    deliverer = Deliverer(store.path, say)  # webhooks: only a running server delivers them
+    deliverer.start()
     helper = handoff.start(store.path)  # pushes' hooks run in it, their imports done
     try:
         uvicorn.Server(config).run(sockets=[sock])
     finally:
         helper.terminate()
+        deliverer.stop()
