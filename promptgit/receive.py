@@ -86,11 +86,38 @@ def pre_receive(lines: Iterable[str], git_dir: str, push: str) -> int:
     settings = config.load(root)
     seen = repo.refs()  # before the check: a write landing during it must show as a change
     found = policy.check(
-        repo, updates, role, name, require_tests=settings.require_tests, max_drafts=settings.max_drafts
+        repo,
+        updates,
+        role,
+        name,
+        require_tests=settings.require_tests,
+        max_drafts=settings.max_drafts,
+        require_approvals=settings.require_approvals,
     )
     if found:
         _say([f"{v.ref}: {v.message}" for v in found])
         _say(["push rejected: nothing was changed"])
+        return 1
+    forced = [
+        u.ref
+        for u in updates
+        if names.classify_ref(u.ref)[0] == "review"
+        and u.old is not None
+        and u.new is not None
+        and not repo.is_ancestor(u.old, u.new)
+    ]
+    if forced and repo.config("receive.denyNonFastForwards") == "true":
+        # a repository made before review branches: git itself would refuse, saying less
+        _say(
+            [
+                f"{ref}: this repository predates review branches, so git refuses to force-push "
+                f"them (receive.denyNonFastForwards): on the server, run 'promptgit hooks install "
+                f"{name}' once (or 'promptgit doctor --repair'); promptgit's own check still refuses "
+                "every other non-fast-forward"
+                for ref in forced
+            ]
+            + ["push rejected: nothing was changed"]
+        )
         return 1
     linked = len(updates) > 1 and any(
         u.new is None or names.classify_ref(u.ref)[0] in ("stage", "tag") for u in updates
