@@ -384,8 +384,8 @@ class Reader:
         counted = {(a.by, a.revision) for a in found.counted}
         by_authors = {(a.by, a.revision) for a in found.by_authors}
         listed = []
-        for sha in history.revision_shas(repo, tip):
-            for a in history.approvals(repo, sha):
+        for sha in history.revision_shas(repo, tip):  # a revision is approved only while a tip, so
+            for a in reversed(history.approvals(repo, sha)):  # this order is newest first
                 if sha != tip:
                     why = (
                         f"approves {sha[:10]}, an earlier revision: an edit after an approval needs a new one"
@@ -399,7 +399,6 @@ class Reader:
                 else:
                     why = ""
                 listed.append(ApprovalInfo(sha, a.version or str(r.version), a.by, a.comment, not why, why))
-        listed.sort(key=lambda i: i.stamp.time, reverse=True)
         label = str(spec) if spec.kind == "review" else str(r.version)
         authors = tuple(history.authors(repo, tip))
         required = dict(self.config.require_approvals)
