@@ -243,6 +243,7 @@ def mount_ui(app: FastAPI, store: Store, auth: Auth) -> None:
             editing=editing or request.query_params.get("edit"),
             editor=editor_files,
             results=results,
+            reviews=[(r, store.resolve(name, r).version) for r in store.reviews(name)],
         )
 
     @app.get("/ui/prompts/{name:path}/diff", response_class=HTMLResponse, include_in_schema=False)
