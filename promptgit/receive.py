@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 
 from . import locks
 from .hooks import HOOKS, RULED
+from .names import REVIEW
 
 if TYPE_CHECKING:
     from .model import Actor
@@ -186,8 +187,9 @@ def _record(state: Path, refs: dict[str, str], pushed: list[str], atomic: bool =
         state.with_suffix(".atomic").write_text("")
     state.with_suffix(".pushed").write_text("".join(f"{ref}\n" for ref in pushed))
     # only what the rules read: a push logged meanwhile in promptgit's own records
-    # (the audit log) changes nothing this push depends on
-    kept = sorted(r for r in refs if r.startswith(RULED))
+    # (the audit log), or another review branch pushed meanwhile, changes nothing this
+    # push depends on
+    kept = sorted(r for r in refs if r.startswith(RULED) and not r.startswith(REVIEW))
     state.with_suffix(".refs").write_text("".join(f"{refs[r]} {r}\n" for r in kept))
 
 
