@@ -316,18 +316,19 @@ class Reader:
         r = self._resolve(repo, name, ref)
         info = self._version_info(repo, r.version)  # its stage and the stages it is current in
         notes = []
-        if r.deployment is not None and r.revision != r.tip and r.deployment.action == "rollback":
-            notes.append(
-                f"{r.deployment.stage} serves an older revision of {r.version} "
-                f"({r.revision[:10]}, restored by a rollback); the draft's tip is {r.tip[:10]}"
-            )
-        elif r.deployment is not None and r.revision != r.tip:
+        if r.deployment is not None and r.revision != r.tip:
             held = r.deployment.stage
-            notes.append(
-                f"{held} serves an older revision of {r.version} ({r.revision[:10]}): the draft's tip "
-                f"{r.tip[:10]} waits for its approvals (require_approvals) before {held} takes it; "
-                f"once approved, 'promptgit promote {name}@{r.version} --to {held}'"
-            )
+            if r.deployment.action != "rollback" and self.config.require_approvals.get(held):
+                notes.append(
+                    f"{held} serves an older revision of {r.version} ({r.revision[:10]}): the draft's "
+                    f"tip {r.tip[:10]} waits for its approvals (require_approvals) before {held} takes "
+                    f"it; once approved, 'promptgit promote {name}@{r.version} --to {held}'"
+                )
+            else:
+                notes.append(
+                    f"{held} serves an older revision of {r.version} "
+                    f"({r.revision[:10]}, restored by a rollback); the draft's tip is {r.tip[:10]}"
+                )
         stage, deployed = (r.deployment.stage, r.deployment.sha) if r.deployment else (None, None)
         return Shown(
             prompt=self._prompt(repo, name, r.version, r.revision, stage, deployed),

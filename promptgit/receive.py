@@ -105,6 +105,7 @@ def pre_receive(lines: Iterable[str], git_dir: str, push: str) -> int:
         if names.classify_ref(u.ref)[0] == "review"
         and u.old is not None
         and u.new is not None
+        and repo.exists(u.old)
         and not repo.is_ancestor(u.old, u.new)
     ]
     if forced and repo.config("receive.denyNonFastForwards") == "true":

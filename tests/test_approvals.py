@@ -5,6 +5,7 @@ API, and a pushed deployment (the real git binary, the installed hooks)."""
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import subprocess
@@ -291,33 +292,32 @@ def test_the_api_approves_as_the_token_and_enforces_the_gate(
     assert r.status_code == 200 and r.json()["stage"] == "prod", r.text
 
 
+def git_as(key: str, cwd: Path, *args: str, env: dict[str, str] | None = None) -> str:
+    """The real git, authenticated to the server by a token (basic auth's password)."""
+    header = "Authorization: Basic " + base64.b64encode(f"git:{key}".encode()).decode()
+    out = subprocess.run(["git", "-c", f"http.extraHeader={header}", *args], cwd=cwd, capture_output=True,
+                         text=True, env={**os.environ, "GIT_TERMINAL_PROMPT": "0", **(env or {})})  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    return out.stderr
+
+
 def test_a_pusher_is_an_author_whatever_the_commits_claim(
     site: tuple[Store, Server, dict[str, str]], tmp_path: Path
 ) -> None:
-    """The pusher is REMOTE_USER, as `promptgit serve` (or a web server in front of git)
-    sets it, and the audit log records it: a push as bea of commits claiming to be Carl's
-    makes bea an author too. (Pushed here over a path with REMOTE_USER set, as git's
-    http-backend runs the hooks.)"""
+    """Over git's HTTP the pusher is the token's name, and the audit log records it: bea
+    pushing a review branch of commits that claim to be Carl's makes bea an author of
+    them once they land, so her approval does not count."""
     store, server, keys = site
     store.create("greeting", {"prompt.yaml": PROMPT}, "first", actor=Actor("alice", "alice@promptgit"))
     work = tmp_path / "work"
-    git(tmp_path, "clone", "-q", str(store.path / "greeting.git"), str(work))
-    git(work, "checkout", "-q", "v1.0")
+    git_as(keys["bea"], tmp_path, "clone", "-q", f"{server.url}/git/greeting.git", str(work))
+    git(work, "checkout", "-q", "-b", "review/carl", "origin/v1.0")
     (work / "prompt.yaml").write_text(prompt_text("Hi"))
     claimed = {"GIT_AUTHOR_NAME": "Carl Claimed", "GIT_AUTHOR_EMAIL": "carl@example.com"}
-    subprocess.run(
-        ["git", "-C", str(work), "commit", "-qam", "by carl?"], env={**os.environ, **claimed}, check=True
-    )
-    as_bea = {
-        **os.environ,
-        "REMOTE_USER": "bea",
-        "PROMPTGIT_EMAIL": "bea@promptgit",
-        "PROMPTGIT_ROLE": "editor",
-    }
-    out = subprocess.run(
-        ["git", "-C", str(work), "push", "origin", "v1.0"], env=as_bea, capture_output=True, text=True
-    )
-    assert out.returncode == 0, out.stderr
+    git_as(keys["bea"], work, "commit", "-qam", "by carl?", env=claimed)
+    git_as(keys["bea"], work, "push", "origin", "review/carl")
+    assert store.reviews("greeting") == ["review/carl"]
+    git_as(keys["alice"], work, "push", "origin", "review/carl:v1.0")  # alice lands it
     listed = call(server, keys["cy"], "GET", "/prompts/greeting/versions/v1.0/approvals").json()
     assert listed["authors"] == [
         "Carl Claimed <carl@example.com>",
