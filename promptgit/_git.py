@@ -141,8 +141,12 @@ class Repo:
             return None
 
     def configure(self, config: Mapping[str, str]) -> None:
+        """Set keys in the repository's own config file. A fresh view of the file: the
+        repository's cached one skips a write whose value it still believes is set,
+        though `git config` may have changed the file since."""
+        local = pygit2.Config(os.path.join(self.path, "config"))
         for key, value in config.items():
-            self._r.config[key] = value
+            local[key] = value
 
     # --- refs --------------------------------------------------------------
 
@@ -292,6 +296,20 @@ class Repo:
     def diff(self, a: str, b: str) -> str:
         ta, tb = self._r[a].peel(pygit2.Tree), self._r[b].peel(pygit2.Tree)
         return str(self._r.diff(ta, tb, context_lines=3).patch or "")
+
+    def diff_files(self, a: str, b: str) -> dict[str, str]:
+        """The unified diff of each file that differs between two commits' trees."""
+        ta, tb = self._r[a].peel(pygit2.Tree), self._r[b].peel(pygit2.Tree)
+        out: dict[str, str] = {}
+        for patch in self._r.diff(ta, tb, context_lines=3):
+            delta = patch.delta
+            path = (
+                delta.new_file.path
+                if delta.status != pygit2.enums.DeltaStatus.DELETED
+                else delta.old_file.path
+            )
+            out[str(path)] = str(patch.text or "")
+        return out
 
     # --- staging new objects -------------------------------------------------
 

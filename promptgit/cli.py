@@ -283,6 +283,11 @@ def edit(
     else:
         also = f"; {', '.join(result.deployed_to)} updated" if result.deployed_to else ""
         click.echo(f"saved {name}@{result.version} as {result.revision[:10]}{also}")
+        for stage in result.held:
+            click.echo(
+                f"{stage} keeps serving the approved revision until this one is approved "
+                f"(require_approvals): then 'promptgit promote {name}@{result.version} --to {stage}'"
+            )
 
 
 @cli.command("new-version")
@@ -503,14 +508,122 @@ def log(ctx: click.Context, target: str, events: bool, as_json: bool) -> None:
 
 
 @cli.command()
-@click.argument("name")
-@click.argument("ref_a", metavar="REF_A")
-@click.argument("ref_b", metavar="REF_B")
+@click.argument("targets", nargs=-1, required=True, metavar="NAME@A NAME@B")
+@json_option
 @click.pass_context
-def diff(ctx: click.Context, name: str, ref_a: str, ref_b: str) -> None:
-    """What changed from REF_A to REF_B (a unified diff of the files)."""
-    text = _store(ctx).diff(name, ref_a, ref_b)
-    click.echo(text.rstrip() if text else f"no difference between {ref_a} and {ref_b}")
+def diff(ctx: click.Context, targets: tuple[str, ...], as_json: bool) -> None:
+    """What changed from NAME@A to NAME@B (any REFs: versions, stages, revisions,
+    review branches): a unified diff of prompt.yaml and tests.yaml, then the template
+    rendered with each test case's variables on both sides, as the model gets it."""
+    if len(targets) == 3 and "@" not in targets[0]:  # the older spelling: NAME A B
+        targets = (f"{targets[0]}@{targets[1]}", f"{targets[0]}@{targets[2]}")
+    if len(targets) != 2:
+        raise click.UsageError("give two refs of one prompt, e.g. greeting@v1.0 greeting@review/warmer")
+    (name, a), (other, b) = (_target(t) for t in targets)
+    if a is None or b is None or other != name:
+        raise click.UsageError(
+            f"give two refs of one prompt: {name}@A {name}@B (e.g. {name}@v1.0 {name}@review/warmer)"
+        )
+    d = _store(ctx).diff(name, a, b)
+    if as_json:
+        _emit(d.to_json())
+        return
+    if d.patch:
+        click.echo(d.patch.rstrip())
+    else:
+        click.echo(f"no difference between {a} and {b} in prompt.yaml and tests.yaml")
+    for note in d.notes:
+        click.echo(f"note: {note}")
+    if not d.rendered:
+        click.echo("no test cases to render: a tests.yaml with cases shows what the model gets")
+    for r in d.rendered:
+        if r.diff:
+            click.echo(f"rendered for case {r.case!r}:")
+            click.echo(r.diff.rstrip())
+        else:
+            click.echo(f"rendered for case {r.case!r}: the same on both sides")
+
+
+@cli.command()
+@click.argument("target", metavar="NAME@VERSION")
+@click.argument("branch")
+@json_option
+@click.pass_context
+def review(ctx: click.Context, target: str, branch: str, as_json: bool) -> None:
+    """Start review branch review/BRANCH at a draft's tip.
+
+    Commit to it with git and push it (editors may force-push or delete it); compare
+    it with 'promptgit diff NAME@VERSION NAME@review/BRANCH'; land it with a
+    fast-forward push of the draft: git push origin review/BRANCH:VERSION.
+    """
+    name, version = _versioned(target, "the draft to review")
+    info = _store(ctx).review(name, version, branch, actor=_actor())
+    if as_json:
+        _emit(info.to_json())
+        return
+    click.echo(f"started {info.branch} at {name}@{info.version} ({info.revision[:10]})")
+    click.echo(
+        f"work on it: git fetch origin && git checkout {info.branch}; commit, then git push origin "
+        f"{info.branch}; land it: git push origin {info.branch}:{info.version}"
+    )
+
+
+def _approvable(target: str) -> tuple[str, Any]:
+    name, ref = _target(target)
+    if ref is None or ref.kind == "revision":
+        raise click.UsageError(f"name a version or a review branch, e.g. {name}@v1.2 or {name}@review/BRANCH")
+    return name, ref
+
+
+@cli.command()
+@click.argument("target", metavar="NAME@REF")
+@click.option("-m", "--message", "comment", default="", help="A comment, in one line.")
+@json_option
+@click.pass_context
+def approve(ctx: click.Context, target: str, comment: str, as_json: bool) -> None:
+    """Approve the exact revision a draft's (or a review branch's) tip has now.
+
+    Needs role editor. require_approvals in promptgit.yaml counts approvals of the
+    revision being promoted, from people who authored none of its version's
+    revisions; an edit after an approval needs a new one.
+    """
+    name, ref = _approvable(target)
+    a = _store(ctx).approve(name, ref, comment, actor=_actor())
+    if as_json:
+        _emit(a.to_json())
+        return
+    click.echo(f"approved {name}@{a.version} at revision {a.revision[:10]} as {a.stamp.by}")
+    if not a.counts:
+        click.secho(
+            f"warning: this approval does not count toward require_approvals: {a.why}", fg="yellow", err=True
+        )
+
+
+@cli.command()
+@click.argument("target", metavar="NAME@REF")
+@json_option
+@click.pass_context
+def approvals(ctx: click.Context, target: str, as_json: bool) -> None:
+    """The approvals of a version's (or a review branch's) revisions, newest first,
+    and whether each counts for its tip."""
+    name, ref = _approvable(target)
+    found = _store(ctx).approvals(name, ref)
+    if as_json:
+        _emit(found.to_json())
+        return
+    needs = ", ".join(f"{s} needs {n}" for s, n in found.required.items()) or "no stage requires approvals"
+    click.echo(
+        f"{name}@{found.ref} at {found.revision[:10]}: {found.counted} approval(s) count ({needs}); "
+        f"authors: {', '.join(p.by for p in found.authors)}"
+    )
+    if not found.approvals:
+        click.echo(f"no approvals yet: 'promptgit approve {name}@{found.ref}'")
+        return
+    rows = [
+        [a.revision[:10], a.stamp.at[:19], a.stamp.by, "yes" if a.counts else f"no: {a.why}", a.comment]
+        for a in found.approvals
+    ]
+    _table(rows, ["REVISION", "AT", "BY", "COUNTS", "COMMENT"])
 
 
 @cli.command()

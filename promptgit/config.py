@@ -10,6 +10,7 @@
         api_key_env: OPENAI_API_KEY   # the variable's NAME; the key never is stored
         timeout: 30
     require_tests: [prod]      # or true (tst and prod), or false
+    require_approvals: {prod: 1, tst: 0}   # approvals a revision needs, from non-authors, to enter a stage
     rename_redirect_days: 30   # how long a renamed prompt's old name points to the new one
     webhooks:                  # where `promptgit serve` posts signed events (webhooks.py)
       - url: https://ci.example.com/promptgit
@@ -40,6 +41,8 @@ TOP_KEYS = {
     "environments": "a mapping of stage (dev, tst, prod) to its test environment",
     "require_tests": "true, false, or a list of the stages (tst, prod) whose promotion needs "
     "a passing test run",
+    "require_approvals": "a mapping of stage (tst, prod) to how many approvals a revision needs "
+    "to enter it, a whole number (0 or more), e.g. {prod: 1}",
     "tokens": "API tokens, written by 'promptgit token' (hashed only)",
     "retention": "a mapping with max_drafts (DEV drafts per prompt) and draft_max_age_days "
     "(what 'promptgit gc' deletes), both positive whole numbers",
@@ -103,6 +106,7 @@ class Config:
     draft_max_age_days: int | None = None  # age (of the latest revision) past which gc deletes a draft
     rename_redirect_days: int = RENAME_REDIRECT_DAYS
     webhooks: tuple[Webhook, ...] = ()
+    require_approvals: Mapping[str, int] = field(default_factory=dict)  # stage -> approvals needed
 
     def environment(self, stage: str) -> Environment:
         return self.environments.get(stage) or Environment(stage)
@@ -142,6 +146,21 @@ def parse(text: str) -> Config:
         require = frozenset(gate)
     else:
         raise bad("require_tests", f"must be {TOP_KEYS['require_tests']}")
+    approvals = data.get("require_approvals") or {}
+    if not isinstance(approvals, dict):
+        raise bad("require_approvals", f"must be {TOP_KEYS['require_approvals']}")
+    for stage, count in approvals.items():
+        if stage not in PROMOTION_STAGES:
+            raise bad(
+                "require_approvals",
+                f"unknown stage {stage!r}: use {' or '.join(PROMOTION_STAGES)} "
+                "(nothing is promoted into dev)",
+            )
+        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+            raise bad(
+                "require_approvals",
+                f"require_approvals.{stage} must be a whole number (0 or more), not {count!r}",
+            )
     tokens = data.get("tokens") or {}
     if not isinstance(tokens, dict):
         raise bad("tokens", "must be a mapping; manage it with 'promptgit token'")
@@ -163,6 +182,7 @@ def parse(text: str) -> Config:
         draft_max_age_days=retention.get("draft_max_age_days"),
         rename_redirect_days=days,
         webhooks=hooks,
+        require_approvals={s: n for s, n in approvals.items() if n > 0},
     )
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
-from . import history, hooks, locks, names
+from . import history, hooks, locks, names, policy
 from ._git import Repo
 from .errors import PromptgitError
 from .model import Actor, Finding
@@ -221,7 +221,10 @@ def _stages(
         if now is None or stage == "prod" or now.action == "rollback":
             continue
         tip = history.version_tip(repo, now.version)
+        required = store.config.require_approvals
         if tip is not None and not tip[1] and tip[0] != now.revision:
+            if policy.approval_problem(repo, stage, required, now.version, tip[0], name):
+                continue  # the stage waits for the tip's approvals (require_approvals): as it should
             problem = (
                 f"{stage} serves {now.version} at {now.revision[:10]}, not its tip {tip[0][:10]} "
                 "(an edit was cut short)"

@@ -14,6 +14,7 @@ statuses. Each message names the bad value and says how to fix it.
     │   ├── PromptExists
     │   ├── VersionExists
     │   ├── VersionNameTaken
+    │   ├── ReviewExists        a review branch of that name exists
     │   └── ConcurrentUpdate    a lost compare-and-swap
     ├── RuleViolation       409   the release rules forbid it (policy.py)
     ├── InvalidInput        422   the caller's input is malformed
@@ -46,6 +47,7 @@ __all__ = [
     "ProviderError",
     "RefNotFound",
     "RenderError",
+    "ReviewExists",
     "RuleViolation",
     "StoreNotFound",
     "VersionExists",
@@ -150,6 +152,16 @@ class VersionNameTaken(Conflict):
         )
         self.name = name
         self.label = label
+
+
+class ReviewExists(Conflict):
+    def __init__(self, name: str, branch: str, revision: str) -> None:
+        super().__init__(
+            f"prompt '{name}' already has a review branch {branch} (at {revision[:10]}): pick another "
+            f"name, or delete it first (git push origin :{branch})"
+        )
+        self.name = name
+        self.branch = branch
 
 
 class ConcurrentUpdate(Conflict):

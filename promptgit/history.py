@@ -147,10 +147,11 @@ def is_creation(commit: Commit) -> Version | None:
 def revisions(repo: Repo, tip: str) -> list[Commit]:
     """A version's revisions, newest first: its first-parent chain back to and
     including its creation commit."""
-    return [repo.commit(sha) for sha in _revision_shas(repo, tip)]
+    return [repo.commit(sha) for sha in revision_shas(repo, tip)]
 
 
-def _revision_shas(repo: Repo, tip: str) -> list[str]:
+def revision_shas(repo: Repo, tip: str) -> list[str]:
+    """The shas of `revisions(repo, tip)`, read cheaply."""
     out = []
     for sha, message, _parents in repo.messages(tip):
         out.append(sha)
@@ -161,7 +162,7 @@ def _revision_shas(repo: Repo, tip: str) -> list[str]:
 
 def creation(repo: Repo, tip: str) -> Commit:
     """A version's creation commit (its first revision), found by a cheap walk."""
-    return repo.commit(_revision_shas(repo, tip)[-1])
+    return repo.commit(revision_shas(repo, tip)[-1])
 
 
 def default_name(at: int, taken: Collection[str] = ()) -> str:
@@ -424,3 +425,101 @@ def deprecated(repo: Repo) -> dict[Version, str]:
         if t["Promptgit-Event"] == "deprecate":
             found[v] = names.description_of(message) or "no reason given"
     return found
+
+
+# --- approvals and who authored a revision ------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Approval:
+    """One approval of exactly one revision: who, when, and what they said."""
+
+    revision: str
+    version: str
+    by: Person
+    comment: str
+
+
+def approvals(repo: Repo, revision: str) -> list[Approval]:
+    """The approvals recorded on a revision (one JSON line each in the approvals notes
+    ref, which promptgit alone writes), oldest first."""
+    found = []
+    for line in (repo.note(names.NOTES_APPROVALS_REF, revision) or "").splitlines():
+        try:
+            value = json.loads(line)
+            by = Person(str(value["name"]), str(value["email"]), int(value["time"]), int(value["offset"]))
+        except (ValueError, KeyError, TypeError):
+            continue
+        found.append(Approval(revision, str(value.get("version", "")), by, str(value.get("comment", ""))))
+    return found
+
+
+def approval_line(version: str, who: Person, comment: str) -> str:
+    """An approval as its note stores it: one JSON line."""
+    data = {"version": version, "name": who.name, "email": who.email, "time": who.time,
+            "offset": who.offset, "comment": comment}  # fmt: skip
+    return json.dumps(data, ensure_ascii=False, sort_keys=True)
+
+
+def same_person(a: Person, b: Person) -> bool:
+    """Whether two identities name one person: the same name or the same email,
+    ignoring case (git's '?' for a missing part never matches)."""
+    return any(
+        x and x != "?" and x.casefold() == y.casefold() for x, y in ((a.name, b.name), (a.email, b.email))
+    )
+
+
+def audit_entries(repo: Repo, tip: str | None = None) -> list[tuple[str, str | None, str | None, Person]]:
+    """Every ref change of the audit log as (ref, old, new, who), oldest first."""
+    start = tip if tip is not None else repo.ref(names.AUDIT_REF)
+    cached = _ENTRIES.get(repo.path)
+    if cached is not None and cached[0] == start:
+        return cached[1]
+    out: list[tuple[str, str | None, str | None, Person]] = []
+    for commit in repo.first_parents(start) if start else ():
+        paragraphs = commit.message.split("\n\n")
+        lines = paragraphs[1].splitlines() if len(paragraphs) > 2 else []
+        entry = []
+        for line in lines:
+            parts = line.split(" ")
+            if len(parts) == 3:
+                old, new = (None if p == "0" * 40 else p for p in parts[1:])
+                entry.append((parts[0], old, new, commit.author))
+        out.extend(reversed(entry))
+    out.reverse()
+    _ENTRIES[repo.path] = (start, out)
+    return out
+
+
+_ENTRIES: dict[str, tuple[str | None, list[tuple[str, str | None, str | None, Person]]]] = {}
+
+
+def authors(repo: Repo, revision: str) -> list[Person]:
+    """Who authored `revision`: everyone who authored one of its version's revisions up
+    to it (from its creation commit on), as the commits say, and as promptgit's audit
+    log says who really put each of them on the draft or on a review branch (the
+    editor, or the authenticated pusher: a pushed commit's author is only a claim)."""
+    chain = revision_shas(repo, revision)
+    people = [repo.commit(sha).author for sha in chain]
+    created = is_creation(repo.commit(chain[-1]))
+    branch = created.branch if created is not None else None
+    landed: set[str] = set()
+    for ref, old, new, who in audit_entries(repo):
+        if new is None or not (ref == branch or ref.startswith(names.REVIEW)) or not repo.exists(new):
+            continue
+        before = old if old is not None and repo.exists(old) else None
+        brought = [
+            sha
+            for sha in chain
+            if sha not in landed
+            and repo.is_ancestor(sha, new)
+            and not (before is not None and repo.is_ancestor(sha, before))
+        ]
+        if brought:
+            landed.update(brought)
+            people.append(who)
+    unique: list[Person] = []
+    for p in people:
+        if not any(q.name == p.name and q.email == p.email for q in unique):
+            unique.append(p)
+    return unique

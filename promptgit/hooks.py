@@ -82,6 +82,7 @@ done
 rm -f "$tmp"
 changed=$(git for-each-ref --format='%(objectname) %(refname)' refs/heads refs/tags refs/notes | awk '
   FILENAME == ARGV[1] {{ pushed[$0] = 1; next }}  # the pushed refs: git checks their old values
+  index($2, "refs/heads/review/") == 1 {{ next }}  # review branches: no rule reads another one
   FILENAME == ARGV[2] {{ if (!($2 in pushed)) seen[$2] = $1; next }}
   !($2 in pushed) {{ if (seen[$2] != $1) print $2; delete seen[$2] }}
   END {{ for (ref in seen) print ref }}' "$state.pushed" "$state.refs" -)

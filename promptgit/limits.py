@@ -30,3 +30,7 @@ TEST_TIMEOUT = 60.0  # seconds for a whole test run (plus each case's provider t
 MEMORY = 512 << 20  # bytes of address space a worker may use (RLIMIT_AS)
 WORKERS = 4  # worker processes at most, started on demand
 WAIT = 10.0  # seconds a render waits for a free worker before it gives up
+
+# --- diffs (reads.py): what the template renders for each test case, on both sides
+DIFF_CASES = 50  # test cases rendered per diff; the rest are named, not rendered
+DIFF_TIMEOUT = 30.0  # seconds for all of one diff's renders

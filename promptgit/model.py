@@ -148,13 +148,15 @@ class VersionInfo:
 
 @dataclass(frozen=True)
 class EditResult:
-    """`edit`: the revision saved (or the tip, when nothing changed) and the stages
-    that now serve it."""
+    """`edit`: the revision saved (or the tip, when nothing changed), the stages that
+    now serve it, and the stages serving the version that wait for the new revision's
+    approvals (require_approvals) before they follow."""
 
     version: str
     revision: str
     changed: bool
     deployed_to: tuple[str, ...]
+    held: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -162,6 +164,7 @@ class EditResult:
             "revision": self.revision,
             "changed": self.changed,
             "deployed_to": list(self.deployed_to),
+            "held": list(self.held),
         }
 
 
@@ -390,3 +393,128 @@ class WebhookDelivery:
             )  # fmt: skip
         except (ValueError, KeyError, TypeError):
             return None
+
+
+@dataclass(frozen=True)
+class ReviewInfo:
+    """`review`: a review branch started at a draft's tip."""
+
+    name: str
+    branch: str  # review/BRANCH
+    version: str
+    revision: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "branch": self.branch, "version": self.version, "revision": self.revision}
+
+
+@dataclass(frozen=True)
+class ApprovalInfo:
+    """One approval of one revision. `counts` toward require_approvals of the tip it
+    was listed for, or `why` not (an author's, an earlier revision's, a repeat)."""
+
+    revision: str
+    version: str
+    stamp: Person
+    comment: str
+    counts: bool
+    why: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "revision": self.revision,
+            "version": self.version,
+            "at": self.stamp.at,
+            "by": self.stamp.by,
+            "comment": self.comment,
+            "counts": self.counts,
+            "why": self.why,
+        }
+
+
+@dataclass(frozen=True)
+class Approvals:
+    """The approvals of a version's revisions (or a review branch's), newest first,
+    for its tip `revision`: how many count, who its authors are (they cannot
+    approve it), and how many each gated stage requires."""
+
+    name: str
+    ref: str  # the version (vX.Y) or review/BRANCH listed
+    version: str
+    revision: str
+    approvals: tuple[ApprovalInfo, ...]
+    authors: tuple[Person, ...]
+    required: Mapping[str, int]
+
+    @property
+    def counted(self) -> int:
+        return sum(a.counts for a in self.approvals)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "ref": self.ref,
+            "version": self.version,
+            "revision": self.revision,
+            "approvals": [a.to_json() for a in self.approvals],
+            "counted": self.counted,
+            "authors": [p.by for p in self.authors],
+            "required": dict(self.required),
+        }
+
+
+@dataclass(frozen=True)
+class DiffSide:
+    """One side of a diff: the REF as given, and the version and revision it names."""
+
+    ref: str
+    version: str
+    revision: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"ref": self.ref, "version": self.version, "revision": self.revision}
+
+
+@dataclass(frozen=True)
+class RenderedCase:
+    """One test case's variables rendered on both sides (or why a side could not
+    render), and the unified diff between the two texts ('' when they are equal)."""
+
+    case: str
+    variables: Mapping[str, Any]
+    a: str
+    b: str
+    diff: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"case": self.case, "vars": dict(self.variables), "a": self.a, "b": self.b, "diff": self.diff}
+
+
+@dataclass(frozen=True)
+class Diff:
+    """`diff`: what changed from `a` to `b`: a unified diff per file (prompt.yaml,
+    tests.yaml), and what the template renders for each test case's variables on
+    both sides, which is what the model will actually get. `notes` say what was
+    left out (cases past the limit, a side whose tests.yaml does not validate)."""
+
+    name: str
+    a: DiffSide
+    b: DiffSide
+    files: Mapping[str, str]  # file -> its unified diff ('' when unchanged)
+    rendered: tuple[RenderedCase, ...]
+    notes: tuple[str, ...] = ()
+
+    @property
+    def patch(self) -> str:
+        """The files' diffs as one unified diff (what `git diff A B` prints)."""
+        return "".join(self.files.values())
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "a": self.a.to_json(),
+            "b": self.b.to_json(),
+            "files": dict(self.files),
+            "rendered": [r.to_json() for r in self.rendered],
+            "notes": list(self.notes),
+        }

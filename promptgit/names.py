@@ -22,6 +22,8 @@ STAGE_REFS = {f"refs/heads/{s}": s for s in STAGES}
 RESERVED = frozenset({"versions", "stages", "actions", "git", "ui"})  # would shadow HTTP routes
 ACTIONS = frozenset({"create", "promote", "update", "rollback"})
 NOTES_TESTS_REF = "refs/notes/promptgit-tests"
+NOTES_APPROVALS_REF = "refs/notes/promptgit-approvals"  # who approved which revision, and when
+REVIEW = "refs/heads/review/"  # review branches: proposals on a draft, never served, never numbered
 RECORDS = "refs/promptgit/"  # logs only promptgit writes: never pushed, never forged
 AUDIT_REF = RECORDS + "audit"  # who really changed which refs, and when
 EVENTS_REF = RECORDS + "events"  # a prompt's events: deprecations (who, when, why)
@@ -105,23 +107,51 @@ class Version:
 
 FIRST = Version(1, 0)
 
-RefKind = Literal["stage", "version", "revision", "name"]
+RefKind = Literal["stage", "version", "revision", "name", "review"]
+MAX_REVIEW = 200
+_REVIEW_SEGMENT = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+REVIEW_RULE = (
+    "a review branch is review/BRANCH, BRANCH being segments of letters, digits, '.', '_' and '-' "
+    "joined by '/', each starting with a letter or digit, none ending in '.' or '.lock', no '..' "
+    f"(at most {MAX_REVIEW} characters)"
+)
+
+
+def check_review(branch: str) -> str:
+    """BRANCH of `review/BRANCH` (any depth), or InvalidName: the names git and a URL
+    take without quoting."""
+    segments = branch.split("/") if isinstance(branch, str) else [""]
+    if (
+        len(branch) > MAX_REVIEW
+        or ".." in branch
+        or not all(_REVIEW_SEGMENT.fullmatch(s) and not s.endswith((".lock", ".")) for s in segments)
+    ):
+        raise InvalidName("review branch", f"review/{branch}", REVIEW_RULE)
+    return branch
+
+
+def review_ref(branch: str) -> str:
+    """The ref of review branch BRANCH: refs/heads/review/BRANCH."""
+    return REVIEW + check_review(branch)
 
 
 @dataclass(frozen=True)
 class RefSpec:
-    """What a user wrote after `NAME@`: a stage, a version, a revision sha, or a
-    version's name (anything else that is one line; looked up, ignoring case)."""
+    """What a user wrote after `NAME@`: a stage, a version, a revision sha, a review
+    branch (`review/BRANCH`, value BRANCH), or a version's name (anything else that is
+    one line; looked up, ignoring case)."""
 
     kind: RefKind
     value: str
 
     def __str__(self) -> str:
-        return self.value
+        return f"review/{self.value}" if self.kind == "review" else self.value
 
     @classmethod
     def parse(cls, text: str) -> RefSpec:
         text = text.strip()
+        if text.startswith("review/"):
+            return cls("review", check_review(text.removeprefix("review/")))
         if text in STAGES:
             return cls("stage", text)
         if _VERSION.fullmatch(text):
@@ -134,8 +164,8 @@ class RefSpec:
             raise InvalidName(
                 "ref",
                 text,
-                "use a stage (dev, tst, prod), a version (v2.3), a version's name or a revision "
-                "sha (7+ hex digits)",
+                "use a stage (dev, tst, prod), a version (v2.3), a version's name, a review "
+                "branch (review/BRANCH) or a revision sha (7+ hex digits)",
             ) from None
 
 
@@ -154,13 +184,16 @@ def check_stage(stage: str) -> str:
     return stage
 
 
-# What a ref is, for the policy: stage, draft branch, release tag, note, or foreign.
-RefClass = Literal["stage", "draft", "tag", "notes", "tests", "record", "other"]
+# What a ref is, for the policy: stage, draft branch, review branch, release tag, note,
+# promptgit's own notes (test runs, approvals) and records, or foreign.
+RefClass = Literal["stage", "draft", "review", "tag", "notes", "tests", "approvals", "record", "other"]
 
 
 def classify_ref(ref: str) -> tuple[RefClass, str | Version]:
     if ref in STAGE_REFS:
         return "stage", STAGE_REFS[ref]
+    if ref.startswith(REVIEW):
+        return "review", ref.removeprefix(REVIEW)  # checked by the policy, which names the rule
     for prefix, kind in (("refs/heads/", "draft"), ("refs/tags/", "tag")):
         if ref.startswith(prefix):
             version = Version.maybe(ref[len(prefix) :])
@@ -169,9 +202,11 @@ def classify_ref(ref: str) -> tuple[RefClass, str | Version]:
             return "other", ref
     if ref == NOTES_TESTS_REF:
         return "tests", ref
+    if ref == NOTES_APPROVALS_REF:
+        return "approvals", ref
     if ref.startswith(RECORDS):
         return "record", ref
-    if ref.startswith("refs/notes/") and not ref.startswith(NOTES_TESTS_REF):
+    if ref.startswith("refs/notes/") and not ref.startswith((NOTES_TESTS_REF, NOTES_APPROVALS_REF)):
         return "notes", ref
     return "other", ref
 
@@ -273,12 +308,12 @@ def event_message(event: str, version: Version, reason: str) -> str:
 MAX_REASON = 500
 
 
-def reason(text: str) -> str:
-    """A reason given for an event (deprecate, archive): one line, at most MAX_REASON
-    characters, so every listing that shows it stays a listing."""
+def reason(text: str, what: str = "reason") -> str:
+    """A reason given for an event (deprecate, archive), or an approval's comment: one
+    line, at most MAX_REASON characters, so every listing that shows it stays a listing."""
     line = " ".join((text or "").split())
     if len(line) > MAX_REASON:
-        raise InvalidInput(f"the reason is {len(line)} characters long: keep it under {MAX_REASON}")
+        raise InvalidInput(f"the {what} is {len(line)} characters long: keep it under {MAX_REASON}")
     return line
 
 

@@ -26,17 +26,20 @@ from .errors import (
     InvalidInput,
     PromptExists,
     RefNotFound,
+    ReviewExists,
     RuleViolation,
     VersionExists,
     VersionNameTaken,
 )
-from .model import Actor, DeploymentInfo, EditResult, VersionInfo
+from .model import Actor, ApprovalInfo, DeploymentInfo, EditResult, ReviewInfo, VersionInfo
 from .names import RefSpec, Version
 from .reads import Reader
 
 REPO_CONFIG = {
     "core.logAllRefUpdates": "always",
-    "receive.denyNonFastForwards": "true",
+    # off so that review branches (refs/heads/review/*) can be force-pushed; pre-receive's
+    # policy refuses every other non-fast-forward (policy.forward_only: the second lock)
+    "receive.denyNonFastForwards": "false",
     "receive.denyDeletes": "false",
     "gc.auto": "0",  # promptgit packs for itself; never a surprise gc inside a push
 }
@@ -60,13 +63,20 @@ class Operations(Reader):
     ) -> None:
         """Apply `updates` (then each step of `then`, in order) if the policy allows
         all of them; see Repo.update_refs."""
-        gates, limit = self.config.require_tests, self.config.max_drafts
+        cfg = self.config
         steps = [updates, *then]
         every = [u for step in steps for u in step]
 
         def check() -> None:
             found = policy.check(
-                repo, every, actor.role, name, require_tests=gates, library=library, max_drafts=limit
+                repo,
+                every,
+                actor.role,
+                name,
+                require_tests=cfg.require_tests,
+                library=library,
+                max_drafts=cfg.max_drafts,
+                require_approvals=cfg.require_approvals,
             )
             forbidden = [v for v in found if v.kind == "forbidden"]
             if forbidden:  # the first says it: the others need the same role for one action
@@ -184,6 +194,7 @@ class Operations(Reader):
         branch = RefUpdate(v.branch, repo.ref(v.branch) if released else tip, rev)
         stage_tips = _stage_tips(repo)
         deploys = [] if released else self._follow(repo, v, rev, who, stage_tips, names.summary(message))
+        held = [] if released else self._held(repo, v, rev, stage_tips)
         try:
             # the revision lands first, then the stages that follow it: no stage ever
             # names a revision its branch does not hold yet, whatever a crash interrupts
@@ -201,7 +212,9 @@ class Operations(Reader):
             if now is not None and now[0] != tip:
                 raise self._edit_conflict(name, v, now[0], files, keep_text) from None
             raise
-        return EditResult(str(v), rev, True, tuple(u.ref.removeprefix("refs/heads/") for u in deploys))
+        return EditResult(
+            str(v), rev, True, tuple(u.ref.removeprefix("refs/heads/") for u in deploys), tuple(held)
+        )
 
     def _follow(
         self,
@@ -216,13 +229,30 @@ class Operations(Reader):
         """`update` deployments for the stages serving `v` at another revision (but,
         with `keep_restored`, not for a stage a rollback restored to it)."""
         out = []
+        held = self._held(repo, v, revision, stage_tips)
         for ref, stage_tip in stage_tips.items():
             stage = ref.removeprefix("refs/heads/")
             d = history.current(repo, stage, stage_tip) if stage_tip else None
             if keep_restored and d is not None and d.action == "rollback":
                 continue
-            if d is not None and d.version == v and d.revision != revision:
+            if d is not None and d.version == v and d.revision != revision and stage not in held:
                 out.append(self._deploy(repo, stage, "update", v, revision, who, note, stage_tip))
+        return out
+
+    def _held(
+        self, repo: Repo, v: Version, revision: str, stage_tips: Mapping[str, str | None]
+    ) -> builtins.list[str]:
+        """The stages serving `v` that do not follow it to `revision`: require_approvals
+        gates them, and `revision` lacks its approvals. They keep the approved revision
+        until 'promptgit promote' moves them, once it has them."""
+        out = []
+        for ref, stage_tip in stage_tips.items():
+            stage = ref.removeprefix("refs/heads/")
+            d = history.current(repo, stage, stage_tip) if stage_tip else None
+            if d is None or d.version != v or d.revision == revision:
+                continue
+            if policy.approval_problem(repo, stage, self.config.require_approvals, v, revision, ""):
+                out.append(stage)
         return out
 
     def follow(
@@ -571,6 +601,114 @@ class Operations(Reader):
             f"could not record the test run of {name}: the notes kept changing; run it again"
         )
 
+    def review(self, name: str, version: str | Version, branch: str, *, actor: Actor) -> ReviewInfo:
+        """Start review branch `review/BRANCH` at a draft's tip: commit to it with git
+        (editors may force-push or delete it), compare it with 'diff', and land it on
+        the draft by a fast-forward push. It is never served and never numbered."""
+        ref = names.review_ref(branch)
+        repo = self._open(name)
+        self._recover(repo, name, actor)
+        v = self._version_arg(repo, name, version)
+        tip, released = self._tip(repo, name, v)
+        if released:
+            raise RuleViolation(
+                [f"{policy.released(v)}: review a draft instead ('promptgit new-version {name} --from {v}')"]
+            )
+        existing = repo.ref(ref)
+        if existing is not None:
+            raise ReviewExists(name, f"review/{branch}", existing)
+        self._apply(
+            repo, name, [RefUpdate(ref, None, tip)], actor, f"promptgit: review {v} as review/{branch}",
+            read={v.branch: tip, v.tag: None},
+        )  # fmt: skip
+        return ReviewInfo(name, f"review/{branch}", str(v), tip)
+
+    def approve(
+        self,
+        name: str,
+        ref: RefSpec | str,
+        comment: str = "",
+        *,
+        expect: str | None = None,
+        actor: Actor,
+        attempts: int = 5,
+    ) -> ApprovalInfo:
+        """Approve the exact revision NAME@REF's tip has now (a draft, or a review
+        branch), as `actor`, now: an append to the approvals notes, which promptgit alone
+        writes. Approving again what one approved before changes nothing. An author's
+        approval is recorded, but does not count toward require_approvals. `expect`: the
+        revision the caller looked at; if the tip is another, nothing is recorded."""
+        policy.require("approve", actor.name, actor.role)
+        spec = RefSpec.parse(ref) if isinstance(ref, str) else ref
+        if spec.kind == "revision":
+            raise InvalidInput(
+                f"approve a version (e.g. {name}@v1.2) or a review branch ({name}@review/BRANCH): an "
+                "approval is of what its tip holds now, not of a revision named by its sha"
+            )
+        text = names.reason(comment, "comment")
+        for _ in range(attempts):
+            repo = self._open(name)
+            if spec.kind == "review":
+                r = self._resolve(repo, name, spec)
+                held = names.review_ref(spec.value)
+            else:
+                v = self._version_arg(repo, name, spec.value)
+                r = self._resolve(repo, name, str(v))
+                held = v.branch
+            if r.released:
+                raise RuleViolation(
+                    [
+                        f"{policy.released(r.version)}: approvals gate promotions, and a release is "
+                        "promoted no further"
+                    ]
+                )
+            if expect is not None and repo.expand(expect) != r.tip:
+                raise ConcurrentUpdate(
+                    f"{name}@{spec} is at revision {r.tip[:10]}, not {expect[:10]}: look at the new "
+                    "revision before approving it",
+                    current=r.tip,
+                )
+            who = actor.person()
+            mine = [
+                a for a in history.approvals(repo, r.tip) if (a.by.name, a.by.email) == (who.name, who.email)
+            ]
+            if mine:
+                return self._approval(repo, r.version, r.tip, mine[0].by)
+            old = repo.note(names.NOTES_APPROVALS_REF, r.tip) or ""
+            line = history.approval_line(str(r.version), who, text)
+            note = old + ("" if not old or old.endswith("\n") else "\n") + line + "\n"
+            message = f"Approve {r.version} ({r.tip[:10]})\n"
+            update = repo.stage_note(names.NOTES_APPROVALS_REF, r.tip, note, who, message)
+            try:
+                self._apply(
+                    repo, name, [update], actor, "promptgit: approve", read={held: r.tip}, library=True
+                )
+            except ConcurrentUpdate:
+                now = repo.ref(held)
+                if now != r.tip:
+                    raise ConcurrentUpdate(
+                        f"{name}@{spec} moved while you approved it (it is now at {_short(now)}): look "
+                        "at the new revision, then approve again",
+                        current=now,
+                    ) from None
+                continue  # another approval landed first: append to it
+            return self._approval(repo, r.version, r.tip, who)
+        raise ConcurrentUpdate(
+            f"could not record the approval of {name}@{spec}: the notes kept changing; approve again"
+        )
+
+    def _approval(self, repo: Repo, v: Version, revision: str, who: Person) -> ApprovalInfo:
+        """One recorded approval of `revision`, with whether it counts and why not."""
+        found = policy.standing(repo, revision)
+        mine = next(a for a in history.approvals(repo, revision) if a.by == who)
+        if any(a.by == who for a in found.counted):
+            why = ""
+        elif any(a.by == who for a in found.by_authors):
+            why = f"{who.name} authored a revision of {v}: an author's approval does not count"
+        else:
+            why = f"{who.name} approved this revision before: each person counts once"
+        return ApprovalInfo(revision, str(v), who, mine.comment, not why, why)
+
     def install_hooks(self, prompt_names: Sequence[str] = ()) -> builtins.list[str]:
         """(Re)install the git hooks and the safety config into prompts (default: all)."""
         done = []
@@ -646,3 +784,7 @@ def _encode(files: Files) -> dict[str, bytes]:
 def _message(message: str, v: Version) -> str:
     text = message.strip() or f"Edit {v}"
     return text + "\n"
+
+
+def _short(sha: str | None) -> str:
+    return sha[:10] if sha else "absent"

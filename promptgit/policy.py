@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import content, history, names
-from ._git import RefUpdate, Repo
-from .errors import InvalidContent
+from ._git import Commit, Person, RefUpdate, Repo
+from .errors import InvalidContent, InvalidName
 from .names import ROLES, Version
 
 _RANK = {r: i for i, r in enumerate(ROLES)}
@@ -91,6 +91,8 @@ NEEDS = {
     "restore": ("releaser", "restoring a prompt"),
     "rename": ("admin", "renaming a prompt"),
     "delete-prompt": ("admin", "deleting a prompt"),
+    "review": ("editor", "pushing a review branch"),
+    "approve": ("editor", "approving a revision"),
 }
 
 
@@ -138,6 +140,62 @@ def require(key: str, actor_name: str, role: str) -> None:
         raise Forbidden(f"{actor_name}: {why}")
 
 
+@dataclass(frozen=True)
+class Standing:
+    """A revision's approvals as the gate counts them: `counted` are from distinct
+    people who authored none of its version's revisions up to it; `by_authors` do not
+    count. `authors` are those people (history.authors)."""
+
+    counted: tuple[history.Approval, ...]
+    by_authors: tuple[history.Approval, ...]
+    authors: tuple[Person, ...]
+
+
+def standing(repo: Repo, revision: str) -> Standing:
+    recorded = history.approvals(repo, revision)
+    authors = history.authors(repo, revision) if recorded else []  # the audit walk, only when needed
+    counted: list[history.Approval] = []
+    by_authors: list[history.Approval] = []
+    for a in recorded:
+        if any(history.same_person(a.by, p) for p in authors):
+            by_authors.append(a)
+        elif not any(history.same_person(a.by, c.by) for c in counted):
+            counted.append(a)
+    return Standing(tuple(counted), tuple(by_authors), tuple(authors))
+
+
+def approvals_needed(stage: str, need: int, have: int, version: object, revision: str, prompt: str) -> str:
+    plural = "s" if need != 1 else ""
+    return (
+        f"{stage} requires {need} approval{plural} of revision {revision[:10]} of {version}, and it has "
+        f"{have}: {need - have} more needed, from someone who authored none of {version}'s revisions "
+        f"('promptgit approve {prompt}@{version}'; an author's own approval does not count)"
+    )
+
+
+def approval_problem(
+    repo: Repo, stage: str, required: Mapping[str, int], version: Version, revision: str, prompt: str
+) -> str | None:
+    """Why `revision` of `version` may not enter `stage` yet (require_approvals), or None."""
+    need = required.get(stage, 0)
+    if need <= 0:
+        return None
+    found = standing(repo, revision)
+    if len(found.counted) >= need:
+        return None
+    why = approvals_needed(stage, need, len(found.counted), version, revision, prompt)
+    if found.by_authors:
+        who = ", ".join(sorted({a.by.name for a in found.by_authors}))
+        why += f"; {who} approved it but authored it, which does not count"
+    earlier = sum(len(history.approvals(repo, sha)) for sha in history.revision_shas(repo, revision)[1:])
+    if earlier:
+        why += (
+            f"; {earlier} approval{'s' if earlier != 1 else ''} of earlier revisions of {version} "
+            "do not carry over: an edit after an approval needs a new one"
+        )
+    return why
+
+
 def deprecated(v: object, reason: str) -> str:
     return f"{v} is deprecated ({reason})"
 
@@ -170,8 +228,10 @@ class _Check:
         name: str,
         require_tests: Collection[str],
         max_drafts: int | None = None,
+        require_approvals: Mapping[str, int] | None = None,
     ):
         self.max_drafts = max_drafts
+        self.require_approvals = require_approvals or {}
         self.repo = repo
         self.updates = {u.ref: u for u in updates}
         self.role = role
@@ -204,19 +264,46 @@ class _Check:
 
     # --- per kind of ref -------------------------------------------------
 
+    def forward_only(self, u: RefUpdate) -> None:
+        """The second lock: outside review branches, a ref that stays only moves forward.
+        (git's receive.denyNonFastForwards is off, so that review branches can be
+        force-pushed; each kind's own rule says it first, this catches what none says.)"""
+        assert u.old is not None and u.new is not None
+        if any(v.ref == u.ref for v in self.found):
+            return
+        ahead = (
+            self.repo.exists(u.old)
+            and self.repo.kind(u.old) == "commit"
+            and self.repo.kind(u.new) == "commit"
+            and self.repo.is_ancestor(u.old, u.new)
+        )
+        if not ahead:
+            self.bad(
+                u.ref,
+                f"{u.ref} {u.old[:10]} -> {u.new[:10]} is not a fast-forward: only review branches "
+                "(refs/heads/review/*) may be force-pushed or rewritten; fetch, rebase and push again",
+            )
+
     def other(self, u: RefUpdate) -> None:
         short = u.ref.rsplit("/", 1)[-1]
         if short in names.STAGES:
             self.bad(u.ref, f"'{short}' is a stage; stages live only at refs/heads/{short}")
         elif u.ref.startswith(names.NOTES_TESTS_REF):
             self.bad(u.ref, "test runs are recorded by 'promptgit test' only; they cannot be pushed")
+        elif u.ref.startswith(names.NOTES_APPROVALS_REF):
+            self.bad(
+                u.ref,
+                f"approvals are recorded by 'promptgit approve {self.name}@vX.Y' (or the server) only; "
+                "they cannot be pushed, rewritten or deleted",
+            )
         elif u.ref.startswith(names.RECORDS):
             self.bad(u.ref, "promptgit alone writes its records (the audit log); they cannot be pushed")
         else:
             self.bad(
                 u.ref,
                 "not a promptgit ref: push only the dev, tst and prod branches, "
-                "vX.Y branches (drafts), vX.Y tags (releases) or refs/notes/*",
+                "vX.Y branches (drafts), review/BRANCH branches (reviews), vX.Y tags (releases) "
+                "or refs/notes/*",
             )
 
     def tag(self, u: RefUpdate, v: Version) -> None:
@@ -371,34 +458,7 @@ class _Check:
                 return None
             if creation and stop is not None and not self.repo.is_ancestor(stop, commit.sha):
                 break  # walked past the start of this version: old is not an ancestor
-            if t and not (creation and stop is None):
-                self.bad(
-                    ref,
-                    f"commit {commit.sha[:10]} carries a {next(iter(t))} trailer: only promptgit "
-                    "writes those; remove it (git commit --amend) and push again",
-                )
-                return None
-            if len(commit.parents) > 1:
-                self.bad(
-                    ref,
-                    f"commit {commit.sha[:10]} is a merge: a version is a line of revisions; "
-                    "rebase instead (git pull --rebase)",
-                )
-                return None
-            odd = self.repo.irregular(commit.tree)
-            if odd:
-                file, kind = sorted(odd.items())[0]
-                self.bad(
-                    ref,
-                    f"commit {commit.sha[:10]}: {file} is a {kind}: commit it as a regular file "
-                    f"(git rm --cached {file}, copy the content in, git add {file})",
-                    "invalid",
-                )
-                return None
-            try:
-                content.check_files(self.repo.files(commit.tree))
-            except InvalidContent as e:
-                self.bad(ref, f"commit {commit.sha[:10]}: {e}", "invalid")
+            if not self.check_revision(ref, commit, version, trailers_ok=creation and stop is None):
                 return None
             if creation:
                 return commit.sha
@@ -407,6 +467,87 @@ class _Check:
         else:
             self.bad(ref, f"a new draft must begin with a creation commit for {version}")
         return None
+
+    def check_revision(self, ref: str, commit: Commit, version: Version, trailers_ok: bool = False) -> bool:
+        """One pushed revision of `version` (on its draft or a review branch): no
+        `Promptgit-*` trailer (unless `trailers_ok`: a new draft's creation commit), no
+        merge, regular files only, valid content. False, once reported, if it fails."""
+        t = names.trailers(commit.message)
+        if t and not trailers_ok:
+            self.bad(
+                ref,
+                f"commit {commit.sha[:10]} carries a {next(iter(t))} trailer: only promptgit "
+                "writes those; remove it (git commit --amend) and push again",
+            )
+            return False
+        if len(commit.parents) > 1:
+            self.bad(
+                ref,
+                f"commit {commit.sha[:10]} is a merge: a version is a line of revisions. To land a "
+                f"review branch, rebase it on {version} ('git rebase origin/{version}' on the review "
+                f"branch), then fast-forward {version} to it ('git push origin HEAD:{version}'); "
+                "for your own work, 'git pull --rebase'",
+            )
+            return False
+        odd = self.repo.irregular(commit.tree)
+        if odd:
+            file, kind = sorted(odd.items())[0]
+            self.bad(
+                ref,
+                f"commit {commit.sha[:10]}: {file} is a {kind}: commit it as a regular file "
+                f"(git rm --cached {file}, copy the content in, git add {file})",
+                "invalid",
+            )
+            return False
+        try:
+            content.check_files(self.repo.files(commit.tree))
+        except InvalidContent as e:
+            self.bad(ref, f"commit {commit.sha[:10]}: {e}", "invalid")
+            return False
+        return True
+
+    def review(self, u: RefUpdate, branch: str) -> None:
+        """A review branch: editors push, force-push and delete it freely; every
+        revision it adds is checked like a draft's, so it can land on its draft by
+        a fast-forward. It is never served and never numbered."""
+        try:
+            names.check_review(branch)
+        except InvalidName as e:
+            self.bad(u.ref, str(e))
+            return
+        self.need(u.ref, "review")
+        if u.new is None:
+            return
+        fix = (
+            f"start it from a draft's tip: 'git checkout -b review/{branch} origin/vX.Y', or "
+            f"'promptgit review {self.name}@vX.Y {branch}'"
+        )
+        if self.repo.kind(u.new) != "commit":
+            self.bad(u.ref, f"{u.new[:10]} is a {self.repo.kind(u.new)}, not a commit; {fix}")
+            return
+        base = history.version_of(self.repo, u.new)
+        tip = self.tip_after(base) if base is not None else None
+        if base is None or tip is None:
+            self.bad(
+                u.ref,
+                f"review/{branch} holds no revision of an existing version (a stage's deployments, "
+                f"or history of no version); {fix}",
+            )
+            return
+        if self.repo.ref(base.tag) is not None or self.after(base.tag) is not None:
+            self.bad(
+                u.ref,
+                f"review/{branch} proposes changes to {base}, which {released(base)}: review a "
+                f"draft instead ('promptgit new-version {self.name} --from {base}')",
+            )
+            return
+        for commit in self.repo.first_parents(u.new):
+            if self.repo.is_ancestor(commit.sha, tip) or (
+                u.old is not None and self.repo.exists(u.old) and self.repo.is_ancestor(commit.sha, u.old)
+            ):
+                return  # the draft's own history, or what the branch held before
+            if not self.check_revision(u.ref, commit, base):
+                return
 
     def stage(self, u: RefUpdate, stage: str) -> None:
         fix = "stages move only through 'promptgit promote' and 'promptgit rollback'"
@@ -417,6 +558,10 @@ class _Check:
             self.bad(u.ref, f"a stage points only at deployment commits; {fix}")
             return
         c = self.repo.commit(u.new)
+        plain = "Promptgit-Action" not in names.trailers(c.message)
+        if plain and u.old is not None and len(c.parents) == 1 and self.repo.is_ancestor(u.old, u.new):
+            self.bad(u.ref, self.not_a_deployment(stage, u.new))  # a commit made on the stage
+            return
         expected_parents = 1 if u.old is None else 2
         if len(c.parents) != expected_parents or (u.old is not None and c.parents[0] != u.old):
             self.bad(
@@ -430,13 +575,34 @@ class _Check:
             self.bad(
                 u.ref,
                 f"{u.new[:10]} is not a well-formed deployment (Promptgit-Action, -Version and "
-                f"-Revision trailers, second parent = the revision); {fix}",
+                f"-Revision trailers, second parent = the revision); "
+                + (self.not_a_deployment(stage, u.new) if plain else fix),
             )
             return
         revision = self.repo.commit(d.revision)
         if c.tree != revision.tree:
             self.bad(u.ref, "a deployment's tree must equal its revision's tree")
         getattr(self, f"deploy_{d.action}")(u, d)
+
+    def not_a_deployment(self, stage: str, sha: str) -> str:
+        """Why a commit pushed onto a stage is refused, naming the draft to work on."""
+        drafts = [
+            d.version
+            for d in (history.current(self.repo, stage), history.current(self.repo, "dev"))
+            if d is not None and self.repo.ref(d.version.branch) is not None
+        ]
+        where = (
+            f"work on the draft {stage} serves, or the current DEV draft: 'git checkout {drafts[0]}', "
+            f"commit there and push it ('git push origin {drafts[0]}'); the stages serving it follow"
+            if drafts
+            else f"start a draft ('promptgit new-version {self.name}'), then 'git fetch', "
+            "'git checkout vX.Y', commit there and push it"
+        )
+        return (
+            f"{stage} is a stage: it holds only deployments, and {sha[:10]} is a commit, not one. "
+            f"To change the prompt, {where}; stages move only through 'promptgit promote' and "
+            "'promptgit rollback'"
+        )
 
     def deploy_create(self, u: RefUpdate, d: history.Deployment) -> None:
         self.need(u.ref, "new")
@@ -455,6 +621,7 @@ class _Check:
         if d.stage == "tst":
             self.need(u.ref, "promote:tst")
             self.gate(u, d)
+            self.approved(u, d)
             if self.released(v):
                 self.bad(u.ref, f"{v} is a release: a release is never promoted into tst")
             elif self.tip_after(v) != d.revision:
@@ -462,6 +629,7 @@ class _Check:
             return
         self.need(u.ref, "promote:prod")
         self.gate(u, d)
+        self.approved(u, d)
         if self.released(v):
             self.bad(
                 u.ref,
@@ -497,8 +665,18 @@ class _Check:
                 f"'promptgit test {self.name}@{d.version} --env {before}'",
             )
 
+    def approved(self, u: RefUpdate, d: history.Deployment) -> None:
+        """require_approvals: a revision enters a gated stage only with that many
+        approvals of exactly it, from people who authored none of its revisions."""
+        problem = approval_problem(
+            self.repo, d.stage, self.require_approvals, d.version, d.revision, self.name
+        )
+        if problem:
+            self.bad(u.ref, problem)
+
     def deploy_update(self, u: RefUpdate, d: history.Deployment) -> None:
         self.need(u.ref, "update")
+        self.approved(u, d)
         v = d.version
         serving = history.current(self.repo, d.stage, u.old) if u.old else None
         if d.stage == "prod":
@@ -545,22 +723,26 @@ def check(
     require_tests: Collection[str] = (),
     library: bool = False,
     max_drafts: int | None = None,
+    require_approvals: Mapping[str, int] | None = None,
 ) -> list[Violation]:
     """Every rule the proposed updates break, one violation per problem (empty: allowed).
 
     `repo` must see the proposed objects (staged by the library, or the push's
     quarantine in a hook). `name` only makes the suggested commands concrete.
     `require_tests` are the stages whose promotion needs a passing test run
-    (promptgit.yaml). `library` is True only for promptgit's own writes: it
-    alone may record test runs.
+    (promptgit.yaml), and `require_approvals` how many approvals a revision needs to
+    enter each stage. `library` is True only for promptgit's own writes: it alone
+    may record test runs and approvals.
     """
-    c = _Check(repo, updates, role, name, require_tests, max_drafts)
+    c = _Check(repo, updates, role, name, require_tests, max_drafts, require_approvals)
     for u in updates:
         if u.old == u.new:
             continue
         kind, what = names.classify_ref(u.ref)
         if kind == "stage":
             c.stage(u, str(what))
+        elif kind == "review":
+            c.review(u, str(what))
         elif kind == "draft":
             assert isinstance(what, Version)
             c.draft(u, what)
@@ -571,10 +753,14 @@ def check(
             c.need(u.ref, "notes")
         elif kind == "tests" and library:
             c.need(u.ref, "test")
+        elif kind == "approvals" and library:
+            c.need(u.ref, "approve")
         elif kind == "record" and library:
             pass  # promptgit's own append to a record it alone writes
         else:
             c.other(u)
+        if kind != "review" and u.old is not None and u.new is not None:
+            c.forward_only(u)
     return c.found
 
 
@@ -602,6 +788,7 @@ class VersionState:
     version: str
     stage: str  # DEV, TST or PROD
     revision: str  # its tip
+    gates: Mapping[str, str] = field(default_factory=dict)  # stage -> why its tip may not enter it yet
 
 
 @dataclass(frozen=True)
@@ -657,10 +844,17 @@ def version_actions(state: PromptState, v: VersionState, role: str) -> dict[str,
         promote = _by_role("promote:tst", role, "tst")
         is_current = dev is not None and dev[0] == v.version
         delete = Action(False, current_dev(v.version)) if is_current else _by_role("delete", role)
+    gate = v.gates.get(promote.to or "")
+    if promote.allowed and gate:
+        promote = Action(False, gate, promote.to)
+    approve = (
+        Action(False, released(v.version), applies=False) if v.stage == "PROD" else _by_role("approve", role)
+    )
     return {
         "edit": edit,
         "test": _by_role("test", role),
         "promote": promote,
+        "approve": approve,
         "new": _by_role("new", role),
         "delete": delete,
     }

@@ -18,14 +18,19 @@ from typing import Any, Self
 
 from . import changes, config, content, history, names, policy
 from ._git import Commit, Repo, read_refs
-from .errors import PromptNotFound, RefNotFound, StoreNotFound
+from .errors import InvalidInput, PromptNotFound, RefNotFound, RenderError, StoreNotFound
 from .facts import Facts
 from .history import Deployment
 from .model import (
+    ApprovalInfo,
+    Approvals,
     DeploymentInfo,
+    Diff,
+    DiffSide,
     Prompt,
     PromptDetails,
     PromptSummary,
+    RenderedCase,
     RevisionInfo,
     Shown,
     StageRef,
@@ -227,13 +232,26 @@ class Reader:
     def _state(self, name: str) -> policy.PromptState:
         repo = self._open(name)
         current = _current(repo)
-        versions = [policy.VersionState(v.version, v.stage, v.revision) for v in self.versions(name)]
+        required = self.config.require_approvals
+        versions = [
+            policy.VersionState(v.version, v.stage, v.revision, self._gates(repo, name, v, required))
+            for v in self.versions(name)
+        ]
         return policy.PromptState(
             versions=versions,
             serving={s: (str(d.version), d.revision) if d else None for s, d in current.items()},
             served={s: {str(v) for v in history.versions_in_log(repo, s)} for s in STAGES},
             deprecated={str(v): why for v, why in history.deprecated(repo).items()},
         )
+
+    @staticmethod
+    def _gates(repo: Repo, name: str, v: VersionInfo, required: Mapping[str, int]) -> dict[str, str]:
+        """Per gated stage, why the version's tip may not enter it yet (require_approvals)."""
+        if v.stage == "PROD" or not required:
+            return {}
+        version = Version.parse(v.version)
+        found = {s: policy.approval_problem(repo, s, required, version, v.revision, name) for s in required}
+        return {s: why for s, why in found.items() if why}
 
     def _prompt(
         self,
@@ -277,6 +295,8 @@ class Reader:
             v = self._version_arg(repo, name, spec.value)
             sha, released = self._tip(repo, name, v)
             return Resolved(v, sha, released, sha)
+        if spec.kind == "review":
+            return self._review(repo, name, spec.value)
         full = repo.expand(spec.value)
         if full is None or repo.kind(full) != "commit":
             raise RefNotFound(name, f"revision {spec.value}")
@@ -287,6 +307,25 @@ class Reader:
             raise RefNotFound(name, f"revision {spec.value} in any version")
         tip = history.version_tip(repo, found)
         return Resolved(found, sha, bool(tip and tip[1]), tip[0] if tip else sha)
+
+    def _review(self, repo: Repo, name: str, branch: str) -> Resolved:
+        """A review branch: its tip, and the version it proposes changes to."""
+        tip = repo.ref(names.review_ref(branch))
+        if tip is None:
+            known = sorted(r.removeprefix("refs/heads/") for r in repo.refs(names.REVIEW))
+            listed = (
+                ", ".join(known) if known else f"none yet: 'promptgit review {name}@vX.Y BRANCH' starts one"
+            )
+            raise RefNotFound(name, f"review branch review/{branch} (review branches: {listed})")
+        v = history.version_of(repo, tip)
+        if v is None:
+            raise RefNotFound(name, f"version that review/{branch} proposes changes to")
+        found = history.version_tip(repo, v)
+        return Resolved(v, tip, bool(found and found[1]), tip)
+
+    def reviews(self, name: str) -> builtins.list[str]:
+        """The prompt's review branches, as review/BRANCH."""
+        return sorted(r.removeprefix("refs/heads/") for r in self._open(name).refs(names.REVIEW))
 
     @staticmethod
     def _stage(repo: Repo, v: Version, released: bool) -> str:
@@ -327,10 +366,18 @@ class Reader:
         info = self._version_info(repo, r.version)  # its stage and the stages it is current in
         notes = []
         if r.deployment is not None and r.revision != r.tip:
-            notes.append(
-                f"{r.deployment.stage} serves an older revision of {r.version} "
-                f"({r.revision[:10]}, restored by a rollback); the draft's tip is {r.tip[:10]}"
-            )
+            held = r.deployment.stage
+            if r.deployment.action != "rollback" and self.config.require_approvals.get(held):
+                notes.append(
+                    f"{held} serves an older revision of {r.version} ({r.revision[:10]}): the draft's "
+                    f"tip {r.tip[:10]} waits for its approvals (require_approvals) before {held} takes "
+                    f"it; once approved, 'promptgit promote {name}@{r.version} --to {held}'"
+                )
+            else:
+                notes.append(
+                    f"{held} serves an older revision of {r.version} "
+                    f"({r.revision[:10]}, restored by a rollback); the draft's tip is {r.tip[:10]}"
+                )
         stage, deployed = (r.deployment.stage, r.deployment.sha) if r.deployment else (None, None)
         return Shown(
             prompt=self._prompt(repo, name, r.version, r.revision, stage, deployed),
@@ -358,9 +405,54 @@ class Reader:
             _revision_info(c, history.test_runs(repo, c.sha)) for c in history.revisions(repo, r.revision)
         ]
 
-    def diff(self, name: str, a: RefSpec | str, b: RefSpec | str) -> str:
+    def diff(self, name: str, a: RefSpec | str, b: RefSpec | str) -> Diff:
+        """What changed from NAME@A to NAME@B: a unified diff of prompt.yaml and
+        tests.yaml, and each test case's variables rendered on both sides (in a worker
+        with a deadline, as `render` does; at most limits.DIFF_CASES cases, within
+        limits.DIFF_TIMEOUT seconds in all)."""
         repo = self._open(name)
-        return repo.diff(self._resolve(repo, name, a).revision, self._resolve(repo, name, b).revision)
+        specs = [RefSpec.parse(r) if isinstance(r, str) else r for r in (a, b)]
+        ra, rb = (self._resolve(repo, name, spec) for spec in specs)
+        files = dict.fromkeys((content.PROMPT_FILE, content.TESTS_FILE), "")
+        files.update(repo.diff_files(ra.revision, rb.revision))
+        pa = self._prompt(repo, name, ra.version, ra.revision)
+        pb = self._prompt(repo, name, rb.version, rb.revision)
+        rendered, notes = _rendered(pa, pb, str(specs[0]), str(specs[1]))
+        sides = [
+            DiffSide(str(spec), str(r.version), r.revision) for spec, r in zip(specs, (ra, rb), strict=True)
+        ]
+        return Diff(name, sides[0], sides[1], files, rendered, notes)
+
+    def approvals(self, name: str, ref: RefSpec | str) -> Approvals:
+        """The approvals of NAME@REF's revisions (a version, or a review branch), newest
+        first, each saying whether it counts toward require_approvals for the tip."""
+        repo = self._open(name)
+        spec = RefSpec.parse(ref) if isinstance(ref, str) else ref
+        r = self._resolve(repo, name, spec)
+        tip = r.tip
+        found = policy.standing(repo, tip)
+        counted = {(a.by, a.revision) for a in found.counted}
+        by_authors = {(a.by, a.revision) for a in found.by_authors}
+        listed = []
+        for sha in history.revision_shas(repo, tip):  # a revision is approved only while a tip, so
+            for a in reversed(history.approvals(repo, sha)):  # this order is newest first
+                if sha != tip:
+                    why = (
+                        f"approves {sha[:10]}, an earlier revision: an edit after an approval needs a new one"
+                    )
+                elif (a.by, sha) in by_authors:
+                    why = (
+                        f"{a.by.name} authored a revision of {r.version}: an author's approval does not count"
+                    )
+                elif (a.by, sha) not in counted:
+                    why = f"{a.by.name} approved this revision before: each person counts once"
+                else:
+                    why = ""
+                listed.append(ApprovalInfo(sha, a.version or str(r.version), a.by, a.comment, not why, why))
+        label = str(spec) if spec.kind == "review" else str(r.version)
+        authors = tuple(history.authors(repo, tip))
+        required = dict(self.config.require_approvals)
+        return Approvals(name, label, str(r.version), tip, tuple(listed), authors, required)
 
     def render(
         self, name: str, ref: RefSpec | str | None = None, variables: Mapping[str, Any] | None = None
@@ -391,6 +483,11 @@ class Reader:
                 raise RefNotFound(name, f"deployment in {version} yet")
             return d.version
         spec = RefSpec.parse(version)
+        if spec.kind == "review":
+            raise InvalidInput(
+                f"{spec} is a review branch, not a version: commit to it with git, and land it on "
+                f"its draft by a fast-forward push (git push origin {spec}:vX.Y)"
+            )
         if spec.kind != "name":
             return Version.parse(version)
         found = history.named(repo, spec.value)
@@ -486,3 +583,58 @@ def _current(repo: Repo) -> dict[str, Deployment | None]:
 def _label(released: bool, in_tst: bool) -> str:
     """A version's stage: the furthest stage whose log has deployed it."""
     return "PROD" if released else "TST" if in_tst else "DEV"
+
+
+def _rendered(
+    a: Prompt, b: Prompt, label_a: str, label_b: str
+) -> tuple[tuple[RenderedCase, ...], tuple[str, ...]]:
+    """Each test case of either side (b's first), rendered with its variables on both
+    sides, and notes on what was left out."""
+    import difflib
+    import time
+
+    from . import bounded
+    from .errors import InvalidContent
+    from .limits import DIFF_CASES, DIFF_TIMEOUT, RENDER_TIMEOUT
+
+    notes: list[str] = []
+    cases: dict[str, tuple[Mapping[str, Any] | None, Mapping[str, Any] | None]] = {}
+    for side, (label, p) in enumerate(((label_b, b), (label_a, a))):
+        try:
+            parsed = content.parse_tests(p.tests) if p.tests else {"cases": []}
+        except InvalidContent as e:
+            notes.append(f"{label}'s tests.yaml does not validate, so its cases are not rendered: {e}")
+            continue
+        for case in parsed.get("cases", []):
+            variables = case.get("vars") or {}
+            pair = cases.get(str(case["name"]), (None, None))
+            cases[str(case["name"])] = (pair[0], variables) if side == 0 else (variables, pair[1])
+    if len(cases) > DIFF_CASES:
+        notes.append(
+            f"{len(cases) - DIFF_CASES} more test cases are not rendered (the limit is {DIFF_CASES})"
+        )
+    deadline = time.monotonic() + DIFF_TIMEOUT
+
+    def text(p: Prompt, variables: Mapping[str, Any]) -> str:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return f"(not rendered: this diff's renders took over {DIFF_TIMEOUT:g} s, the limit)"
+        try:
+            out = bounded.render(p, variables, timeout=min(RENDER_TIMEOUT, left))
+        except RenderError as e:
+            return f"(does not render: {e})"
+        return "\n".join(f"[{m['role']}]\n{m['content']}" for m in out) if isinstance(out, list) else out
+
+    rendered = []
+    for name, (vars_a, vars_b) in itertools.islice(cases.items(), DIFF_CASES):
+        va = vars_a if vars_a is not None else vars_b or {}
+        vb = vars_b if vars_b is not None else vars_a or {}
+        ta = text(a, va)
+        tb = ta if (a.content == b.content and va == vb) else text(b, vb)
+        lines = list(
+            difflib.unified_diff(
+                ta.splitlines(), tb.splitlines(), f"{label_a} ({name})", f"{label_b} ({name})", lineterm=""
+            )
+        )
+        rendered.append(RenderedCase(name, vb, ta, tb, "\n".join(lines) + "\n" if lines else ""))
+    return tuple(rendered), tuple(notes)

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 
 from . import changes, locks
 from .hooks import HOOKS, RULED
+from .names import REVIEW
 
 if TYPE_CHECKING:
     from .model import Actor
@@ -86,11 +87,39 @@ def pre_receive(lines: Iterable[str], git_dir: str, push: str) -> int:
     settings = config.load(root)
     seen = repo.refs()  # before the check: a write landing during it must show as a change
     found = policy.check(
-        repo, updates, role, name, require_tests=settings.require_tests, max_drafts=settings.max_drafts
+        repo,
+        updates,
+        role,
+        name,
+        require_tests=settings.require_tests,
+        max_drafts=settings.max_drafts,
+        require_approvals=settings.require_approvals,
     )
     if found:
         _say([f"{v.ref}: {v.message}" for v in found])
         _say(["push rejected: nothing was changed"])
+        return 1
+    forced = [
+        u.ref
+        for u in updates
+        if names.classify_ref(u.ref)[0] == "review"
+        and u.old is not None
+        and u.new is not None
+        and repo.exists(u.old)
+        and not repo.is_ancestor(u.old, u.new)
+    ]
+    if forced and repo.config("receive.denyNonFastForwards") == "true":
+        # a repository made before review branches: git itself would refuse, saying less
+        _say(
+            [
+                f"{ref}: this repository predates review branches, so git refuses to force-push "
+                f"them (receive.denyNonFastForwards): on the server, run 'promptgit hooks install "
+                f"{name}' once (or 'promptgit doctor --repair'); promptgit's own check still refuses "
+                "every other non-fast-forward"
+                for ref in forced
+            ]
+            + ["push rejected: nothing was changed"]
+        )
         return 1
     linked = len(updates) > 1 and any(
         u.new is None or names.classify_ref(u.ref)[0] in ("stage", "tag") for u in updates
@@ -159,8 +188,9 @@ def _record(state: Path, refs: dict[str, str], pushed: list[str], atomic: bool =
         state.with_suffix(".atomic").write_text("")
     state.with_suffix(".pushed").write_text("".join(f"{ref}\n" for ref in pushed))
     # only what the rules read: a push logged meanwhile in promptgit's own records
-    # (the audit log) changes nothing this push depends on
-    kept = sorted(r for r in refs if r.startswith(RULED))
+    # (the audit log), or another review branch pushed meanwhile, changes nothing this
+    # push depends on
+    kept = sorted(r for r in refs if r.startswith(RULED) and not r.startswith(REVIEW))
     state.with_suffix(".refs").write_text("".join(f"{refs[r]} {r}\n" for r in kept))
 
 

@@ -169,9 +169,10 @@ class Whereabouts(Operations):
 # answer; a write only needs its failure explained (a claim never writes into a
 # moved repository, see locks.claim), and `get`, the hot path, the same.
 _CHECKED_READS = ("details", "actions", "resolve", "versions", "version_ids", "version", "tips",
-                  "version_detail", "show", "log", "diff", "render", "prompt", "repository")  # fmt: skip
+                  "version_detail", "show", "log", "diff", "render", "prompt", "repository",
+                  "approvals", "reviews")  # fmt: skip
 _EXPLAINED = ("get", "edit", "new_version", "promote", "rollback", "delete", "test", "follow",
-              "record_push", "finish_releases")  # fmt: skip
+              "record_push", "finish_releases", "review", "approve")  # fmt: skip
 
 
 def _noticing(method: Callable[..., Any], check_answer: bool) -> Callable[..., Any]:

@@ -257,7 +257,9 @@ def test_diff_and_show(seeded, tmp_path: Path) -> None:
     first = json.loads(ok(seeded("log", "greeting@v1.0", "--json")))[-1]["revision"]
     out = ok(seeded("diff", "greeting", first[:7], "v1.0"))
     assert "-  Hello {{ name }}, how can I help?" in out and "+  Hi {{ name }}, how can I help?" in out
-    assert ok(seeded("diff", "greeting", "dev", "v1.0")) == "no difference between dev and v1.0\n"
+    assert ok(seeded("diff", "greeting@dev", "greeting@v1.0")).startswith(
+        "no difference between dev and v1.0 in prompt.yaml and tests.yaml\n"
+    )
     human = ok(seeded("show", "greeting"))
     assert human.startswith("greeting@v1.0  DEV  revision ")
     assert "current in: dev" in human and "Hi {{ name }}" in human

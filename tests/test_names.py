@@ -326,7 +326,7 @@ def test_refspec_parse_rejects(text: str) -> None:
         RefSpec.parse(text)
     assert str(info.value) == (
         f"invalid ref {text.strip()!r}: use a stage (dev, tst, prod), a version (v2.3), "
-        "a version's name or a revision sha (7+ hex digits)"
+        "a version's name, a review branch (review/BRANCH) or a revision sha (7+ hex digits)"
     )
 
 

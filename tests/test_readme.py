@@ -148,10 +148,72 @@ EXPECT: dict[str, tuple[list[str], str]] = {
         [r'^\{"text":"Hello Ada, how may I help\?\\n"\}$'],
         "",
     ),
+    # Reviewing a change (continues with the server of "Running the server")
+    "cat >> prompts/promptgit.yaml <<'YAML'": (
+        [r"^require_approvals: \{prod: 1\}"],
+        "tail -1 prompts/promptgit.yaml",
+    ),
+    'promptgit new-version greeting --from v1.3 -m "warmer welcome"': (
+        [rf"^created greeting@v1\.4 '[^']+' \({HASH}\), a DEV draft served by dev$"],
+        "",
+    ),
+    "promptgit review greeting@v1.4 warmer": ([rf"^started review/warmer at greeting@v1\.4 \({HASH}\)$"], ""),
+    "git clone -q prompts/greeting.git greeting-review && cd greeting-review": (
+        [r"/greeting-review$"],
+        "pwd",
+    ),
+    "git checkout -q review/warmer": ([r"^review/warmer$"], "git branch --show-current"),
+    "sed -i.bak 's/Hello/Welcome/' prompt.yaml": ([r"^welcome, not hello$"], "git log -1 --format=%s"),
+    "git push -q origin review/warmer                 #": (
+        [r"^[0-9a-f]{40}\trefs/heads/review/warmer$"],
+        "git ls-remote origin refs/heads/review/warmer",
+    ),
+    "git diff origin/v1.4 review/warmer": ([r"^\+.*Welcome \{\{ name \}\}"], ""),
+    "git push -q origin review/warmer:v1.4": ([r"promptgit: dev now serves the tip of v1\.4"], ""),
+    "cd ..": ([r"/promptgit$"], "pwd"),
+    "promptgit diff greeting@v1.3 greeting@v1.4": (
+        [
+            r"^\+.*Welcome \{\{ name \}\}",
+            r"^rendered for case 'exact text':$",
+            r"^\+Welcome Bob, how may I help\?$",
+        ],
+        "",
+    ),
+    "promptgit promote greeting@v1.4                  # DEV -> TST": (
+        [rf"^tst now serves greeting@v1\.4 \({HASH}\)$"],
+        "",
+    ),
+    "promptgit promote greeting@v1.4 || true": (
+        [rf"^error: prod requires 1 approval of revision {HASH} of v1\.4, and it has 0: 1 more needed"],
+        "",
+    ),
+    'promptgit approve greeting@v1.4 -m "checked"': (
+        [
+            rf"^approved greeting@v1\.4 at revision {HASH} as ",
+            r"^warning: this approval does not count toward require_approvals: .+ authored a revision of v1\.4",
+        ],
+        "",
+    ),
+    "BEA=$(promptgit token create bea --role editor)": ([r"^token 'bea' \(editor\) created"], ""),
+    'curl -s -H "Authorization: Bearer $BEA"': (
+        [r'"by":"bea <bea@promptgit>","comment":"reads well","counts":true'],
+        "",
+    ),
+    "promptgit approvals greeting@v1.4": (
+        [
+            rf"^greeting@v1\.4 at {HASH}: 1 approval\(s\) count \(prod needs 1\)",
+            r"\sbea <bea@promptgit>\s+yes\s+reads well$",
+        ],
+        "",
+    ),
+    "promptgit promote greeting@v1.4                  # TST -> PROD": (
+        [rf"^prod now serves greeting@v1\.4 \({HASH}\)$"],
+        "",
+    ),
 }
 
 # The README's sections whose shell blocks a new user runs in order.
-SECTIONS = ["Quick start", "Testing prompts", "Running the server"]
+SECTIONS = ["Quick start", "Testing prompts", "Running the server", "Reviewing a change"]
 
 
 @dataclass

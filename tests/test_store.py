@@ -50,7 +50,7 @@ def test_create_makes_v1_0_a_dev_draft_served_by_dev(greeting: Store) -> None:
     assert git(repo, "symbolic-ref", "HEAD").strip() == "refs/heads/dev"
     assert git(repo, "show", "dev:prompt.yaml") == PROMPT
     assert git(repo, "config", "core.logAllRefUpdates").strip() == "always"
-    assert git(repo, "config", "receive.denyNonFastForwards").strip() == "true"
+    assert git(repo, "config", "receive.denyNonFastForwards").strip() == "false"  # the policy refuses
     trailers = git(repo, "log", "-1", "--format=%(trailers:only)", "dev")
     assert "Promptgit-Action: create" in trailers and "Promptgit-Version: v1.0" in trailers
 
@@ -371,7 +371,7 @@ def test_reads(greeting: Store, actor: Actor) -> None:
     assert greeting.show("greeting", sha[:7]).prompt.revision == sha
     assert greeting.show("greeting", "1.0").prompt.revision == sha
     first_draft = greeting.log("greeting", "v1.0")[1].revision
-    patch = greeting.diff("greeting", first_draft[:8], "v1.0")
+    patch = greeting.diff("greeting", first_draft[:8], "v1.0").patch
     assert "-  Hello {{ name }}" in patch and "+  Hi {{ name }}" in patch
     assert greeting.render("greeting", "dev", {"name": "Ada"}) == "Hi Ada, how can I help?\n"
     with pytest.raises(RenderError, match="'name' is undefined"):

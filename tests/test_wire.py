@@ -20,6 +20,9 @@ def released(greeting: Store, actor: Actor) -> Store:
     greeting.promote("greeting", "v1.0", actor=actor)
     greeting.new_version("greeting", actor=actor)
     greeting.edit("greeting", "v1.1", {"prompt.yaml": prompt_text("Hi")}, "warmer", actor=actor)
+    tests = "cases:\n  - name: hello\n    vars: {name: Ada}\n"
+    greeting.edit("greeting", "v1.1", {"tests.yaml": tests}, "tests", actor=actor)
+    greeting.approve("greeting", "v1.1", "fine", actor=Actor("Bea", "bea@example.com"))
     return greeting
 
 
@@ -39,6 +42,11 @@ def records(store: Store) -> list[tuple[type[BaseModel], dict[str, Any]]]:
         (api.DeploymentOut, store.log("greeting", RefSpec("stage", "prod"))[0].to_json()),
         (api.StageOut, store.get("greeting", "prod").to_json()),
         (api.ActionsOut, store.actions("greeting", "editor").to_json()),
+        (api.ApprovalsOut, store.approvals("greeting", "v1.1").to_json()),
+        (api.ApprovalOut, store.approvals("greeting", "v1.1").approvals[0].to_json()),
+        (api.DiffOut, store.diff("greeting", "v1.0", "v1.1").to_json()),
+        (api.DiffSideOut, store.diff("greeting", "v1.0", "v1.1").a.to_json()),
+        (api.RenderedCaseOut, store.diff("greeting", "v1.0", "v1.1").rendered[0].to_json()),
     ]
 
 

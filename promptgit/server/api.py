@@ -194,6 +194,52 @@ class TestRunOut(BaseModel):
     cases: list[TestCaseOut]
 
 
+class DiffSideOut(BaseModel):
+    ref: str = Field(description="The REF as given")
+    version: str
+    revision: str
+
+
+class RenderedCaseOut(BaseModel):
+    case: str
+    vars: dict[str, Any] = Field(description="The case's variables (b's, where the sides differ)")
+    a: str = Field(description="What a's template renders for them (or why it does not render)")
+    b: str
+    diff: str = Field(description="A unified diff of the two texts; empty when they are equal")
+
+
+class DiffOut(BaseModel):
+    name: str
+    a: DiffSideOut
+    b: DiffSideOut
+    files: dict[str, str] = Field(description="prompt.yaml and tests.yaml: each one's unified diff")
+    rendered: list[RenderedCaseOut] = Field(description="Each test case rendered on both sides")
+    notes: list[str] = Field(
+        description="What was left out: cases past the limit, tests that do not validate"
+    )
+
+
+class ApprovalOut(BaseModel):
+    revision: str
+    version: str
+    at: str
+    by: str = Field(description="The approver: the token's name through the server")
+    comment: str
+    counts: bool = Field(description="Whether it counts toward require_approvals for the tip")
+    why: str = Field(description="Why it does not count: an author's, an earlier revision's, a repeat")
+
+
+class ApprovalsOut(BaseModel):
+    name: str
+    ref: str
+    version: str
+    revision: str = Field(description="The tip: the revision a promotion would deploy")
+    approvals: list[ApprovalOut] = Field(description="Newest first, over every revision of the version")
+    counted: int = Field(description="Approvals of the tip that count")
+    authors: list[str] = Field(description="Who authored the tip's revisions: their approvals do not count")
+    required: dict[str, int] = Field(description="require_approvals: per stage, how many are needed")
+
+
 Content = str | dict[str, Any]
 
 
@@ -254,6 +300,11 @@ class RenderIn(BaseModel):
 class TestIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     env: Stage | None = None
+
+
+class ApproveIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    comment: str = Field("", description="One line, at most 500 characters")
 
 
 # --- helpers -----------------------------------------------------------------------
@@ -479,6 +530,48 @@ def create_api(store: Store, auth: Auth) -> FastAPI:
         """Run the version's tests.yaml cases and record the run (200 whether or not it passed)."""
         run = store.test(name, _version_ref(version_id), env=body.env if body else None, actor=actor)
         return run.to_json()
+
+    @app.post(
+        "/prompts/{name:path}/versions/{version_id}/approve", response_model=ApprovalOut, tags=["review"]
+    )
+    def approve(
+        name: str,
+        version_id: str,
+        actor: Editor,
+        body: ApproveIn | None = None,
+        if_match: Annotated[str | None, Header()] = None,
+    ) -> dict[str, Any]:
+        """Approve the exact revision the version's tip has now, as the token's name.
+        If-Match: the revision you looked at (412 if the draft has moved since). An
+        author's approval is recorded, but does not count (`counts`, `why`)."""
+        version = _version_ref(version_id).value
+        expect = _precondition(store, name, version, if_match)
+        comment = body.comment if body else ""
+        try:
+            return store.approve(name, version, comment, expect=expect, actor=actor).to_json()
+        except ConcurrentUpdate as e:
+            if expect is not None:
+                raise ApiError(412, "precondition_failed", str(e)) from None
+            raise
+
+    @app.get(
+        "/prompts/{name:path}/versions/{version_id}/approvals", response_model=ApprovalsOut, tags=["review"]
+    )
+    def approvals(name: str, version_id: str, actor: Reader) -> dict[str, Any]:
+        """The approvals of the version's revisions, newest first, each saying whether it
+        counts toward require_approvals for the tip."""
+        return store.approvals(name, _version_ref(version_id)).to_json()
+
+    @app.get("/diff/{name:path}", response_model=DiffOut, tags=["review"])
+    def diff(
+        name: str,
+        actor: Reader,
+        a: Annotated[str, Query(description="A REF: version, stage, revision or review/BRANCH")],
+        b: Annotated[str, Query(description="Another REF")],
+    ) -> dict[str, Any]:
+        """What changed from NAME@a to NAME@b: a unified diff of prompt.yaml and tests.yaml,
+        and the template rendered with each test case's variables on both sides."""
+        return store.diff(name, a, b).to_json()
 
     @app.get("/prompts/{name:path}/versions/{version_id}", response_model=VersionDetailOut, tags=["versions"])
     def get_version(name: str, version_id: str, actor: Reader, response: Response) -> dict[str, Any]:

@@ -166,6 +166,8 @@ class GitHttp:
             "GIT_CONFIG_VALUE_0": "true",
             "PROMPTGIT_ROLE": actor.role,
         }
+        if os.environ.get("PYTHONPATH"):  # the hooks run the promptgit this server runs
+            env["PYTHONPATH"] = os.environ["PYTHONPATH"]
         if not self.auth.open:
             env["REMOTE_USER"] = actor.name
         for header, var in (

@@ -59,7 +59,13 @@ def _templates(sources: Mapping[str, str]) -> Any:
     return env
 
 
-LABELS = {"edit": "Edit", "test": "Test", "new": "Create New Version", "delete": "Delete"}
+LABELS = {
+    "edit": "Edit",
+    "test": "Test",
+    "approve": "Approve",
+    "new": "Create New Version",
+    "delete": "Delete",
+}
 
 
 def _type(schema: Mapping[str, Any]) -> str:
@@ -127,12 +133,15 @@ def api_docs(openapi: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def buttons(actions: Mapping[str, Action]) -> dict[str, dict[str, Any]]:
+def buttons(actions: Mapping[str, Action], actor: Actor | None = None) -> dict[str, dict[str, Any]]:
     """One version's buttons, as the policy answered: hidden when an action does not
-    apply, disabled with the policy's reason as its tooltip when it is refused."""
+    apply, disabled with the policy's reason as its tooltip when it is refused. The
+    Approve button names who approves (the token's name)."""
     out = {}
     for key, a in actions.items():
         label = f"Promote to {a.to.upper()}" if key == "promote" and a.to else LABELS.get(key, key)
+        if key == "approve" and actor is not None:
+            label = f"Approve as {actor.name}"
         out[key] = {"show": a.applies, "enabled": a.allowed, "label": label, "title": a.why, "to": a.to or ""}
     return out
 
@@ -230,7 +239,7 @@ def mount_ui(app: FastAPI, store: Store, auth: Auth) -> None:
             name=name,
             actor=actor,
             versions=versions,
-            buttons={v: buttons(acts) for v, acts in actions.versions.items()},
+            buttons={v: buttons(acts, actor) for v, acts in actions.versions.items()},
             current=current,
             logs=logs,
             rollback=actions.rollback,
@@ -239,16 +248,17 @@ def mount_ui(app: FastAPI, store: Store, auth: Auth) -> None:
             editing=editing or request.query_params.get("edit"),
             editor=editor_files,
             results=results,
+            reviews=[(r, store.resolve(name, r).version) for r in store.reviews(name)],
         )
 
     @app.get("/ui/prompts/{name:path}/diff", response_class=HTMLResponse, include_in_schema=False)
     def diff(request: Request, name: str, actor: Actor = signed_in, a: str = "", b: str = "") -> Response:
         try:
-            text = store.diff(name, a, b)
+            found = store.diff(name, a, b)
         except PromptgitError as e:
-            return page("diff.html", status_of(e)[0], name=name, a=a, b=b, lines=[],
+            return page("diff.html", status_of(e)[0], name=name, a=a, b=b, diff=None,
                         error=str(e), actor=actor)  # fmt: skip
-        return page("diff.html", name=name, a=a, b=b, lines=text.splitlines(), error="", actor=actor)
+        return page("diff.html", name=name, a=a, b=b, diff=found, error="", actor=actor)
 
     @app.get(
         "/ui/prompts/{name:path}/versions/{version}", response_class=HTMLResponse, include_in_schema=False
@@ -260,6 +270,7 @@ def mount_ui(app: FastAPI, store: Store, auth: Auth) -> None:
         except PromptgitError as e:
             return page("error.html", status_of(e)[0], message=str(e), actor=actor)
         runs = [(r, run) for r in revisions if isinstance(r, RevisionInfo) for run in r.tests]
+        approve = store.actions(name, actor.role).versions[detail.info.version]["approve"]
         return page(
             "version.html",
             name=name,
@@ -267,6 +278,10 @@ def mount_ui(app: FastAPI, store: Store, auth: Auth) -> None:
             prompt=detail.prompt,
             revisions=revisions,
             last_run=runs[-1] if runs else None,
+            approvals=store.approvals(name, detail.info.version),
+            approve=buttons({"approve": approve}, actor)["approve"],
+            notice=request.query_params.get("notice", ""),
+            error=request.query_params.get("error", ""),
             actor=actor,
         )
 
@@ -347,6 +362,25 @@ def mount_ui(app: FastAPI, store: Store, auth: Auth) -> None:
             store.promote(name, version, to=to or None, expect=expect or None, actor=actor)
 
         return act(request, name, "editor", do, f"Promoted {version}")
+
+    @app.post("/ui/prompts/{name:path}/versions/{version}/approve", include_in_schema=False)
+    def approve(
+        request: Request, name: str, version: str, expect: str = Form(""), comment: str = Form("")
+    ) -> Response:
+        """Approve the revision the page showed, as the signed-in token's name; back to
+        the version's page, which lists the approvals."""
+        actor = who(request, "editor")
+        if actor is None:
+            return refusal(request, name, "editor")
+        back = f"/ui/prompts/{quote(name)}/versions/{quote(version)}"
+        try:
+            a = store.approve(name, version, comment, expect=expect or None, actor=actor)
+        except PromptgitError as e:
+            return RedirectResponse(f"{back}?{urlencode({'error': str(e)})}", status_code=303)
+        said = f"Approved {a.version} at {a.revision[:10]} as {a.stamp.name}"
+        if not a.counts:
+            said += f" (it does not count: {a.why})"
+        return RedirectResponse(f"{back}?{urlencode({'notice': said})}", status_code=303)
 
     @app.post("/ui/prompts/{name:path}/versions/{version}/new", include_in_schema=False)
     def new(
