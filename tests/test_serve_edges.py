@@ -47,6 +47,7 @@ GET_ROUTES = {
     "/prompts/{name}/stages/{stage}": "/prompts/greeting/stages/tst",
     "/prompts/{name}/actions": "/prompts/greeting/actions",
     "/prompts/{name}": "/prompts/greeting",
+    "/watch": "/watch?prompt=greeting",
     "/archive": "/archive",
     "/events/{name}": "/events/greeting",
     "/": "/",
