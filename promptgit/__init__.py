@@ -3,6 +3,9 @@
     from promptgit import Store
     Store("prompts").get("greeting", stage="prod").render(name="Ada")
 
+    from promptgit import Client          # an application reading from a server
+    Client("http://127.0.0.1:8080").get("greeting").render(name="Ada")
+
 Importing this package is cheap; pygit2 and Jinja2 load when first needed.
 """
 
@@ -16,6 +19,7 @@ __version__ = "0.1.0"
 # The public names, and the module each lives in (imported on first use).
 _WHERE = {
     "Store": "store",
+    "Client": "client",
     "Actor": "model",
     "Prompt": "model",
     "Shown": "model",
@@ -37,6 +41,7 @@ __all__ = [
     "Actions",
     "Actor",
     "CaseResult",
+    "Client",
     "DeploymentInfo",
     "EditResult",
     "Prompt",
@@ -55,6 +60,7 @@ __all__ = [
 
 if TYPE_CHECKING:
     from . import errors
+    from .client import Client
     from .model import (
         Actor,
         DeploymentInfo,

@@ -23,6 +23,7 @@ statuses. Each message names the bad value and says how to fix it.
     │   └── RenderError         a missing variable, a sandbox refusal
     ├── Forbidden           403   the actor's role may not do it
     ├── ProviderError       502   a test run's model server gave no answer (a failed case)
+    ├── ServerUnavailable   502   promptgit.Client: no server answer and no copy to serve
     └── Busy                503   every render worker stayed busy (bounded.py): retry
 """
 
@@ -49,6 +50,7 @@ __all__ = [
     "RenderError",
     "ReviewExists",
     "RuleViolation",
+    "ServerUnavailable",
     "StoreNotFound",
     "VersionExists",
     "VersionNameTaken",
@@ -218,6 +220,22 @@ class Forbidden(PromptgitError):
 class ProviderError(PromptgitError):
     """The model server could not give an answer; the message says why. A test run
     records it as the case's failure."""
+
+
+class ServerUnavailable(PromptgitError):
+    """`promptgit.Client` could not get an answer from its server (unreachable, timed
+    out, a 5xx or a reply that is not promptgit's) and has no copy of the prompt to
+    serve: none in memory, none in `cache_dir`, and no `fallback=`."""
+
+    def __init__(self, url: str, what: str, reason: str, cache_dir: str | None) -> None:
+        where = f"none in memory or in cache_dir {cache_dir}" if cache_dir else "none in memory, no cache_dir"
+        super().__init__(
+            f"promptgit server {url} is unavailable ({reason}) and there is no copy of {what} to serve "
+            f"({where}): start the server or fix the URL, or pass fallback= to get() to serve a "
+            "default until the server answers"
+        )
+        self.url = url
+        self.reason = reason
 
 
 class Busy(PromptgitError):

@@ -12,12 +12,14 @@ import os
 import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ._git import Person
 from .errors import InvalidInput
 from .names import ROLES, STAGES
 from .render import render_string
+
+if TYPE_CHECKING:  # pygit2 loads only where git is read: promptgit.Client never needs it
+    from ._git import Person
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,8 @@ class Actor:
 
     def person(self) -> Person:
         """This actor, stamped with the current time and local offset."""
+        from ._git import Person
+
         return Person(self.name, self.email).now()
 
     @classmethod
@@ -209,7 +213,11 @@ class PromptSummary:
 
 @dataclass(frozen=True)
 class Prompt:
-    """One revision's content, ready to render. Returned by `Store.get`."""
+    """One revision's content, ready to render. Returned by `Store.get` and `Client.get`.
+
+    `stale` and `age` concern `Client` only (a `Store` read is always fresh): a copy
+    served while the server could not be reached is `stale`, and `age` is how many
+    seconds ago the server last vouched for it (infinite for a `fallback=`)."""
 
     name: str
     version: str
@@ -219,6 +227,8 @@ class Prompt:
     tests: str | None = None
     stage: str | None = None
     deployment: str | None = None
+    stale: bool = field(default=False, compare=False)
+    age: float = field(default=0.0, compare=False)
 
     @property
     def is_chat(self) -> bool:

@@ -21,8 +21,8 @@ def free_port() -> int:
 class Server:
     """`python -m promptgit --store STORE serve` in a subprocess, stopped by `stop()`."""
 
-    def __init__(self, store: Path, env: dict[str, str] | None = None) -> None:
-        self.port = free_port()
+    def __init__(self, store: Path, env: dict[str, str] | None = None, port: int | None = None) -> None:
+        self.port = port or free_port()  # a given port: a restart where clients expect it
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = store.parent / f"serve-{self.port}.log"
         self._out = open(self.log, "wb")  # noqa: SIM115 - closed in stop()
@@ -49,4 +49,10 @@ class Server:
             self.proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             self.proc.kill()
+        self._out.close()
+
+    def kill(self) -> None:
+        """SIGKILL: a crash, with no chance to answer anyone."""
+        self.proc.kill()
+        self.proc.wait(timeout=10)
         self._out.close()

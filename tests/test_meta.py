@@ -20,6 +20,7 @@ PUBLIC = [
     "Actions",
     "Actor",
     "CaseResult",
+    "Client",
     "DeploymentInfo",
     "EditResult",
     "Prompt",

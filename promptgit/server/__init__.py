@@ -36,9 +36,16 @@ SECURITY_HEADERS = [
 ]
 
 
-def build(store: Store, local: Actor, *, open: bool | None = None) -> ASGIApp:
+def build(
+    store: Store,
+    local: Actor,
+    *,
+    open: bool | None = None,
+    stopping: list[Callable[[], None]] | None = None,
+) -> ASGIApp:
     """The whole server as one ASGI app: /git goes to git, the rest to FastAPI,
-    both behind one guard (see `_refusal`)."""
+    both behind one guard (see `_refusal`). `stopping` receives what to call on the
+    event loop when the server begins to shut down."""
     from .api import create_api
     from .fastpath import StageReads
     from .githttp import GitHttp
@@ -46,6 +53,8 @@ def build(store: Store, local: Actor, *, open: bool | None = None) -> ASGIApp:
 
     auth = Auth(store, local, open=open)
     api = create_api(store, auth)
+    if stopping is not None:
+        stopping.append(api.state.watcher.close)
     mount_ui(api, store, auth)
     git = GitHttp(auth)
     stage_reads = StageReads(store)
@@ -198,7 +207,8 @@ def serve(store: Store, host: str, port: int, local: Actor, say: Callable[[str],
     unsigned = missing_secrets(store.config, os.environ)
     if unsigned:
         raise Refused("\n".join(unsigned))
-    app = build(store, local, open=not store.config.tokens)
+    stopping: list[Callable[[], None]] = []
+    app = build(store, local, open=not store.config.tokens, stopping=stopping)
     sock = listen(host, port)
     port = sock.getsockname()[1]
     if not store.config.tokens:
@@ -208,12 +218,19 @@ def serve(store: Store, host: str, port: int, local: Actor, say: Callable[[str],
         )
     else:
         say(f"promptgit: serving {store.path} on http://{host}:{port} (tokens required)")
+
+    class Server(uvicorn.Server):
+        async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+            for stop in stopping:  # waiting watch requests answer, so they hold nothing up
+                stop()
+            await super().shutdown(sockets)
+
     config = uvicorn.Config(app, log_level="warning", access_log=False)
     deliverer = Deliverer(store.path, say)  # webhooks: only a running server delivers them
     deliverer.start()
     helper = handoff.start(store.path)  # pushes' hooks run in it, their imports done
     try:
-        uvicorn.Server(config).run(sockets=[sock])
+        Server(config).run(sockets=[sock])
     finally:
         helper.terminate()
         deliverer.stop()

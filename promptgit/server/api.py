@@ -573,10 +573,25 @@ def create_api(store: Store, auth: Auth) -> FastAPI:
         and the template rendered with each test case's variables on both sides."""
         return store.diff(name, a, b).to_json()
 
-    @app.get("/prompts/{name:path}/versions/{version_id}", response_model=VersionDetailOut, tags=["versions"])
-    def get_version(name: str, version_id: str, actor: Reader, response: Response) -> dict[str, Any]:
-        """One version: its details and its content, with ETag = its tip revision."""
-        return _version_detail(store, name, _version_ref(version_id).value, response)
+    @app.get(
+        "/prompts/{name:path}/versions/{version_id}",
+        response_model=VersionDetailOut,
+        responses={304: {"description": "Not modified (If-None-Match)"}},
+        tags=["versions"],
+    )
+    def get_version(
+        name: str,
+        version_id: str,
+        actor: Reader,
+        response: Response,
+        if_none_match: Annotated[str | None, Header()] = None,
+    ) -> Any:
+        """One version: its details and its content, with ETag = its tip revision; send it
+        back in If-None-Match to get a cheap 304 until the draft changes (a release never does)."""
+        detail = _version_detail(store, name, _version_ref(version_id).value, response)
+        if if_none_match is not None and matches(if_none_match, detail["revision"], weak=True):
+            return Response(status_code=304, headers={"ETag": etag(detail["revision"])})
+        return detail
 
     @app.patch(
         "/prompts/{name:path}/versions/{version_id}", response_model=VersionDetailOut, tags=["versions"]
@@ -647,6 +662,7 @@ def create_api(store: Store, auth: Auth) -> FastAPI:
         return JSONResponse(prompt.to_json(), headers={"ETag": tag})
 
     watcher = Watcher(store)
+    app.state.watcher = watcher  # serve() closes it first on shutdown
 
     @app.get("/watch", response_model=WatchOut, tags=["stages"])
     async def watch(

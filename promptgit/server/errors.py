@@ -39,6 +39,7 @@ from ..errors import (
     PromptRenamed,
     ProviderError,
     RuleViolation,
+    ServerUnavailable,
 )
 
 log = logging.getLogger("promptgit.api")
@@ -53,6 +54,7 @@ STATUS: list[tuple[type[PromptgitError], int, str]] = [
     (InvalidInput, 422, "invalid"),
     (Forbidden, 403, "forbidden"),
     (ProviderError, 502, "provider"),
+    (ServerUnavailable, 502, "unavailable"),  # raised by promptgit.Client, never by the server
     (Busy, 503, "busy"),
 ]
 
