@@ -201,13 +201,17 @@ def serve(store: Store, host: str, port: int, local: Actor, say: Callable[[str],
     app = build(store, local, open=not store.config.tokens)
     sock = listen(host, port)
     port = sock.getsockname()[1]
+    primary = store.primary
+    how = f"read-only, a mirror of {primary}" if primary else "read-only" if store.read_only else ""
     if not store.config.tokens:
+        everyone = "may read everything" if how else f"may do everything as {local}"
         say(
             f"promptgit: no tokens configured: serving {store.path} on http://{host}:{port} "
-            f"to this machine only, and everyone may do everything as {local}"
+            f"{f'({how}) ' if how else ''}to this machine only, and everyone {everyone}"
         )
     else:
-        say(f"promptgit: serving {store.path} on http://{host}:{port} (tokens required)")
+        mode = f"{how}, tokens required" if how else "tokens required"
+        say(f"promptgit: serving {store.path} on http://{host}:{port} ({mode})")
     config = uvicorn.Config(app, log_level="warning", access_log=False)
     deliverer = Deliverer(store.path, say)  # webhooks: only a running server delivers them
     deliverer.start()
