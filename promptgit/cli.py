@@ -745,12 +745,18 @@ def doctor(ctx: click.Context, names: tuple[str, ...], repair: bool, as_json: bo
     "--host", default="127.0.0.1", show_default=True, help="Address to bind (not loopback: tokens needed)."
 )
 @click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535))
+@click.option(
+    "--read-only",
+    is_flag=True,
+    help="Refuse every change (API, page, git push): a read replica. A mirror is always read-only.",
+)
 @click.pass_context
-def serve(ctx: click.Context, host: str, port: int) -> None:
+def serve(ctx: click.Context, host: str, port: int, read_only: bool) -> None:
     """Serve the JSON API, git over HTTP and the web page.
 
     With no tokens configured it binds loopback only and lets every caller do
-    everything as you; create tokens to serve a team.
+    everything as you; create tokens to serve a team. A store kept by
+    'promptgit mirror' is served read-only, and refusals name its primary.
     """
     missing = _missing_server_packages()
     if missing:
@@ -762,9 +768,11 @@ def serve(ctx: click.Context, host: str, port: int) -> None:
         )
     from .server import serve as run
     from .server.errors import Refused
+    from .store import Store
 
+    store = Store(ctx.find_root().obj, read_only=read_only)
     try:
-        run(_store(ctx), host, port, _actor(), lambda line: click.echo(line, err=True))
+        run(store, host, port, _actor(), lambda line: click.echo(line, err=True))
     except Refused as e:
         raise click.ClickException(str(e)) from None
 
@@ -978,6 +986,47 @@ def delete_prompt(ctx: click.Context, name: str, yes: bool) -> None:
         raise click.UsageError(f"this deletes {name} and all of its history for good: add --yes to confirm")
     _store(ctx).delete_prompt(name, actor=_actor())
     click.echo(f"deleted {name} and all of its history")
+
+
+# --- mirrors: read-only copies of a server's store, kept in sync by git (mirror.py) ---------
+
+
+@cli.command()
+@click.argument("url")
+@click.argument("directory", metavar="DIR", type=click.Path(file_okay=False))
+@click.option(
+    "--token",
+    envvar="PROMPTGIT_TOKEN",
+    help="A token of the primary with role reader (or set $PROMPTGIT_TOKEN, which ps does not show). "
+    "Never written down: give it on every run.",
+)
+@click.option("--once", is_flag=True, help="Sync once and exit (for cron, or a first copy).")
+def mirror(url: str, directory: str, token: str | None, once: bool) -> None:
+    """Keep DIR a read-only copy of the server at URL, until Ctrl-C.
+
+    Every prompt (drafts, releases, test runs and promptgit's logs, archived
+    prompts too) is fetched with git; then each change on the server is fetched
+    as soon as its watch endpoint reports it. DIR refuses every change and names
+    URL; 'promptgit --store DIR serve' serves it as a read replica.
+    """
+    from .mirror import Mirror
+
+    m = Mirror(url, directory, token)
+    if once:
+        done = m.once()
+        click.echo(f"{done} ({done.total} from {m.url})")
+        if done.kept:
+            click.secho(
+                f"warning: {m.url} lists no prompt at all, so the {len(done.kept)} here were kept",
+                fg="yellow",
+                err=True,
+            )
+        return
+    click.echo(f"promptgit mirror: keeping {m.path} a read-only copy of {m.url} (Ctrl-C stops)", err=True)
+    try:
+        m.run(lambda line: click.echo(line, err=True))
+    except KeyboardInterrupt:
+        click.echo("promptgit mirror: stopped", err=True)
 
 
 def _list_archived(ctx: click.Context, as_json: bool) -> None:

@@ -16,6 +16,7 @@
       - url: https://ci.example.com/promptgit
         secret: PROMPTGIT_HOOK_KEY   # the variable's NAME; it holds the signing key
         events: [deploy, release]    # default: every event
+    mirror_of: https://prompts.example.com   # a read-only mirror of that server ('promptgit mirror')
 
 Secrets are referenced by environment variable name only.
 """
@@ -49,6 +50,8 @@ TOP_KEYS = {
     "rename_redirect_days": "a whole number of days (0 or more) during which a renamed prompt's "
     "old name points to its new one",
     "webhooks": "a list of webhooks, each a mapping of url, secret and events",
+    "mirror_of": "the http(s) URL of the server this store is a read-only mirror of, written by "
+    "'promptgit mirror' (remove it to make the store writable)",
 }
 RENAME_REDIRECT_DAYS = 30
 ENV_KEYS = {
@@ -107,6 +110,7 @@ class Config:
     rename_redirect_days: int = RENAME_REDIRECT_DAYS
     webhooks: tuple[Webhook, ...] = ()
     require_approvals: Mapping[str, int] = field(default_factory=dict)  # stage -> approvals needed
+    mirror_of: str | None = None  # the primary's URL: this store is its read-only mirror
 
     def environment(self, stage: str) -> Environment:
         return self.environments.get(stage) or Environment(stage)
@@ -174,6 +178,10 @@ def parse(text: str) -> Config:
     if isinstance(days, bool) or not isinstance(days, int) or days < 0:
         raise bad("rename_redirect_days", f"must be {TOP_KEYS['rename_redirect_days']}, not {days!r}")
     hooks = _webhooks(data.get("webhooks"), text)
+    mirror_of = data.get("mirror_of")
+    if mirror_of is not None and (not isinstance(mirror_of, str) or check_url(mirror_of)):
+        problem = check_url(mirror_of) if isinstance(mirror_of, str) else "not a string"
+        raise bad("mirror_of", f"must be {TOP_KEYS['mirror_of']}: {problem}")
     return Config(
         envs,
         require,
@@ -183,6 +191,7 @@ def parse(text: str) -> Config:
         rename_redirect_days=days,
         webhooks=hooks,
         require_approvals={s: n for s, n in approvals.items() if n > 0},
+        mirror_of=mirror_of,
     )
 
 
@@ -250,6 +259,21 @@ def _url_problem(url: str) -> str:
         return "must start with http:// or https://"
     if not parts.hostname:
         return "names no host: write it like https://host[:port]/path"
+    return ""
+
+
+def check_url(url: str) -> str:
+    """What is wrong with `url` as a server's base URL (a mirror's primary; '' when
+    nothing): a webhook's rules, and no credentials (they would be written down),
+    no query or fragment."""
+    problem = _url_problem(url)
+    if problem:
+        return f"{url[:100]!r} {problem}"
+    parts = urlsplit(url)
+    if parts.username is not None or parts.password is not None:
+        return "a URL must not carry a token or password: give the token separately"
+    if parts.query or parts.fragment:
+        return f"{url[:100]!r} has a query or fragment: give the server's base URL"
     return ""
 
 

@@ -22,8 +22,10 @@ statuses. Each message names the bad value and says how to fix it.
     │   ├── InvalidContent      prompt.yaml / tests.yaml
     │   └── RenderError         a missing variable, a sandbox refusal
     ├── Forbidden           403   the actor's role may not do it
+    ├── ReadOnlyStore       403   a mirror, or a store served --read-only: changes go elsewhere
     ├── ProviderError       502   a test run's model server gave no answer (a failed case)
     ├── ServerUnavailable   502   promptgit.Client: no server answer and no copy to serve
+    ├── PrimaryError        502   a mirror's primary did not answer as it should
     └── Busy                503   every render worker stayed busy (bounded.py): retry
 """
 
@@ -40,12 +42,14 @@ __all__ = [
     "InvalidInput",
     "InvalidName",
     "NotFound",
+    "PrimaryError",
     "PromptArchived",
     "PromptExists",
     "PromptNotFound",
     "PromptRenamed",
     "PromptgitError",
     "ProviderError",
+    "ReadOnlyStore",
     "RefNotFound",
     "RenderError",
     "ReviewExists",
@@ -217,6 +221,22 @@ class Forbidden(PromptgitError):
     """The actor's role does not allow the action; the message names the role needed."""
 
 
+class ReadOnlyStore(PromptgitError):
+    """The store is a read-only mirror of `primary` (kept in sync by 'promptgit mirror'),
+    or is served read-only (`primary` None): prompts change elsewhere, never here."""
+
+    def __init__(self, primary: str | None) -> None:
+        if primary:
+            message = f"this store is a read-only mirror of {primary}: make changes there"
+        else:
+            message = (
+                "this store is served read-only ('promptgit serve --read-only'): make changes "
+                "through a server of it that is not read-only, or with the CLI where it lives"
+            )
+        super().__init__(message)
+        self.primary = primary
+
+
 class ProviderError(PromptgitError):
     """The model server could not give an answer; the message says why. A test run
     records it as the case's failure."""
@@ -236,6 +256,11 @@ class ServerUnavailable(PromptgitError):
         )
         self.url = url
         self.reason = reason
+
+
+class PrimaryError(PromptgitError):
+    """The server a mirror copies could not be reached, refused the token, or answered
+    what no promptgit server does; the message names it and what to check."""
 
 
 class Busy(PromptgitError):

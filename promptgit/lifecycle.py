@@ -221,7 +221,7 @@ class Lifecycle(Whereabouts):
         _write_atomic(journal, f"{locks.me()}\n{json.dumps(plan)}\n")
         renames = self._renames_file()
         try:
-            self._write_renames(_redirects_after(renames, event))
+            self._write_renames(redirects_after(renames, event))
             self._fence_and_rename(src, dest, _what(event))
         except BaseException:
             self._write_renames(renames)
@@ -453,7 +453,7 @@ def _what(event: PromptEvent) -> str:
     return f"{noun} of '{event.name}'"
 
 
-def _redirects_after(renames: dict[str, dict[str, Any]], event: PromptEvent) -> dict[str, dict[str, Any]]:
+def redirects_after(renames: dict[str, dict[str, Any]], event: PromptEvent) -> dict[str, dict[str, Any]]:
     """The redirects once `event` is done: a rename adds old -> new (and the names that
     pointed to old point to new); a name that is a prompt again points nowhere."""
     out = {k: dict(v) for k, v in renames.items() if k != event.name}

@@ -15,7 +15,7 @@ rule itself.
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from . import content, history, names
@@ -883,6 +883,18 @@ def actions(state: PromptState, role: str) -> Actions:
     return Actions(
         {v.version: version_actions(state, v, role) for v in state.versions},
         rollback_targets(state, role),
+    )
+
+
+def refuse_all(found: Actions, why: str) -> Actions:
+    """`found` with every action refused for `why` (a read-only store: nothing changes here)."""
+
+    def no(a: Action) -> Action:
+        return replace(a, allowed=False, why=why) if a.applies else a
+
+    return Actions(
+        {v: {k: no(a) for k, a in acts.items()} for v, acts in found.versions.items()},
+        {s: {v: no(a) for v, a in acts.items()} for s, acts in found.rollback.items()},
     )
 
 

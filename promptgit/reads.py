@@ -18,7 +18,7 @@ from typing import Any, Self
 
 from . import changes, config, content, history, names, policy
 from ._git import Commit, Repo, read_refs
-from .errors import InvalidInput, PromptNotFound, RefNotFound, RenderError, StoreNotFound
+from .errors import InvalidInput, PromptNotFound, ReadOnlyStore, RefNotFound, RenderError, StoreNotFound
 from .facts import Facts
 from .history import Deployment
 from .model import (
@@ -64,11 +64,15 @@ SERVED_KEPT = 4096  # prompts `get` keeps ready (one per prompt and stage read l
 class Reader:
     """A directory of prompt repositories. Thread-safe for reads through `get`."""
 
-    def __init__(self, path: str | os.PathLike[str] | None = None, *, index: bool = True) -> None:
+    def __init__(
+        self, path: str | os.PathLike[str] | None = None, *, index: bool = True, read_only: bool = False
+    ) -> None:
         """`index=False`: answer every read by walking git, without the derived-facts
-        index (facts.py); the answers are the same."""
+        index (facts.py); the answers are the same. `read_only`: refuse every write
+        (a mirror store refuses them anyway)."""
         self.path = Path(path if path is not None else default_path())
         self._facts = Facts(self.path) if index else None
+        self.read_only = read_only
         self._local = threading.local()
         self._served: dict[tuple[str, str], tuple[str, Prompt]] = {}
         self._config: tuple[float, config.Config] | None = None
@@ -102,6 +106,17 @@ class Reader:
         """Raise StoreNotFound unless this directory is a store (has promptgit.yaml)."""
         if not (self.path / CONFIG_FILE).is_file():
             raise StoreNotFound(str(self.path))
+
+    @property
+    def primary(self) -> str | None:
+        """The URL of the server this store mirrors (promptgit.yaml's `mirror_of`), or None."""
+        return self.config.mirror_of
+
+    def writable(self) -> None:
+        """Raise ReadOnlyStore, naming the primary, unless prompts may change here."""
+        primary = self.primary
+        if primary is not None or self.read_only:
+            raise ReadOnlyStore(primary)
 
     def _repo_path(self, name: str) -> Path:
         return self.path / f"{names.check_name(name)}.git"
@@ -226,8 +241,14 @@ class Reader:
         return PromptDetails(name, stages, len(self.version_ids(name)))
 
     def actions(self, name: str, role: str) -> policy.Actions:
-        """What `role` may do to each version now, and why not (policy.actions)."""
-        return policy.actions(self._state(name), role)
+        """What `role` may do to each version now, and why not (policy.actions); on a
+        read-only store, nothing, and the reason names where changes go."""
+        found = policy.actions(self._state(name), role)
+        try:
+            self.writable()
+        except ReadOnlyStore as e:
+            return policy.refuse_all(found, str(e))
+        return found
 
     def _state(self, name: str) -> policy.PromptState:
         repo = self._open(name)

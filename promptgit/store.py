@@ -12,10 +12,15 @@ only this class, one method per thing they show or do.
 from __future__ import annotations
 
 import builtins
-from collections.abc import Sequence
+import functools
+import hashlib
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
-from . import tokens
-from .lifecycle import Lifecycle
+from . import names, tokens
+from ._git import Repo
+from .errors import PromptNotFound
+from .lifecycle import Lifecycle, _repos
 from .model import Actor, Collected, Finding, WebhookDelivery
 
 __all__ = ["Store"]
@@ -29,6 +34,7 @@ class Store(Lifecycle):
     """
 
     # --- API tokens (promptgit.yaml keeps their salted hashes only) -------------------
+    # A read-only store (a mirror) may still have its own tokens: they are not prompts.
 
     def create_token(self, name: str, role: str) -> str:
         """A new token named `name` with `role`; the secret is returned this once."""
@@ -99,3 +105,59 @@ class Store(Lifecycle):
                 repo.repack()
             out.append(Collected(name, tuple(old), before, repo.size(), dry_run))
         return out
+
+    # --- replication: what `promptgit mirror` copies ----------------------------------
+
+    def replicas(self) -> builtins.list[str]:
+        """Every repository a mirror copies: each prompt, and each archived one as
+        `_archive/NAME` (no prompt name starts with '_')."""
+        archived = [f"{names.ARCHIVE}/{a}" for a in _repos(self.path / names.ARCHIVE)]
+        return self.names() + archived
+
+    def replica_state(self, name: str) -> dict[str, str | None]:
+        """A repository `replicas` names, as a mirror compares it: the stage tips, and
+        `refs`, a digest of every ref (drafts, tags, notes, promptgit's logs), so that
+        any change at all makes a mirror fetch it again."""
+        if name.startswith(f"{names.ARCHIVE}/"):
+            path = self._archived_path(name.removeprefix(f"{names.ARCHIVE}/"))
+            if not (path / "HEAD").is_file():
+                raise PromptNotFound(name)
+            refs = Repo(str(path)).refs()
+        else:
+            refs = self._open(name).refs()
+        state: dict[str, str | None] = {s: refs.get(f"refs/heads/{s}") for s in names.STAGES}
+        state["refs"] = refs_digest(refs)
+        return state
+
+
+def refs_digest(refs: Mapping[str, str]) -> str:
+    """A digest of a repository's refs: equal digests, equal refs."""
+    text = "".join(f"{sha} {ref}\n" for ref, sha in sorted(refs.items()))
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+# Every write a user can ask for, refused on a read-only store before it starts (with
+# when it writes, for those that can also just read). Tokens are not among them.
+Writes = Callable[[Mapping[str, Any]], bool]  # whether a call (by its keyword arguments) writes
+ALWAYS = ("create edit new_version promote rollback delete deprecate undeprecate follow record_push "
+          "finish_releases install_hooks sweep_creations archive restore rename delete_prompt")  # fmt: skip
+_WRITES: dict[str, Writes] = {
+    **{name: lambda kwargs: True for name in ALWAYS.split()},
+    "test": lambda kwargs: bool(kwargs.get("record", True)),
+    "gc": lambda kwargs: not kwargs.get("dry_run", False),
+    "doctor": lambda kwargs: bool(kwargs.get("repair", False)),
+}
+
+
+def _refusing(method: Callable[..., Any], writes: Writes) -> Callable[..., Any]:
+    @functools.wraps(method)
+    def call(self: Store, *args: Any, **kwargs: Any) -> Any:
+        if writes(kwargs):
+            self.writable()
+        return method(self, *args, **kwargs)
+
+    return call
+
+
+for _name, _writes in _WRITES.items():
+    setattr(Store, _name, _refusing(getattr(Store, _name), _writes))

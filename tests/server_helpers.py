@@ -19,15 +19,33 @@ def free_port() -> int:
 
 
 class Server:
-    """`python -m promptgit --store STORE serve` in a subprocess, stopped by `stop()`."""
+    """`python -m promptgit --store STORE serve` in a subprocess, stopped by `stop()`.
+    `args` are more options of serve (e.g. --read-only); `port` a given port (to
+    start a server again where clients expect it)."""
 
-    def __init__(self, store: Path, env: dict[str, str] | None = None, port: int | None = None) -> None:
-        self.port = port or free_port()  # a given port: a restart where clients expect it
+    def __init__(
+        self,
+        store: Path,
+        env: dict[str, str] | None = None,
+        args: tuple[str, ...] = (),
+        port: int | None = None,
+    ) -> None:
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = store.parent / f"serve-{self.port}.log"
-        self._out = open(self.log, "wb")  # noqa: SIM115 - closed in stop()
+        self._out = open(self.log, "ab")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "promptgit", "--store", str(store), "serve", "--port", str(self.port)],
+            [
+                sys.executable,
+                "-m",
+                "promptgit",
+                "--store",
+                str(store),
+                "serve",
+                "--port",
+                str(self.port),
+                *args,
+            ],
             stdout=self._out,
             stderr=subprocess.STDOUT,
             env={**os.environ, **(env or {})},
@@ -43,10 +61,11 @@ class Server:
                     raise RuntimeError(f"promptgit serve did not start: {self.log.read_text()}") from None
                 time.sleep(0.05)
 
-    def stop(self) -> None:
+    def stop(self, grace: float = 10) -> None:
+        """SIGTERM, then SIGKILL after `grace` seconds (uvicorn waits for open long polls)."""
         self.proc.terminate()
         try:
-            self.proc.wait(timeout=10)
+            self.proc.wait(timeout=grace)
         except subprocess.TimeoutExpired:
             self.proc.kill()
         self._out.close()

@@ -54,7 +54,7 @@ def build(
     auth = Auth(store, local, open=open)
     api = create_api(store, auth)
     if stopping is not None:
-        stopping.append(api.state.watcher.close)
+        stopping.extend(w.close for w in api.state.watchers)
     mount_ui(api, store, auth)
     git = GitHttp(auth)
     stage_reads = StageReads(store)
@@ -211,13 +211,17 @@ def serve(store: Store, host: str, port: int, local: Actor, say: Callable[[str],
     app = build(store, local, open=not store.config.tokens, stopping=stopping)
     sock = listen(host, port)
     port = sock.getsockname()[1]
+    primary = store.primary
+    how = f"read-only, a mirror of {primary}" if primary else "read-only" if store.read_only else ""
     if not store.config.tokens:
+        everyone = "may read everything" if how else f"may do everything as {local}"
         say(
             f"promptgit: no tokens configured: serving {store.path} on http://{host}:{port} "
-            f"to this machine only, and everyone may do everything as {local}"
+            f"{f'({how}) ' if how else ''}to this machine only, and everyone {everyone}"
         )
     else:
-        say(f"promptgit: serving {store.path} on http://{host}:{port} (tokens required)")
+        mode = f"{how}, tokens required" if how else "tokens required"
+        say(f"promptgit: serving {store.path} on http://{host}:{port} ({mode})")
 
     class Server(uvicorn.Server):
         async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:

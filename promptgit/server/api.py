@@ -164,7 +164,8 @@ class StageOut(BaseModel):
 class WatchOut(BaseModel):
     cursor: str = Field(description="Send it back as since= to wait for the next change")
     prompts: dict[str, dict[str, str | None] | None] = Field(
-        description="Each watched prompt's stage tips (the stage reads' ETags); null: no such prompt now"
+        description="Each watched prompt's stage tips (the stage reads' ETags), with mirror=true also "
+        "`refs` (a digest of all its refs); null: no such prompt now"
     )
 
 
@@ -662,7 +663,8 @@ def create_api(store: Store, auth: Auth) -> FastAPI:
         return JSONResponse(prompt.to_json(), headers={"ETag": tag})
 
     watcher = Watcher(store)
-    app.state.watcher = watcher  # serve() closes it first on shutdown
+    mirrors = Watcher(store, replicas=True)
+    app.state.watchers = (watcher, mirrors)  # serve() closes them first on shutdown
 
     @app.get("/watch", response_model=WatchOut, tags=["stages"])
     async def watch(
@@ -670,12 +672,19 @@ def create_api(store: Store, auth: Auth) -> FastAPI:
         prompt: Annotated[list[str] | None, Query(description="A prompt to watch; none: all")] = None,
         since: Annotated[str | None, Query(description="The cursor of the last answer seen")] = None,
         timeout: Annotated[float, Query(ge=0, le=MAX_TIMEOUT)] = 30,
+        mirror: Annotated[
+            bool,
+            Query(
+                description="Answer what 'promptgit mirror' copies: archived prompts too (as "
+                "_archive/NAME), each entry with `refs`, a digest of every ref of the repository"
+            ),
+        ] = False,
     ) -> dict[str, Any]:
         """Each watched prompt's stage tips, as soon as they differ from the answer whose
         cursor is `since` (or after `timeout` seconds, unchanged): how applications learn,
         within a fraction of a second, that a stage moved."""
         prompts = check_names(prompt) if prompt else None
-        return watch_json(await watcher.watch(prompts, since, timeout))
+        return watch_json(await (mirrors if mirror else watcher).watch(prompts, since, timeout))
 
     @app.get("/prompts/{name:path}/actions", response_model=ActionsOut, tags=["prompts"])
     def actions(name: str, actor: Reader) -> dict[str, Any]:

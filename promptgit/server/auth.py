@@ -67,10 +67,16 @@ class Auth:
         return actor
 
     def require(self, needed: str) -> Callable[[Request], Awaitable[Actor]]:
-        """A FastAPI dependency: the request's actor, with at least role `needed`."""
+        """A FastAPI dependency: the request's actor, with at least role `needed`. A
+        route that changes prompts (needing more than reader) on a read-only store is
+        refused for any valid token with ReadOnlyStore, which names where to go."""
 
         async def dependency(request: Request) -> Actor:
-            return self.actor(bearer(request.headers.get("authorization")), needed)
+            token = bearer(request.headers.get("authorization"))
+            if needed != "reader" and (self.store.read_only or self._config().mirror_of):
+                self.actor(token, "reader")  # who asks first: a stranger learns nothing
+                self.store.writable()
+            return self.actor(token, needed)
 
         return dependency
 

@@ -34,10 +34,12 @@ from ..errors import (
     Forbidden,
     InvalidInput,
     NotFound,
+    PrimaryError,
     PromptArchived,
     PromptgitError,
     PromptRenamed,
     ProviderError,
+    ReadOnlyStore,
     RuleViolation,
     ServerUnavailable,
 )
@@ -53,8 +55,12 @@ STATUS: list[tuple[type[PromptgitError], int, str]] = [
     (RuleViolation, 409, "rule"),
     (InvalidInput, 422, "invalid"),
     (Forbidden, 403, "forbidden"),
+    # not 409: nothing a retry or a fresh read fixes; its own code, so a client tells it
+    # from a role refusal and can follow the primary's URL in the message
+    (ReadOnlyStore, 403, "read_only"),
     (ProviderError, 502, "provider"),
     (ServerUnavailable, 502, "unavailable"),  # raised by promptgit.Client, never by the server
+    (PrimaryError, 502, "primary"),  # a mirror's upstream, were a server ever to sync one
     (Busy, 503, "busy"),
 ]
 

@@ -23,8 +23,8 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import InvalidName
-from ..names import check_name
+from ..errors import InvalidContent, InvalidName, ReadOnlyStore
+from ..names import ARCHIVE, check_name
 from .auth import Auth, basic_password
 from .errors import AuthError, Refusal
 from .lifecycle import git_refusal
@@ -70,6 +70,11 @@ class GitRequest:
         return self.service == "git-receive-pack"
 
     @property
+    def archived(self) -> bool:
+        """`_archive/NAME`: an archived prompt, which mirrors fetch (and nobody pushes to)."""
+        return self.name.startswith(f"{ARCHIVE}/")
+
+    @property
     def role(self) -> str:
         return "editor" if self.pushing else "reader"
 
@@ -81,7 +86,8 @@ def classify(method: str, raw_path: bytes | None, path: str, query: bytes) -> Gi
     percent-encoding (so what was sent, what the server decoded and what git
     will see are the same string), with no empty, '.' or '..' segment and no
     trailing '/' or '.'. It must end in one of the three endpoints exactly, the
-    rest must be a valid prompt name, the method must be the endpoint's, and the
+    rest must be a valid prompt name (or `_archive/` and one: an archived prompt, for
+    mirrors), the method must be the endpoint's, and the
     query must be exactly `service=<one of SERVICES>` for info/refs and empty
     otherwise. The role a request needs follows from the service classified here.
     """
@@ -102,7 +108,7 @@ def classify(method: str, raw_path: bytes | None, path: str, query: bytes) -> Gi
         raise Refusal(404, "not a smart-HTTP git path (dumb HTTP, such as HEAD or objects/, is not served)")
     name = rest[: -len(f".git/{endpoint}")]
     try:
-        check_name(name)
+        check_name(name.removeprefix(f"{ARCHIVE}/"))
     except InvalidName as e:
         raise Refusal(400, f"malformed git path: {e}") from None
     if method != ENDPOINTS[endpoint]:
@@ -137,16 +143,28 @@ class GitHttp:
             allow = [(b"allow", e.allow.encode())] if e.allow else []
             return await _plain(send, e.status, e.message, allow)
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        read_only = req.pushing and self._read_only()
         try:
             actor = self.auth.actor(
                 basic_password(headers.get("authorization")),
-                req.role,
+                "reader" if read_only else req.role,  # who it is, then where to push instead
                 "pushing" if req.pushing else "fetching",
             )
         except AuthError as e:
             extra = [(b"www-authenticate", b'Basic realm="promptgit"')] if e.status == 401 else []
             return await _plain(send, e.status, e.message, extra)
+        if read_only:
+            return await _plain(send, 403, self._push_refusal(req.name))
+        if req.archived and req.pushing:
+            name = req.name.removeprefix(f"{ARCHIVE}/")
+            return await _plain(
+                send, 403, f"prompt '{name}' is archived: restore it with 'promptgit restore {name}' first"
+            )
         if not (self.store.path / f"{req.name}.git" / "HEAD").is_file():  # only now: no probing names
+            if req.archived:
+                return await _plain(
+                    send, 404, f"no archived prompt named '{req.name.removeprefix(ARCHIVE + '/')}'"
+                )
             base = f"{scope.get('scheme', 'http')}://{headers.get('host', 'localhost')}"
             return await _plain(send, *git_refusal(self.store, req.name, base))  # archived: 410
         env = {
@@ -184,6 +202,24 @@ class GitHttp:
                 # made without --atomic, with a message the pusher sees
                 env["PROMPTGIT_PUSH_ATOMIC"] = "1" if "atomic" in capabilities else "0"
         await self._backend(env, receive, send)
+
+    def _read_only(self) -> bool:
+        try:
+            return self.store.read_only or self.store.primary is not None
+        except InvalidContent:
+            return False  # the auth check answers 503 for a broken promptgit.yaml
+
+    def _push_refusal(self, name: str) -> str:
+        """What a push to a read-only server is told (git prints it after 'remote:')."""
+        try:
+            primary = self.store.primary
+        except InvalidContent:
+            primary = None
+        refusal = ReadOnlyStore(primary)
+        if primary is None:
+            return str(refusal)
+        url = f"{primary}/git/{name}.git"
+        return f"{refusal} (push to {url}: git remote set-url --push origin {url})"
 
     async def _backend(self, env: dict[str, str], receive: Receive, send: Send) -> None:
         proc = await asyncio.create_subprocess_exec(

@@ -55,10 +55,18 @@ def check_names(prompts: list[str]) -> list[str]:
 
 
 class Watcher:
-    """The server's one change-noticing thread, and the requests waiting on it."""
+    """The server's one change-noticing thread, and the requests waiting on it.
 
-    def __init__(self, store: Store, *, poll: float = POLL, rescan: float = RESCAN) -> None:
+    By default each prompt's entry is its stage tips; `replicas=True` makes one for
+    mirrors, whose entries name every repository a mirror copies (archived prompts as
+    `_archive/NAME`) with the stage tips and `refs`, a digest of every ref, so that
+    a draft edit, a deprecation or a test run moves it too."""
+
+    def __init__(
+        self, store: Store, *, poll: float = POLL, rescan: float = RESCAN, replicas: bool = False
+    ) -> None:
         self.store = store
+        self.replicas = replicas
         self.poll = poll
         self.rescan = rescan
         self._lock = threading.Lock()
@@ -78,14 +86,17 @@ class Watcher:
         out: Answer = {}
         for name in prompts:
             try:
-                out[name] = self.store.tips(name)
+                out[name] = self.store.replica_state(name) if self.replicas else self.store.tips(name)
             except PromptgitError:  # missing, archived, renamed, or an invalid name
                 out[name] = None
         return out
 
+    def names(self) -> list[str]:
+        return self.store.replicas() if self.replicas else self.store.names()
+
     def read_all(self) -> Answer:
         try:
-            return self.read(self.store.names())
+            return self.read(self.names())
         except PromptgitError:  # the store itself is gone
             return {}
 
@@ -196,7 +207,7 @@ class Watcher:
         with self._lock:
             watched = set(self._watched)
             everything = self._everything > 0
-        names = self.store.names() if everything and full else None  # may raise: the caller retries
+        names = self.names() if everything and full else None  # may raise: the caller retries
         fresh = self.read(sorted(watched | set(names or [])))
         with self._lock:
             before = (self._tips, self._names)
