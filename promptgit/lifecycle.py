@@ -49,9 +49,9 @@ from .errors import (
     RuleViolation,
 )
 from .model import Actor, VersionInfo
-from .operations import Files
+from .operations import Files, Operations
 from .prompt_events import ArchivedPrompt, PromptEvent, last, read_log
-from .whereabouts import RENAMES, STATE, Whereabouts
+from .whereabouts import RENAMES, STATE
 
 LOCK = f"{STATE}/store.lock"
 DELETED = f"{STATE}/deleted.jsonl"
@@ -62,7 +62,7 @@ QUIET_WAIT = 10.0  # seconds to wait for the writes and pushes in a prompt to fi
 
 
 # What each needs, and how a refusal (and the page's tooltip) names it.
-class Lifecycle(Whereabouts):
+class Lifecycle(Operations):
     """The Store methods that move a prompt's repository (see the module)."""
 
     def create(

@@ -33,7 +33,7 @@ from .errors import (
 )
 from .model import Actor, ApprovalInfo, DeploymentInfo, EditResult, ReviewInfo, VersionInfo
 from .names import RefSpec, Version
-from .reads import Reader
+from .whereabouts import Whereabouts, notice
 
 REPO_CONFIG = {
     "core.logAllRefUpdates": "always",
@@ -47,7 +47,7 @@ Files = Mapping[str, str]
 CREATING = ".create-"  # a prompt being created: built in <store>/.create-XXXX, then renamed
 
 
-class Operations(Reader):
+class Operations(Whereabouts):
     # --- writes -----------------------------------------------------------------
 
     def _apply(
@@ -788,3 +788,8 @@ def _message(message: str, v: Version) -> str:
 
 def _short(sha: str | None) -> str:
     return sha[:10] if sha else "absent"
+
+
+# A write that fails because its prompt moved says where it went (whereabouts.py).
+notice(Operations, ("edit", "new_version", "promote", "rollback", "delete", "test", "follow", "record_push",
+                    "finish_releases", "review", "approve"), False)  # fmt: skip

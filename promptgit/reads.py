@@ -14,9 +14,9 @@ import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
-from . import changes, config, content, history, names, policy
+from . import changes, config, content, history, names
 from ._git import Commit, Repo, read_refs
 from .errors import InvalidInput, PromptNotFound, ReadOnlyStore, RefNotFound, RenderError, StoreNotFound
 from .facts import Facts
@@ -38,6 +38,9 @@ from .model import (
     VersionInfo,
 )
 from .names import STAGES, RefSpec, Version
+
+if TYPE_CHECKING:
+    from . import policy
 
 CONFIG_FILE = config.FILE
 DEFAULT_STORE = "prompts"
@@ -243,6 +246,8 @@ class Reader:
     def actions(self, name: str, role: str) -> policy.Actions:
         """What `role` may do to each version now, and why not (policy.actions); on a
         read-only store, nothing, and the reason names where changes go."""
+        from . import policy  # the rules load only when asked for
+
         found = policy.actions(self._state(name), role)
         try:
             self.writable()
@@ -251,6 +256,8 @@ class Reader:
         return found
 
     def _state(self, name: str) -> policy.PromptState:
+        from . import policy  # the rules load only when asked for
+
         repo = self._open(name)
         current = _current(repo)
         required = self.config.require_approvals
@@ -268,6 +275,8 @@ class Reader:
     @staticmethod
     def _gates(repo: Repo, name: str, v: VersionInfo, required: Mapping[str, int]) -> dict[str, str]:
         """Per gated stage, why the version's tip may not enter it yet (require_approvals)."""
+        from . import policy  # the rules load only when asked for
+
         if v.stage == "PROD" or not required:
             return {}
         version = Version.parse(v.version)
@@ -447,6 +456,8 @@ class Reader:
     def approvals(self, name: str, ref: RefSpec | str) -> Approvals:
         """The approvals of NAME@REF's revisions (a version, or a review branch), newest
         first, each saying whether it counts toward require_approvals for the tip."""
+        from . import policy  # the rules load only when asked for
+
         repo = self._open(name)
         spec = RefSpec.parse(ref) if isinstance(ref, str) else ref
         r = self._resolve(repo, name, spec)

@@ -140,7 +140,8 @@ def refs_digest(refs: Mapping[str, str]) -> str:
 # when it writes, for those that can also just read). Tokens are not among them.
 Writes = Callable[[Mapping[str, Any]], bool]  # whether a call (by its keyword arguments) writes
 ALWAYS = ("create edit new_version promote rollback delete deprecate undeprecate follow record_push "
-          "finish_releases install_hooks sweep_creations archive restore rename delete_prompt")  # fmt: skip
+          "finish_releases install_hooks sweep_creations archive restore rename delete_prompt "
+          "review approve")  # fmt: skip
 _WRITES: dict[str, Writes] = {
     **{name: lambda kwargs: True for name in ALWAYS.split()},
     "test": lambda kwargs: bool(kwargs.get("record", True)),

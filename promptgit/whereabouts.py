@@ -27,7 +27,7 @@ from . import names, prompt_events
 from ._git import Repo
 from .errors import ConcurrentUpdate, PromptArchived, PromptgitError, PromptNotFound, PromptRenamed
 from .model import PromptSummary
-from .operations import Operations
+from .reads import Reader
 
 STATE = ".promptgit"  # the store's own files (names() skips dot-folders)
 RENAMES = f"{STATE}/renames.json"
@@ -35,7 +35,7 @@ DAY = 86400
 OPEN_REPOSITORIES = 256  # per thread; a server that lists 10,000 prompts keeps no more
 
 
-class Whereabouts(Operations):
+class Whereabouts(Reader):
     """The Store's reads and writes, noticing a prompt that moved (see the module)."""
 
     _renames_seen: tuple[tuple[int, int, int], dict[str, dict[str, Any]]] | None = None
@@ -171,8 +171,7 @@ class Whereabouts(Operations):
 _CHECKED_READS = ("details", "actions", "resolve", "versions", "version_ids", "version", "tips",
                   "version_detail", "show", "log", "diff", "render", "prompt", "repository",
                   "approvals", "reviews")  # fmt: skip
-_EXPLAINED = ("get", "edit", "new_version", "promote", "rollback", "delete", "test", "follow",
-              "record_push", "finish_releases", "review", "approve")  # fmt: skip
+_EXPLAINED = ("get",)  # and every write: operations.py wraps those
 
 
 def _noticing(method: Callable[..., Any], check_answer: bool) -> Callable[..., Any]:
@@ -205,5 +204,11 @@ def _noticing(method: Callable[..., Any], check_answer: bool) -> Callable[..., A
     return call
 
 
-for _method in _CHECKED_READS + _EXPLAINED:
-    setattr(Whereabouts, _method, _noticing(getattr(Operations, _method), _method in _CHECKED_READS))
+def notice(cls: type, methods: tuple[str, ...], check_answer: bool) -> None:
+    """Wrap `cls`'s `methods` with `_noticing` (a subclass's writes: operations.py)."""
+    for method in methods:
+        setattr(cls, method, _noticing(getattr(cls, method), check_answer))
+
+
+notice(Whereabouts, _CHECKED_READS, True)
+notice(Whereabouts, _EXPLAINED, False)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import click
 import pytest
 from click.testing import CliRunner, Result
 from conftest import PROMPT, prompt_text, snapshot
@@ -276,21 +277,41 @@ def test_log_human(seeded) -> None:
 
 def test_every_command_has_help() -> None:
     runner = CliRunner()
-    for name, command in cli.commands.items():
-        assert command.help, f"{name} has no help text"
+    with click.Context(cli) as ctx:
+        names = cli.list_commands(ctx)
+        commands = {name: cli.get_command(ctx, name) for name in names}
+    for name, command in commands.items():
+        assert command is not None and command.help, f"{name} has no help text"
         result = runner.invoke(cli, [name, "--help"])
         assert result.exit_code == 0 and "Usage:" in result.output
+
+
+def test_every_command_is_listed_where_it_is_loaded_from() -> None:
+    """A command defined in cli_reads or cli_writes but missing from cli.READS or
+    cli.WRITES would run only by luck (after another command loaded its module)."""
+    import importlib
+
+    from promptgit import cli as cli_module
+
+    before = set(cli.commands)
+    for module, listed in (
+        ("promptgit.cli_reads", cli_module.READS),
+        ("promptgit.cli_writes", cli_module.WRITES),
+    ):
+        importlib.import_module(module)
+        assert set(cli.commands) - before <= set(listed) | before, module
+    assert set(cli.commands) == set(cli_module.READS) | set(cli_module.WRITES)
 
 
 def test_unexpected_errors_are_one_line_and_traceback_is_opt_in(
     seeded, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from promptgit import store
+    from promptgit import whereabouts
 
     def boom(*args: object, **kwargs: object) -> None:
         raise RuntimeError("kaboom")
 
-    monkeypatch.setattr(store.Store, "versions", boom)
+    monkeypatch.setattr(whereabouts.Whereabouts, "versions", boom)  # Store's reads too
     fails(
         seeded("versions", "greeting"), "error: unexpected RuntimeError: kaboom. This is a bug in promptgit"
     )

@@ -1,0 +1,90 @@
+"""Lean start-up: what read commands, the hook client and the application client
+import (modules, never times)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from promptgit import Store
+
+# Loaded only by what writes, decides rules, runs tests, serves or renders.
+NOT_FOR_READS = {
+    "promptgit.operations",
+    "promptgit.lifecycle",
+    "promptgit.policy",
+    "promptgit.prompt_tests",
+    "promptgit.tokens",
+    "promptgit.hooks",
+    "promptgit.store",
+    "promptgit.bounded",
+    "promptgit.server",
+    "jinja2",
+    "fastapi",
+    "starlette",
+    "uvicorn",
+    "pydantic",
+    "httpx",
+    "http.client",
+    "urllib.request",
+}
+
+PROBE = """
+import runpy, sys, json
+sys.argv = ["promptgit", *json.loads(sys.argv[1])]
+try:
+    runpy.run_module("promptgit", run_name="__main__")
+except SystemExit:
+    pass
+print("\\nMODULES " + json.dumps(sorted(sys.modules)))
+"""
+
+
+def imported(*args: str) -> set[str]:
+    out = subprocess.run(
+        [sys.executable, "-c", PROBE, json.dumps(list(args))], capture_output=True, text=True, check=True
+    ).stdout
+    return set(json.loads(out.rsplit("MODULES ", 1)[1]))
+
+
+def loaded(modules: set[str], names: set[str]) -> set[str]:
+    return {m for m in modules if m in names or any(m.startswith(n + ".") for n in names)}
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["show", "greeting", "--json"],
+        ["show", "greeting@dev"],
+        ["versions", "greeting", "--json"],
+        ["list", "--json"],
+        ["log", "greeting@dev", "--json"],
+    ],
+)
+def test_a_read_command_loads_no_writes_rules_tests_or_server(greeting: Store, command: list[str]) -> None:
+    modules = imported("--store", str(greeting.path), *command)
+    assert "promptgit.reads" in modules  # it did read
+    assert loaded(modules, NOT_FOR_READS) == set()
+
+
+def test_a_write_command_still_loads_what_it_needs(greeting: Store) -> None:
+    modules = imported("--store", str(greeting.path), "promote", "greeting@v1.0")
+    assert {"promptgit.operations", "promptgit.policy"} <= modules
+
+
+def test_help_loads_neither_the_store_nor_pygit2() -> None:
+    modules = imported("--help")
+    assert loaded(modules, {"pygit2", "promptgit.reads", "promptgit._git", "yaml"}) == set()
+
+
+def test_the_application_client_loads_no_store_server_or_templates() -> None:
+    code = "import sys, json; from promptgit import Client; print(json.dumps(sorted(sys.modules)))"
+    modules = set(json.loads(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                                            check=True).stdout))  # fmt: skip
+    assert (
+        loaded(modules, {"pygit2", "jinja2", "fastapi", "yaml", "promptgit.store", "promptgit.reads"})
+        == set()
+    )
