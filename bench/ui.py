@@ -1,8 +1,8 @@
-"""How long the prompt page takes for a prompt with 200 versions (target: under
+"""How long the prompt page takes for a prompt with 1,000 versions (target: under
 100 ms), beside its floor: the JSON version history the page is built from.
 Prints figures; never fails on them.
 
-    python bench/ui.py [--versions 200] [--requests 30]
+    python bench/ui.py [--versions 1000] [--requests 30]
 """
 
 from __future__ import annotations

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -82,3 +83,31 @@ def test_the_home_page_is_paged_with_a_next_page_link(served: tuple[Store, Serve
         rows = re.findall(r'data-prompt="([^"]+)"', second)
         assert rows == sorted(NAMES)[PROMPTS_PER_PAGE:]
         assert "Next page" not in second and '<a href="/">First page</a>' in second
+
+
+def test_a_prompt_page_shows_its_newest_versions_and_what_stages_serve(tmp_path: Path) -> None:
+    from promptgit.server.ui import VERSIONS_PER_PAGE
+
+    store = Store.init(tmp_path / "prompts")
+    store.create("long", {"prompt.yaml": PROMPT}, "first", actor=ADMIN)
+    store.promote("long", "v1.0", actor=ADMIN)
+    store.promote("long", "v1.0", actor=ADMIN)  # prod serves v1.0, the oldest, throughout
+    for _ in range(VERSIONS_PER_PAGE + 9):
+        store.new_version("long", actor=ADMIN)
+    every = store.version_ids("long")
+    server = Server(store.path)
+    try:
+        with httpx.Client(base_url=server.url, timeout=30) as http:
+            first = http.get("/ui/prompts/long").text
+            rows = re.findall(r'<tr data-version="([^"]+)"', first)
+            assert rows == [*reversed(every[-VERSIONS_PER_PAGE:]), "v1.0"]  # newest first, prod pinned
+            assert "with 1 older version a stage serves now" in first
+            older = re.search(r'<a rel="next" href="([^"]+)">Older versions</a>', first)
+            assert older is not None
+            second = http.get(older.group(1)).text
+            rows2 = re.findall(r'<tr data-version="([^"]+)"', second)
+            assert rows2 == [every[-1], *reversed(every[:-VERSIONS_PER_PAGE])]  # dev's, pinned
+            assert "Older versions" not in second and "Newest versions" in second
+            assert len(first.encode()) < 200_000
+    finally:
+        server.stop()

@@ -9,7 +9,7 @@ disables what the token's role may not do.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -19,7 +19,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from ..errors import ConcurrentUpdate, PromptgitError
 from ..lifecycle import why_not
-from ..model import Actor, RevisionInfo
+from ..model import Actor, RevisionInfo, VersionInfo
 from ..names import STAGES, RefSpec
 from ..policy import Action
 from ..store import Store
@@ -32,6 +32,7 @@ PAGES = ("archive.html", "base.html", "diff.html", "docs.html", "error.html", "i
 COOKIE = "promptgit_token"
 LOG_LINES = 15
 PROMPTS_PER_PAGE = 200  # the home page lists this many, then links the next page
+VERSIONS_PER_PAGE = 50  # a prompt's page shows the newest this many, and whatever a stage serves
 BADGE = {"DEV": "dev", "TST": "tst", "PROD": "prod"}
 
 
@@ -218,7 +219,8 @@ def mount_ui(app: FastAPI, store: Store, auth: Auth) -> None:
         draft: Mapping[str, str] | None = None,
         results: Any = None,
     ) -> HTMLResponse:
-        versions = store.versions(name)
+        every = store.versions(name)
+        versions, older, pinned = _page_of(every, request.query_params.get("before"))
         actions = store.actions(name, actor.role)
         current = {s: store.serving(name, s) for s in STAGES}
         logs = {
@@ -239,7 +241,10 @@ def mount_ui(app: FastAPI, store: Store, auth: Auth) -> None:
             name=name,
             actor=actor,
             versions=versions,
-            buttons={v: buttons(acts, actor) for v, acts in actions.versions.items()},
+            older=older,
+            before=request.query_params.get("before"),
+            pinned=pinned,
+            buttons={v.version: buttons(actions.versions[v.version], actor) for v in versions},
             current=current,
             logs=logs,
             rollback=actions.rollback,
@@ -420,3 +425,17 @@ def mount_ui(app: FastAPI, store: Store, auth: Auth) -> None:
     @app.get("/ui/static/style.css", include_in_schema=False)
     def style() -> Response:
         return Response(css, media_type="text/css", headers={"Cache-Control": "max-age=3600"})
+
+
+def _page_of(every: Sequence[VersionInfo], before: str | None) -> tuple[list[VersionInfo], str | None, int]:
+    """The versions a prompt's page shows, oldest first: the newest VERSIONS_PER_PAGE
+    (before `before`, a version on the page before: a cursor that stays good), and every
+    version a stage serves now, wherever it is. Also the cursor of the next, older page
+    (None: this is the oldest), and how many were pinned from outside the page."""
+    at = {v.version: i for i, v in enumerate(every)}
+    end = at.get(before, len(every)) if before else len(every)
+    start = max(0, end - VERSIONS_PER_PAGE)
+    page = list(every[start:end])
+    serving = [v for v in every if v.current_in and not start <= at[v.version] < end]
+    shown = sorted([*serving, *page], key=lambda v: at[v.version])
+    return shown, page[0].version if start and page else None, len(serving)
