@@ -24,6 +24,7 @@ from promptgit import Actor, Store
 
 PROMPT = "variables: [name]\ntemplate: |\n  Hello {{ name }}, how can I help?\n"
 TARGET_MS = 100.0
+TARGET_BYTES = 200_000
 
 
 def build(store: Store, versions: int) -> str:
@@ -56,7 +57,7 @@ def timed(client: httpx.Client, path: str, n: int) -> list[float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--versions", type=int, default=200)
+    parser.add_argument("--versions", type=int, default=1000)
     parser.add_argument("--requests", type=int, default=30)
     args = parser.parse_args()
     os.environ["GIT_CONFIG_NOSYSTEM"] = "1"
@@ -81,6 +82,7 @@ def main() -> None:
                     time.sleep(0.05)
             floor = timed(client, f"/prompts/{name}/versions", args.requests)
             page = timed(client, f"/ui/prompts/{name}", args.requests)
+            size = len(client.get(f"/ui/prompts/{name}").content)
         f, p = statistics.median(floor), statistics.median(page)
         verdict = "meets" if p < TARGET_MS else "MISSES"
         print(f"{'request':<44} {'median':>9} {'p95':>9} {'ratio':>7}  target")
@@ -90,6 +92,7 @@ def main() -> None:
         print(
             f"{'GET /ui/prompts/NAME (the page)':<44} {p:>7.1f}ms {sorted(page)[int(len(page) * 0.95) - 1]:>7.1f}ms {p / f:>6.2f}x  < {TARGET_MS:.0f} ms: {verdict}"
         )
+        print(f"{'the page, bytes':<44} {size:>9,} {'':>9} {'':>7}  < {TARGET_BYTES:,}: {'meets' if size < TARGET_BYTES else 'MISSES'}")
     finally:
         if proc is not None:
             proc.terminate()
