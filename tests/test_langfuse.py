@@ -593,7 +593,7 @@ def test_the_readmes_langfuse_snippet_runs(
     """README's "Moving from Langfuse" Python block, as written, with the environment
     it names pointed at the test server."""
     readme = (ROOT / "README.md").read_text()
-    section = readme[readme.index("\n## Moving from Langfuse\n") :]
+    section = readme[readme.index("\n### Moving from Langfuse\n") :]
     section = section[: section.find("\n## ", 1)]
     [snippet] = re.findall(r"^```python\n(.*?)^```$", section, re.S | re.M)
     monkeypatch.setenv("LANGFUSE_HOST", served[1].url)

@@ -36,7 +36,7 @@ DEADLINE = 60.0
 def readme_verifier() -> Callable[[bytes, bytes, str], bool]:
     """`verified` from the README's Webhooks section, run as written."""
     text = README.read_text()
-    section = text[text.index("\n## Webhooks\n") :]
+    section = text[text.index("\n### Webhooks\n") :]
     code = re.search(r"^```python\n(.*?)^```$", section, re.S | re.M)
     assert code is not None, "the README's Webhooks section shows the signature check in Python"
     scope: dict[str, Any] = {}
