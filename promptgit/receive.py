@@ -26,7 +26,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import changes, locks
+from . import locks
 from .hooks import HOOKS, RULED
 from .names import REVIEW
 
@@ -204,7 +204,6 @@ def post_receive(lines: Iterable[str], git_dir: str, push: str) -> int:
     for leftover in _state(git_dir, push).parent.glob(f"push-{int(push)}.*"):
         leftover.unlink(missing_ok=True)
     root, name = _store_and_name(git_dir)
-    changes.touch(root)  # the refs have moved: watchers look now
     store = Store(root)
     pushed = _updates(lines)
     actor = _pusher()
