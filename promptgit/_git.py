@@ -386,7 +386,7 @@ class Repo:
     def _write_staged(self) -> None:
         odb = self._r.odb
         for sha, (kind, raw) in self._staged.raw.items():
-            written = str(odb.write(_TYPES[kind], raw))
+            written = str(_write_object(odb, _TYPES[kind], raw))
             if written != sha:  # our serializer and libgit2 must agree to the byte
                 raise AssertionError(f"object hash mismatch: {written} != {sha}")
         self._staged = _Staged()
@@ -623,6 +623,24 @@ def pack_in_background(path: str) -> None:
 @functools.cache
 def _has_flock() -> bool:
     return shutil.which("flock") is not None
+
+
+def _write_object(odb: Any, kind: Any, raw: bytes) -> Any:
+    """Write one loose object. A repack running beside us (`pack_in_background`, or
+    git's own) prunes loose objects and removes the fan-out folders it empties, and
+    libgit2, unlike git, does not try again when `objects/37/` vanishes between its
+    mkdir and its rename. Writing an object is idempotent, so try again here."""
+    for attempt in range(WRITE_ATTEMPTS):
+        try:
+            return odb.write(kind, raw)
+        except OSError as e:
+            if attempt == WRITE_ATTEMPTS - 1 or "No such file or directory" not in str(e):
+                raise
+            time.sleep(0.001 * (attempt + 1))
+    raise AssertionError("unreachable")
+
+
+WRITE_ATTEMPTS = 10
 
 
 def _free(txns: Sequence[Any]) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import subprocess
 import threading
 import time
 from pathlib import Path
@@ -105,3 +106,30 @@ def test_a_repack_holding_the_lock_makes_others_skip_not_wait(
             greeting.edit("greeting", "v1.0", {"prompt.yaml": prompt_text(f"Yo {i}")}, "edit", actor=actor)
         assert packs(repo) == before  # every write returned; no repack ran meanwhile
     assert greeting.get("greeting", "dev").source == prompt_text("Yo 4")
+
+
+def test_writes_survive_repacks_that_prune_the_folders_they_write_into(greeting: Store, actor: Actor) -> None:
+    """git's repack -d and prune-packed remove the loose-object folders they empty; a
+    write whose folder vanishes under it (libgit2 does not retry that) must still land."""
+    repo = greeting.path / "greeting.git"
+    stop = threading.Event()
+
+    def repack() -> None:
+        while not stop.is_set():
+            subprocess.run(["git", "-C", str(repo), "repack", "-d", "-q", "--geometric=2"], check=False)
+            subprocess.run(["git", "-C", str(repo), "prune-packed"], check=False)
+
+    packers = [threading.Thread(target=repack) for _ in range(2)]
+    for t in packers:
+        t.start()
+    try:
+        for i in range(150):
+            greeting.edit(
+                "greeting", "v1.0", {"prompt.yaml": prompt_text(f"Packed {i}")}, f"edit {i}", actor=actor
+            )
+    finally:
+        stop.set()
+        for t in packers:
+            t.join()
+    assert greeting.get("greeting", "dev").source == prompt_text("Packed 149")
+    git(repo, "fsck", "--no-dangling")
