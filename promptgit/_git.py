@@ -124,6 +124,7 @@ class Repo:
         self.path = path
         self.beacon = beacon  # rung after every update (see changes.py)
         self.facts: Facts | None = None  # the store's derived-facts index, when reads may use it
+        self._tag_targets: dict[str, str] = {}
         self._staged = _Staged()
 
     @classmethod
@@ -228,6 +229,15 @@ class Repo:
         tagger = Person(tg.name or "?", tg.email or "?", tg.time, tg.offset) if tg else None
         target = self._r.get(t.target)
         return Tag(sha, t.name, str(t.target), str(target.type_str), t.message or "", tagger)
+
+    def tag_target(self, sha: str) -> str:
+        """What an annotated tag points at (a lightweight tag: itself). A tag object
+        never changes, so its answer is kept."""
+        hit = self._tag_targets.get(sha)
+        if hit is None:
+            t = self.tag(sha)
+            hit = self._tag_targets[sha] = t.target if t is not None else sha
+        return hit
 
     def first_parents(self, sha: str) -> Iterator[Commit]:
         """The first-parent chain from `sha`, newest first."""

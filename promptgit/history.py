@@ -329,15 +329,17 @@ def version_tip(repo: Repo, version: Version) -> tuple[str, bool] | None:
 def all_versions(repo: Repo) -> dict[Version, tuple[str, bool]]:
     """Every existing version: {version: (tip revision, released?)}."""
     out: dict[Version, tuple[str, bool]] = {}
-    for ref, sha in repo.refs("refs/heads/v").items():
-        v = Version.maybe(ref.removeprefix("refs/heads/"))
-        if v is not None:
-            out[v] = (sha, False)
-    for ref, sha in repo.refs("refs/tags/v").items():
-        v = Version.maybe(ref.removeprefix("refs/tags/"))
-        if v is not None:
-            t = repo.tag(sha)
-            out[v] = ((t.target if t is not None else sha), True)
+    refs = repo.refs("refs/")  # one listing: it reads every ref's file
+    for ref, sha in refs.items():
+        if ref.startswith("refs/heads/v"):
+            v = Version.maybe(ref.removeprefix("refs/heads/"))
+            if v is not None:
+                out[v] = (sha, False)
+    for ref, sha in refs.items():
+        if ref.startswith("refs/tags/v"):
+            v = Version.maybe(ref.removeprefix("refs/tags/"))
+            if v is not None:
+                out[v] = (repo.tag_target(sha), True)
     pending = half_released(repo)
     if pending is not None:
         out[pending[0]] = (pending[1], True)

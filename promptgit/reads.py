@@ -429,7 +429,8 @@ class Reader:
             spec = RefSpec("stage", "prod" if repo.ref("refs/heads/prod") else "dev")
         if spec.kind == "stage":
             deployments = itertools.islice(history.stage_log(repo, spec.value), limit)
-            return [_deployment_info(repo, d) for d in deployments]
+            audits = _audit(repo)
+            return [_deployment_info(repo, d, audits) for d in deployments]
         r = self._resolve(repo, name, spec)
         return [
             _revision_info(c, history.test_runs(repo, c.sha)) for c in history.revisions(repo, r.revision)
@@ -572,8 +573,13 @@ def _info(
     )
 
 
-def _deployment_info(repo: Repo, d: Deployment) -> DeploymentInfo:
-    audited = _audit(repo).get((f"refs/heads/{d.stage}", d.sha))
+def _deployment_info(
+    repo: Repo, d: Deployment, audits: Mapping[tuple[str, str], history.Audited] | None = None
+) -> DeploymentInfo:
+    """A deployment as the store reports it: who and when from the audit log (`audits`,
+    the whole log's lookup for a long listing; else only as far back as this entry)."""
+    key = (f"refs/heads/{d.stage}", d.sha)
+    audited = audits.get(key) if audits is not None else _audited(repo, key)
     return DeploymentInfo(
         deployment=d.sha,
         stage=d.stage,
@@ -587,6 +593,15 @@ def _deployment_info(repo: Repo, d: Deployment) -> DeploymentInfo:
 
 
 _AUDITS: dict[str, tuple[str | None, dict[tuple[str, str], history.Audited]]] = {}
+
+
+def _audited(repo: Repo, key: tuple[str, str]) -> history.Audited | None:
+    """One audit entry. A process that has read the log extends its lookup; one that
+    has not (a CLI run) reads from the tip only until it meets this entry."""
+    if repo.path in _AUDITS:
+        return _audit(repo).get(key)
+    found, _reached = history.audit_log(repo, wanted=[key])
+    return found.get(key)
 
 
 def _audit(repo: Repo) -> dict[tuple[str, str], history.Audited]:
