@@ -552,26 +552,41 @@ _packed: dict[str, tuple[tuple[int, int, int], dict[str, str]]] = {}  # reposito
 def read_refs(path: str, refs: Sequence[str]) -> dict[str, str | None] | None:
     """Direct refs read straight from a repository's files, the way git reads them
     (the loose file, else packed-refs), without opening it with libgit2: for reading
-    the tips of thousands of repositories. None when a ref is not a plain sha (a
-    symbolic or unreadable one: ask `Repo.ref`) or the repository is gone."""
+    the tips of thousands of repositories. One directory listing per folder tells
+    which loose files exist. None when a ref is not a plain sha (a symbolic or
+    unreadable one: ask `Repo.ref`) or the repository is gone."""
     out: dict[str, str | None] = {}
     packed: dict[str, str] | None = None
+    listed: dict[str, set[str]] = {}
     for ref in refs:
-        try:
-            with open(os.path.join(path, ref), "rb") as f:
-                text = f.read(100).strip().decode("ascii", "replace")
-        except (FileNotFoundError, NotADirectoryError):
+        folder, _, leaf = ref.rpartition("/")
+        if folder not in listed:
+            try:
+                with os.scandir(os.path.join(path, folder)) as entries:
+                    listed[folder] = {e.name for e in entries}
+            except FileNotFoundError:
+                if not os.path.isfile(os.path.join(path, "HEAD")):
+                    return None  # moved or deleted meanwhile: no answer rather than "no refs"
+                listed[folder] = set()
+            except OSError:
+                return None
+        text = None
+        if leaf in listed[folder]:
+            try:
+                with open(os.path.join(path, ref), "rb") as f:
+                    text = f.read(100).strip().decode("ascii", "replace")
+            except FileNotFoundError:
+                text = None  # packed meanwhile (pack-refs writes packed-refs first)
+            except OSError:
+                return None
+        if text is None:
             if packed is None:
                 packed = _packed_refs(path)
             out[ref] = packed.get(ref)
             continue
-        except OSError:
-            return None
         if len(text) not in (40, 64) or not _SHA.issuperset(text):
             return None
         out[ref] = text
-    if not os.path.isfile(os.path.join(path, "HEAD")):
-        return None  # moved or deleted meanwhile: no answer rather than "no refs"
     return out
 
 
