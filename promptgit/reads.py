@@ -61,7 +61,7 @@ class Resolved:
     deployment: Deployment | None = None
 
 
-SERVED_KEPT = 4096  # prompts `get` keeps ready (one per prompt and stage read lately)
+SERVED_KEPT = 1024  # prompts `get` keeps ready (one per prompt and stage read lately)
 
 
 class Reader:

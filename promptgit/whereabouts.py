@@ -32,7 +32,7 @@ from .reads import Reader
 STATE = ".promptgit"  # the store's own files (names() skips dot-folders)
 RENAMES = f"{STATE}/renames.json"
 DAY = 86400
-OPEN_REPOSITORIES = 256  # per thread; a server that lists 10,000 prompts keeps no more
+OPEN_REPOSITORIES = 64  # per thread; a server that lists 10,000 prompts keeps no more
 
 
 class Whereabouts(Reader):

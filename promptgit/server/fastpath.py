@@ -21,7 +21,7 @@ from ..store import Store
 from .api import etag, matches
 
 STAGE_READ = re.compile(r"/prompts/(.+)/stages/(dev|tst|prod)")
-CACHED = 4096  # bodies kept (one per prompt and stage read lately)
+CACHED = 1024  # bodies kept (one per prompt and stage read lately)
 
 
 class StageReads:
