@@ -92,7 +92,9 @@ def main() -> None:
         print(
             f"{'GET /ui/prompts/NAME (the page)':<44} {p:>7.1f}ms {sorted(page)[int(len(page) * 0.95) - 1]:>7.1f}ms {p / f:>6.2f}x  < {TARGET_MS:.0f} ms: {verdict}"
         )
-        print(f"{'the page, bytes':<44} {size:>9,} {'':>9} {'':>7}  < {TARGET_BYTES:,}: {'meets' if size < TARGET_BYTES else 'MISSES'}")
+        print(
+            f"{'the page, bytes':<44} {size:>9,} {'':>9} {'':>7}  < {TARGET_BYTES:,}: {'meets' if size < TARGET_BYTES else 'MISSES'}"
+        )
     finally:
         if proc is not None:
             proc.terminate()
