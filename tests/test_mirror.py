@@ -308,6 +308,8 @@ def test_the_library_refuses_every_write_to_a_mirror_store_and_changes_nothing(
         lambda: mirrored.rename("greeting", "other", actor=OWNER),
         lambda: mirrored.restore("greeting", actor=OWNER),
         lambda: mirrored.delete_prompt("greeting", actor=OWNER),
+        lambda: mirrored.review("greeting", "v1.0", "tone", actor=OWNER),
+        lambda: mirrored.approve("greeting", "v1.0", "looks good", actor=OWNER),
     ]
     with assert_unchanged(mirrored):
         for write in writes:
