@@ -259,6 +259,9 @@ def _url_problem(url: str) -> str:
         return "must start with http:// or https://"
     if not parts.hostname:
         return "names no host: write it like https://host[:port]/path"
+    if parts.username is not None or parts.password is not None:
+        # it would be shown and logged with the deliveries: the signature is the credential
+        return "carries a user or password: remove it (the receiver checks the signature instead)"
     return ""
 
 

@@ -66,6 +66,9 @@ def serve(store: Path, parent: int) -> None:
                 conn.close()
                 continue
             if os.fork() == 0:
+                # the hook waits for what it starts (git, a repack): an ignored SIGCHLD,
+                # which this process uses to reap its children, would survive into them
+                signal.signal(signal.SIGCHLD, signal.SIG_DFL)
                 listener.close()
                 code = 1
                 try:

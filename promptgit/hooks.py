@@ -155,7 +155,10 @@ conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
 conn.settimeout(2)
 try:
     conn.connect(os.path.join(store, SOCKET_PATH))
+    peer = struct.unpack("3i", conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12))[1]
 except OSError:
+    run_here()
+if peer != os.getuid():  # only a server of this user decides this user's push
     run_here()
 stdin = sys.stdin.buffer.read()
 header = json.dumps({"hook": hook, "push": push, "cwd": os.getcwd(), "env": dict(os.environ)}).encode()

@@ -674,11 +674,22 @@ class Operations(Whereabouts):
             ]
             if mine:
                 return self._approval(repo, r.version, r.tip, mine[0].by)
-            old = repo.note(names.NOTES_APPROVALS_REF, r.tip) or ""
             line = history.approval_line(str(r.version), who, text)
-            note = old + ("" if not old or old.endswith("\n") else "\n") + line + "\n"
             message = f"Approve {r.version} ({r.tip[:10]})\n"
-            update = repo.stage_note(names.NOTES_APPROVALS_REF, r.tip, note, who, message)
+            for _attempt in range(5):
+                # the notes tip the text was read at must be the one the new note
+                # replaces, or an approval that landed in between would be lost
+                before = repo.ref(names.NOTES_APPROVALS_REF)
+                old = repo.note(names.NOTES_APPROVALS_REF, r.tip) or ""
+                note = old + ("" if not old or old.endswith("\n") else "\n") + line + "\n"
+                update = repo.stage_note(names.NOTES_APPROVALS_REF, r.tip, note, who, message)
+                if update.old == before:
+                    break
+                repo.discard()
+            else:
+                raise ConcurrentUpdate(
+                    f"other approvals of {name}@{spec} kept landing while yours was written: approve again"
+                )
             try:
                 self._apply(
                     repo, name, [update], actor, "promptgit: approve", read={held: r.tip}, library=True

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import bisect
 import builtins
+import contextlib
 import itertools
 import os
 import threading
@@ -218,7 +219,8 @@ class Reader:
             raise RefNotFound(name, f"deployment at the tip of {stage}")
         prompt = self._prompt(repo, name, d.version, d.revision, stage=stage, deployment=tip)
         if len(self._served) >= SERVED_KEPT:  # the oldest goes: memory stays bounded
-            self._served.pop(next(iter(self._served)), None)
+            with contextlib.suppress(RuntimeError, StopIteration):  # another thread changed it meanwhile
+                self._served.pop(next(iter(self._served)), None)
         self._served[key] = (tip, prompt)
         return prompt
 

@@ -376,6 +376,11 @@ def test_with_two_servers_one_delivers_and_the_other_takes_over(
         ),
         ("  - url: https://\n    secret: K", 3, "webhooks[0]: url 'https://' names no host"),
         (
+            "  - url: https://ci:s3cret@hooks.example/x\n    secret: K",
+            3,
+            "webhooks[0]: url 'https://ci:s3cret@hooks.example/x' carries a user or password: remove it",
+        ),
+        (
             "  - url: http://h:99999/\n    secret: K",
             3,
             "webhooks[0]: url 'http://h:99999/' is not a valid URL",
