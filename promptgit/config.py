@@ -222,6 +222,9 @@ def _webhooks(raw: Any, text: str) -> tuple[Webhook, ...]:
         if not isinstance(url, str) or not url:
             raise bad(f"url: give {WEBHOOK_KEYS['url']}")
         problem = _url_problem(url)
+        if not problem and "@" in urlsplit(url).netloc:
+            # it would be shown and logged with the deliveries: the signature is the credential
+            problem = "carries a user or password: remove it (the receiver checks the signature instead)"
         if problem:
             raise bad(f"url {url[:100]!r} {problem}")
         if any(w.url == url for w in out):
@@ -259,9 +262,6 @@ def _url_problem(url: str) -> str:
         return "must start with http:// or https://"
     if not parts.hostname:
         return "names no host: write it like https://host[:port]/path"
-    if parts.username is not None or parts.password is not None:
-        # it would be shown and logged with the deliveries: the signature is the credential
-        return "carries a user or password: remove it (the receiver checks the signature instead)"
     return ""
 
 
