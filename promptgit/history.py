@@ -496,7 +496,16 @@ def audit_entries(repo: Repo, tip: str | None = None) -> list[tuple[str, str | N
 _ENTRIES: dict[str, tuple[str | None, list[tuple[str, str | None, str | None, Person]]]] = {}
 
 
-def authors(repo: Repo, revision: str) -> list[Person]:
+@dataclass(frozen=True)
+class Authorship:
+    """Who authored a revision (see `authors`), and which of its version's revisions
+    no audit entry says who put on the draft (then nobody can say who did)."""
+
+    people: list[Person]
+    unaccounted: list[str]
+
+
+def authors(repo: Repo, revision: str) -> Authorship:
     """Who authored `revision`: everyone who authored one of its version's revisions up
     to it (from its creation commit on), as the commits say, and as promptgit's audit
     log says who really put each of them on the draft or on a review branch (the
@@ -524,4 +533,4 @@ def authors(repo: Repo, revision: str) -> list[Person]:
     for p in people:
         if not any(q.name == p.name and q.email == p.email for q in unique):
             unique.append(p)
-    return unique
+    return Authorship(unique, [sha for sha in chain if sha not in landed])

@@ -710,14 +710,8 @@ class Operations(Whereabouts):
 
     def _approval(self, repo: Repo, v: Version, revision: str, who: Person) -> ApprovalInfo:
         """One recorded approval of `revision`, with whether it counts and why not."""
-        found = policy.standing(repo, revision)
         mine = next(a for a in history.approvals(repo, revision) if a.by == who)
-        if any(a.by == who for a in found.counted):
-            why = ""
-        elif any(a.by == who for a in found.by_authors):
-            why = f"{who.name} authored a revision of {v}: an author's approval does not count"
-        else:
-            why = f"{who.name} approved this revision before: each person counts once"
+        why = policy.standing(repo, revision).why_not(mine, revision, v)
         return ApprovalInfo(revision, str(v), who, mine.comment, not why, why)
 
     def install_hooks(self, prompt_names: Sequence[str] = ()) -> builtins.list[str]:

@@ -144,24 +144,53 @@ def require(key: str, actor_name: str, role: str) -> None:
 class Standing:
     """A revision's approvals as the gate counts them: `counted` are from distinct
     people who authored none of its version's revisions up to it; `by_authors` do not
-    count. `authors` are those people (history.authors)."""
+    count. `authors` are those people (history.authors). When some revision of the
+    version was put on the draft by nobody the audit log knows (`unaccounted`), its
+    author might be any approver, so no approval counts: the gate fails closed."""
 
     counted: tuple[history.Approval, ...]
     by_authors: tuple[history.Approval, ...]
     authors: tuple[Person, ...]
+    unaccounted: tuple[str, ...] = ()
+
+    def why_not(self, approval: history.Approval, tip: str, version: object) -> str:
+        """Why `approval` does not count toward the gate for `tip` ('' when it does):
+        the one place these reasons are written."""
+        if approval.revision != tip:
+            return (
+                f"approves {approval.revision[:10]}, an earlier revision: an edit after an approval "
+                "needs a new one"
+            )
+        if approval in self.counted:
+            return ""
+        if self.unaccounted:
+            return unaccounted(self.unaccounted)
+        if approval in self.by_authors:
+            return f"{approval.by.name} authored a revision of {version}: an author's approval does not count"
+        return f"{approval.by.name} approved this revision before: each person counts once"
+
+
+def unaccounted(shas: Sequence[str]) -> str:
+    return (
+        f"no audit entry says who put revision {shas[0][:10]} on the draft, so its author is unknown "
+        "and no approval counts: put the change there again through promptgit (an edit, or a push "
+        "to promptgit serve)"
+    )
 
 
 def standing(repo: Repo, revision: str) -> Standing:
     recorded = history.approvals(repo, revision)
-    authors = history.authors(repo, revision) if recorded else []  # the audit walk, only when needed
+    if not recorded:  # the audit walk, only when needed
+        return Standing((), (), ())
+    found = history.authors(repo, revision)
     counted: list[history.Approval] = []
     by_authors: list[history.Approval] = []
     for a in recorded:
-        if any(history.same_person(a.by, p) for p in authors):
+        if any(history.same_person(a.by, p) for p in found.people):
             by_authors.append(a)
-        elif not any(history.same_person(a.by, c.by) for c in counted):
+        elif not found.unaccounted and not any(history.same_person(a.by, c.by) for c in counted):
             counted.append(a)
-    return Standing(tuple(counted), tuple(by_authors), tuple(authors))
+    return Standing(tuple(counted), tuple(by_authors), tuple(found.people), tuple(found.unaccounted))
 
 
 def approvals_needed(stage: str, need: int, have: int, version: object, revision: str, prompt: str) -> str:
@@ -184,7 +213,9 @@ def approval_problem(
     if len(found.counted) >= need:
         return None
     why = approvals_needed(stage, need, len(found.counted), version, revision, prompt)
-    if found.by_authors:
+    if found.unaccounted:
+        why += "; " + unaccounted(found.unaccounted)
+    elif found.by_authors:
         who = ", ".join(sorted({a.by.name for a in found.by_authors}))
         why += f"; {who} approved it but authored it, which does not count"
     earlier = sum(len(history.approvals(repo, sha)) for sha in history.revision_shas(repo, revision)[1:])

@@ -466,26 +466,13 @@ class Reader:
         r = self._resolve(repo, name, spec)
         tip = r.tip
         found = policy.standing(repo, tip)
-        counted = {(a.by, a.revision) for a in found.counted}
-        by_authors = {(a.by, a.revision) for a in found.by_authors}
         listed = []
         for sha in history.revision_shas(repo, tip):  # a revision is approved only while a tip, so
             for a in reversed(history.approvals(repo, sha)):  # this order is newest first
-                if sha != tip:
-                    why = (
-                        f"approves {sha[:10]}, an earlier revision: an edit after an approval needs a new one"
-                    )
-                elif (a.by, sha) in by_authors:
-                    why = (
-                        f"{a.by.name} authored a revision of {r.version}: an author's approval does not count"
-                    )
-                elif (a.by, sha) not in counted:
-                    why = f"{a.by.name} approved this revision before: each person counts once"
-                else:
-                    why = ""
+                why = found.why_not(a, tip, r.version)
                 listed.append(ApprovalInfo(sha, a.version or str(r.version), a.by, a.comment, not why, why))
         label = str(spec) if spec.kind == "review" else str(r.version)
-        authors = tuple(history.authors(repo, tip))
+        authors = tuple(history.authors(repo, tip).people)
         required = dict(self.config.require_approvals)
         return Approvals(name, label, str(r.version), tip, tuple(listed), authors, required)
 

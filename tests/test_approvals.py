@@ -349,3 +349,26 @@ def test_the_api_diffs_any_two_refs(site: tuple[Store, Server, dict[str, str]]) 
     ]  # fmt: skip
     r = call(server, keys["cy"], "GET", "/diff/greeting", params={"a": "v1.0", "b": "review/nope"})
     assert r.status_code == 404 and "no review branch review/nope" in r.json()["error"]["message"]
+
+
+def test_a_revision_nobody_is_recorded_to_have_put_there_lets_no_approval_count(store: Store) -> None:
+    """A commit that reached the draft without an audit entry (a post-receive that never
+    ran, a hand-run update-ref) has an unknown author: the gate fails closed."""
+    gated(store, "{prod: 1, tst: 0}")
+    repo = store.path / "greeting.git"
+    work = store.path.parent / "work"
+    git(store.path.parent, "clone", "-q", "-b", "v1.0", str(repo), str(work))
+    (work / "prompt.yaml").write_text(prompt_text("Slipped in"))
+    git(work, "commit", "-qam", "by hand", "--author", "Someone Else <else@example.com>")
+    sha = git(work, "rev-parse", "HEAD").strip()
+    git(repo, "fetch", "-q", str(work), "v1.0")  # the objects only (a fetch runs no hooks)
+    git(repo, "update-ref", "refs/heads/v1.0", sha)  # the draft moved by hand: no audit entry
+    store.promote("greeting", "v1.0", actor=ADA)
+    store.approve("greeting", "v1.0", "looks fine", actor=BEA)
+    with assert_unchanged(store), pytest.raises(RuleViolation) as refused:
+        store.promote("greeting", "v1.0", to="prod", actor=REL)
+    assert f"no audit entry says who put revision {sha[:10]} on the draft" in str(refused.value)
+    listed = store.approvals("greeting", "v1.0").approvals
+    assert [(a.counts, a.why.split(",")[0]) for a in listed] == [
+        (False, f"no audit entry says who put revision {sha[:10]} on the draft")
+    ]
