@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import names
-from ._git import Commit, Person, Repo
+from ._git import ZERO, Commit, Person, Repo
 from .names import Version
 
 
@@ -400,14 +400,11 @@ def audit_log(
     for n, commit in enumerate(repo.first_parents(start)):
         if commit.sha == until:
             return found, True
-        paragraphs = commit.message.split("\n\n")
         via = names.trailers(commit.message).get("Promptgit-Via", "?")
-        for line in paragraphs[1].splitlines() if len(paragraphs) > 2 else ():
-            parts = line.split(" ")
-            if len(parts) == 3:
-                found.setdefault((parts[0], parts[2]), Audited(commit.author, via, -n))
-                if missing is not None:
-                    missing.discard((parts[0], parts[2]))
+        for ref, _old, new in entry_lines(commit.message):
+            found.setdefault((ref, new), Audited(commit.author, via, -n))
+            if missing is not None:
+                missing.discard((ref, new))
         if missing is not None and not missing:
             return found, True
     return found, False
@@ -479,21 +476,37 @@ def audit_entries(repo: Repo, tip: str | None = None) -> list[tuple[str, str | N
         return cached[1]
     out: list[tuple[str, str | None, str | None, Person]] = []
     for commit in repo.first_parents(start) if start else ():
-        paragraphs = commit.message.split("\n\n")
-        lines = paragraphs[1].splitlines() if len(paragraphs) > 2 else []
-        entry = []
-        for line in lines:
-            parts = line.split(" ")
-            if len(parts) == 3:
-                old, new = (None if p == "0" * 40 else p for p in parts[1:])
-                entry.append((parts[0], old, new, commit.author))
-        out.extend(reversed(entry))
+        lines = entry_lines(commit.message)
+        out.extend((ref, _sha(old), _sha(new), commit.author) for ref, old, new in reversed(lines))
     out.reverse()
-    _ENTRIES[repo.path] = (start, out)
+    remember(_ENTRIES, repo.path, (start, out))
     return out
 
 
 _ENTRIES: dict[str, tuple[str | None, list[tuple[str, str | None, str | None, Person]]]] = {}
+REMEMBERED = 64  # repositories whose audit log a process keeps read
+
+
+def remember(cache: dict[str, Any], key: str, value: Any) -> None:
+    """Keep `value` for `key`, letting the oldest go past REMEMBERED repositories."""
+    cache.pop(key, None)
+    cache[key] = value
+    while len(cache) > REMEMBERED:
+        try:
+            cache.pop(next(iter(cache)), None)
+        except (RuntimeError, StopIteration):  # another thread changed it meanwhile
+            break
+
+
+def entry_lines(message: str) -> list[tuple[str, str, str]]:
+    """The ref changes an audit entry lists, "REF OLD NEW" a line, as written."""
+    paragraphs = message.split("\n\n")
+    lines = paragraphs[1].splitlines() if len(paragraphs) > 2 else []
+    return [(p[0], p[1], p[2]) for p in (line.split(" ") for line in lines) if len(p) == 3]
+
+
+def _sha(value: str) -> str | None:
+    return None if value == ZERO else value
 
 
 @dataclass(frozen=True)

@@ -603,7 +603,7 @@ def _audit(repo: Repo) -> dict[tuple[str, str], history.Audited]:
     newer, reached = history.audit_log(repo, tip, until=cached[0] if cached else None)
     if cached is not None and reached:
         newer = {**cached[1], **newer}  # a newer entry for the same (ref, sha) wins, as in a whole read
-    _AUDITS[repo.path] = (tip, newer)
+    history.remember(_AUDITS, repo.path, (tip, newer))
     return newer
 
 
