@@ -173,9 +173,11 @@ class Mirror:
         if not isinstance(prompts, dict) or not isinstance(cursor, str):
             raise PrimaryError(f"{self.url} answered /watch with something else than a promptgit watch")
         out: dict[str, State] = {}
+        unknown: list[str] = []
         for name, state in prompts.items():
-            if state is None:
-                continue  # it moved while the primary read it: the next answer says where
+            if state is None:  # moving, or unreadable there just now: neither fetched nor removed
+                unknown.append(name)
+                continue
             if not isinstance(state, dict) or not isinstance(state.get("refs"), str):
                 raise PrimaryError(
                     f"{self.url} does not serve mirrors (its watch answers no refs digest): "
@@ -186,7 +188,7 @@ class Mirror:
             except InvalidName as e:
                 raise PrimaryError(f"{self.url} named a prompt no store can hold: {e}") from None
             out[name] = state
-        out[""] = {"cursor": cursor}
+        out[""] = {"cursor": cursor, "unknown": unknown}
         return out
 
     def _get(self, path: str, timeout: float) -> Any:
@@ -274,8 +276,10 @@ class Mirror:
         A repository whose refs differ is fetched; one the primary moved to or from its
         archive is moved here first; one the primary no longer has is removed, unless
         the answer names nothing at all (a primary in trouble, not one emptied: nothing
-        is removed then, and `kept` says so)."""
+        is removed then, and `kept` says so). One the primary could not read just now
+        (null in its answer) is left as it is."""
         remote = {n: s for n, s in answer.items() if n}
+        unknown = set(answer.get("", {}).get("unknown") or ())
         held = set(self.local())
         done = Synced(total=len(remote))
         todo = [n for n in sorted(remote) if n not in held or self._differs(n, remote[n]["refs"])]
@@ -299,7 +303,7 @@ class Mirror:
                     errors.append(error)
         if errors:  # nothing is removed before everything new is here (a rename's new name)
             raise errors[0]
-        gone = sorted(held - set(remote))
+        gone = sorted(held - set(remote) - unknown)
         if not remote and gone:
             done.kept = gone
             return done

@@ -561,3 +561,24 @@ def test_archived_prompts_are_fetched_by_path_and_never_pushed_to(
     answer = client(server.url, keys["reader"]).get("/watch", params={"mirror": "true"}).json()
     assert sorted(answer["prompts"]) == ["_archive/team/faq", "greeting"]
     assert set(answer["prompts"]["greeting"]) == {"dev", "tst", "prod", "refs"}
+
+
+def test_a_prompt_the_primary_could_not_read_just_now_is_kept(
+    primary: tuple[Store, Server, dict[str, str]], tmp_path: Path
+) -> None:
+    """The primary's watch says null for a prompt it could not read (moving, or an
+    error there): the mirror neither fetches nor removes it, and the next answer decides."""
+    from promptgit.mirror import Mirror
+
+    _store, server, keys = primary
+    copy = tmp_path / "copy"
+    assert mirror_once(server.url, copy, keys["reader"])[0] == 0
+    mirror = Mirror(server.url, copy, keys["reader"])
+    answer = dict(mirror.watch())
+    held = [n for n in answer if n]
+    answer.pop(held[0])
+    answer[""] = {**answer[""], "unknown": [held[0]]}
+    done = mirror.sync(answer)
+    assert done.removed == [] and held[0] in mirror.local()
+    answer[""] = {**answer[""], "unknown": []}  # an answer that leaves it out: gone there
+    assert mirror.sync(answer).removed == [held[0]]
