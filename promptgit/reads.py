@@ -224,6 +224,14 @@ class Reader:
         self._served[key] = (tip, prompt)
         return prompt
 
+    def ready(self, name: str, stage: str) -> Prompt | None:
+        """What `get` would answer, if it is at hand already (one ref read, no parse);
+        else None. For an event loop, which must not wait on a parse."""
+        cached = self._served.get((name, stage))
+        if cached is None:
+            return None
+        return cached[1] if self._open(name).ref(f"refs/heads/{stage}") == cached[0] else None
+
     def tips(self, name: str) -> dict[str, str | None]:
         """Each stage's deployment commit (what its ETag names), or None where nothing
         was deployed: three ref reads, what a watcher compares."""

@@ -4,7 +4,8 @@ Applications poll this route; FastAPI's routing and dependency solving cost more
 than the read itself (one ref read when nothing changed). Here a request that can
 be answered is answered with the same bytes and headers the FastAPI route sends
 (`api.get_stage`, which still exists, so /openapi.json describes it), its body
-cached by the deployment commit; anything else (an error, a renamed or archived
+cached by the deployment commit (a read that must parse runs off the event
+loop); anything else (an error, a renamed or archived
 prompt, a stage that is no stage) falls through to FastAPI, so every error is
 FastAPI's own. The whole-app guard (auth, host, origin) has run before either.
 """
@@ -16,6 +17,8 @@ import re
 from collections import OrderedDict
 from collections.abc import MutableMapping
 from typing import Any
+
+from starlette.concurrency import run_in_threadpool
 
 from ..store import Store
 from .api import etag, matches
@@ -36,7 +39,9 @@ class StageReads:
             return False
         name, stage = found.groups()
         try:
-            prompt = self.store.get(name, stage)
+            prompt = self.store.ready(name, stage)  # at hand: answered on the loop
+            if prompt is None:  # a first read parses prompt.yaml: off the loop
+                prompt = await run_in_threadpool(self.store.get, name, stage)
         except Exception:  # FastAPI answers it, with its own error for it
             return False
         deployment = prompt.deployment or ""

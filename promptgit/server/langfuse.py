@@ -199,7 +199,7 @@ def mount_langfuse(app: FastAPI, store: Store, auth: Auth) -> None:
         responses=_errors(308, 400, 401, 403, 404, 410, 422, 503),
         tags=tags,
     )
-    async def get_prompt(
+    def get_prompt(
         name: str,
         request: Request,
         actor: Reader,
