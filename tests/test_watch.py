@@ -195,3 +195,16 @@ def test_many_idle_watchers_and_stage_reads_both_answer(served: tuple[Store, Ser
     store.edit("greeting", "v1.0", {"prompt.yaml": prompt_text("Hey")}, "shorter", actor=OWNER)
     answers = {w.result()["cursor"] for w in waiting}
     assert len(answers) == 1 and first["cursor"] not in answers
+
+
+def test_watching_everything_shares_one_read_until_something_changes(greeting: Store) -> None:
+    """A crowd of watch-everything requests (mirrors) costs one read of the whole store
+    per change, not one each; a write makes the next request read again."""
+    from promptgit.server.watch import Watcher
+
+    watcher = Watcher(Store(greeting.path))
+    first = watcher._everything_now()
+    assert watcher._everything_now() is first
+    greeting.create("other", {"prompt.yaml": PROMPT}, "first", actor=OWNER)  # rings the beacon
+    again = watcher._everything_now()
+    assert again is not first and set(again) == {"greeting", "other"}

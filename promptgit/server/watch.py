@@ -78,6 +78,7 @@ class Watcher:
         self._changed: asyncio.Event | None = None
         self._thread: threading.Thread | None = None
         self._closing = False
+        self._last_all: tuple[changes.Stamp | None, float, Answer] | None = None
 
     # --- reading tips (in a worker thread, never on the event loop) ----------------
 
@@ -100,6 +101,23 @@ class Watcher:
         except PromptgitError:  # the store itself is gone
             return {}
 
+    def _now(self, prompts: list[str] | None) -> Answer:
+        return self._everything_now() if prompts is None else self.read(prompts)
+
+    def _everything_now(self) -> Answer:
+        """`read_all`, shared: while the beacon has not moved (and for at most RESCAN
+        seconds) every request for everything gets the same read, so a crowd of them
+        costs one read of the whole store, not one each."""
+        stamp = changes.stamp(self.store.path)
+        with self._lock:
+            last = self._last_all
+        if last is not None and last[0] == stamp and time.monotonic() - last[1] < self.rescan:
+            return last[2]
+        answer = self.read_all()
+        with self._lock:
+            self._last_all = (stamp, time.monotonic(), answer)
+        return answer
+
     # --- the request side (on the event loop) ---------------------------------------
 
     async def watch(self, prompts: list[str] | None, since: str | None, timeout: float) -> Answer:
@@ -107,14 +125,19 @@ class Watcher:
         `since`, or after `timeout` seconds whatever it is."""
         from starlette.concurrency import run_in_threadpool
 
-        read = self.read_all if prompts is None else lambda: self.read(prompts)
-        answer = await run_in_threadpool(read)
+        before = changes.stamp(self.store.path)
+        answer = await run_in_threadpool(self._now, prompts)
         if since is None or cursor(answer) != since or self._closing:
             return answer
         self._start()
         assert self._changed is not None
         deadline = time.monotonic() + min(max(timeout, 0.0), MAX_TIMEOUT)
         self._enter(prompts, answer)
+        if changes.stamp(self.store.path) != before:  # a write landed before the thread watched it
+            answer = await run_in_threadpool(self._now, prompts)
+            if cursor(answer) != since:
+                self._leave(prompts)
+                return answer
         try:
             while (left := deadline - time.monotonic()) > 0 and not self._closing:
                 changed = self._changed
