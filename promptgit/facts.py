@@ -26,7 +26,7 @@ import contextlib
 import json
 import os
 import threading
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -142,30 +142,66 @@ class Facts:
             return db
         import sqlite3
 
-        db = None  # a connection from before a fork is not ours to use
-
-        for _attempt in range(2):
+        for _attempt in range(2):  # a connection from before a fork is not ours to use
             try:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-                db = sqlite3.connect(self.path, timeout=0, isolation_level=None)  # never wait: walk
-                db.execute("PRAGMA journal_mode=WAL")
-                db.execute("PRAGMA synchronous=OFF")  # a cache: losing its tail costs a walk
-                db.executescript(SCHEMA)
-                row = db.execute("SELECT value FROM meta WHERE key = 'format'").fetchone()
-                if row is None:
-                    db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('format', ?)", [FORMAT])
-                elif row[0] != FORMAT:
-                    raise sqlite3.DatabaseError(f"index format {row[0]!r}, not {FORMAT!r}")
+                guard = self._guard()
+                if guard is None:
+                    return None  # another process is setting the index aside: walk for now
+                with guard:
+                    db = self._connect()
                 self._local.db, self._local.pid = db, os.getpid()
                 return db
             except sqlite3.OperationalError:
                 return None  # busy or unwritable: no index for now
             except (sqlite3.DatabaseError, OSError):
-                if db is not None:
-                    db.close()
-                    db = None
                 self._set_aside()
         return None
+
+    def _connect(self) -> Any:
+        """Open the file, creating or checking its tables (under `_guard`)."""
+        import sqlite3
+
+        db = sqlite3.connect(self.path, timeout=0, isolation_level=None)  # never wait: walk
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=OFF")  # a cache: losing its tail costs a walk
+            db.executescript(SCHEMA)
+            row = db.execute("SELECT value FROM meta WHERE key = 'format'").fetchone()
+            if row is None:
+                db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('format', ?)", [FORMAT])
+            elif row[0] != FORMAT:
+                raise sqlite3.DatabaseError(f"index format {row[0]!r}, not {FORMAT!r}")
+        except BaseException:
+            db.close()
+            raise
+        return db
+
+    def _guard(self) -> Any:
+        """An exclusive hold on `facts.sqlite.lock` while the file is created or set
+        aside, so no process deletes the WAL of a database another just made; None when
+        another holds it (never wait: walk git instead). The kernel lets go of it when
+        its holder dies."""
+        import fcntl
+
+        try:
+            fd = os.open(f"{self.path}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError:
+            return None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            return None
+
+        @contextlib.contextmanager
+        def held() -> Iterator[None]:
+            try:
+                yield
+            finally:
+                os.close(fd)  # lets go of the lock
+
+        return held()
 
     def _set_aside(self) -> None:
         """A corrupt or foreign index: drop it (its WAL too); the next use rebuilds."""
@@ -173,6 +209,10 @@ class Facts:
         if db is not None and self._local.pid == os.getpid():
             db.close()
         self._local.db = None
-        for suffix in ("", "-wal", "-shm"):
-            with contextlib.suppress(OSError):
-                os.unlink(f"{self.path}{suffix}")
+        guard = self._guard()
+        if guard is None:
+            return  # another process is doing it (or creating a new one): leave it to it
+        with guard:
+            for suffix in ("", "-wal", "-shm"):
+                with contextlib.suppress(OSError):
+                    os.unlink(f"{self.path}{suffix}")
