@@ -14,7 +14,6 @@ import argparse
 import json
 import math
 import os
-import re
 import shutil
 import socket
 import statistics
@@ -28,6 +27,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 import httpx
+from serve import start, wrk
 
 from promptgit import Actor, Client, Store
 
@@ -67,30 +67,6 @@ WATCHERS = textwrap.dedent(
     sys.stdin.read()
     """
 )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def serve(store: Store) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "promptgit", "--store", str(store.path), "serve", "--port", str(port)],
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            httpx.get(url + "/openapi.json", timeout=1)
-            return proc, url
-        except httpx.TransportError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit("promptgit serve did not start") from None
-            time.sleep(0.05)
 
 
 def pct(samples: list[float], p: float) -> float:
@@ -221,14 +197,6 @@ def propagation(store: Store, url: str, clients: int, rounds: int, poll: float) 
     print(f"target p99 < {TARGET_P99_MS:g} ms: {'meets' if p99 < TARGET_P99_MS else 'MISSES'}")
 
 
-def wrk(url: str, seconds: int, connections: int) -> float:
-    cmd = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", url]
-    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
-    match = re.search(r"Requests/sec:\s+([\d.]+)", out)
-    assert match, out
-    return float(match.group(1))
-
-
 def idle_watchers(url: str, watchers: int, seconds: int) -> None:
     if not shutil.which("wrk"):
         print("\nidle watchers: skipped, wrk is not installed (apt-get install wrk; bench/run does it)")
@@ -243,7 +211,7 @@ def idle_watchers(url: str, watchers: int, seconds: int) -> None:
     idle: list[float] = []
     busy: list[float] = []
     for _ in range(2):  # alternated, so drift in the machine's load hits both alike
-        idle.append(wrk(stage, seconds, 32))
+        idle.append(wrk(stage, seconds, 32)["rps"])
         socks = []
         try:
             for _ in range(watchers):
@@ -259,7 +227,7 @@ def idle_watchers(url: str, watchers: int, seconds: int) -> None:
                     answered = b""
                 if answered:
                     raise SystemExit("an idle watcher was answered: the bench's prompt moved")
-            busy.append(wrk(stage, seconds, 32))
+            busy.append(wrk(stage, seconds, 32)["rps"])
         finally:
             for s in socks:
                 s.close()
@@ -292,7 +260,7 @@ def main() -> None:
         store.create(NAME, {"prompt.yaml": PROMPT}, "first", actor=ME)
         store.promote(NAME, "v1.0", actor=ME)
         store.promote(NAME, "v1.0", actor=ME)
-        proc, url = serve(store)
+        proc, url = start(store.path)
         print(f"promptgit.Client against promptgit serve on loopback; {os.cpu_count()} cores shared\n")
         import_time(root)
         warm_reads(store, url, args.runs)

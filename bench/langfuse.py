@@ -16,12 +16,11 @@ import base64
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
 import httpx
-from serve import free_port, wait_up, wrk
+from serve import start, wrk
 
 from promptgit import Actor, Store
 
@@ -50,13 +49,7 @@ def main() -> None:
         for _ in range(args.versions - 1):
             store.new_version(name, "v1.0", actor=me)
         token = store.create_token("bench", "reader")
-        port = free_port()
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "promptgit", "--store", str(store.path), "serve", "--port", str(port)],
-            stderr=subprocess.DEVNULL,
-        )
-        base = f"http://127.0.0.1:{port}"
-        wait_up(base + "/openapi.json", proc)
+        proc, base = start(store.path)
         bearer = f"Authorization: Bearer {token}"
         basic = "Authorization: Basic " + base64.b64encode(f"pk-lf-bench:{token}".encode()).decode()
         native = base + "/prompts/support/greeting/stages/prod"

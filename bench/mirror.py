@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -29,38 +28,13 @@ import time
 from pathlib import Path
 
 import httpx
+from serve import start
 
 from promptgit import Actor, Store
 
 PROMPT = "variables: [name]\ntemplate: |\n  Hello {{ name }}, how can I help?\n"
 ME = Actor("Bench", "bench@example.com")
 NAME = "support/greeting"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def serve(store: Path, log: Path) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "promptgit", "--store", str(store), "serve", "--port", str(port)],
-        stdout=log.open("ab"),
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    until(lambda: up(url), f"the server on {store}", proc)
-    return proc, url
-
-
-def up(url: str) -> bool:
-    try:
-        httpx.get(url + "/openapi.json", timeout=1)
-        return True
-    except httpx.TransportError:
-        return False
 
 
 def until(
@@ -92,7 +66,7 @@ def main() -> None:
         store.promote(NAME, "v1.0", to="tst", actor=ME)
         for i in range(args.prompts - 1):
             store.create(f"other/p{i:04d}", {"prompt.yaml": PROMPT}, "first", actor=ME)
-        primary, primary_url = serve(store.path, root / "primary.log")
+        primary, primary_url = start(store.path, root / "primary.log")
         procs.append(primary)
         copy = root / "replica"
         procs.append(
@@ -104,7 +78,7 @@ def main() -> None:
         )
         until(lambda: len(Store(copy).names()) == args.prompts if (copy / "promptgit.yaml").exists() else False,
               "the mirror's first sync", procs[-1])  # fmt: skip
-        replica, replica_url = serve(copy, root / "replica.log")
+        replica, replica_url = start(copy, root / "replica.log")
         procs.append(replica)
         mirrored = Store(copy)
         reader = httpx.Client(base_url=replica_url, timeout=60)
@@ -124,7 +98,7 @@ def main() -> None:
             watching.start()
             time.sleep(0.05)  # the long poll is parked on the replica
             deployed = store.promote(NAME, "v1.0", to="tst", actor=ME).deployment
-            start = time.perf_counter()
+            began = time.perf_counter()
             refs_at = read_at = None
             while read_at is None or refs_at is None:
                 now = time.perf_counter()
@@ -132,13 +106,13 @@ def main() -> None:
                     refs_at = now
                 if read_at is None and reader.get(read_path).headers.get("etag") == f'"{deployed}"':
                     read_at = time.perf_counter()
-                if now - start > 60:
+                if now - began > 60:
                     raise SystemExit("the replica did not converge within 60 s")
             watching.join(timeout=60)
             if run >= 3:
-                figures["mirror refs"].append((refs_at - start) * 1000)
-                figures["replica watch"].append((heard[0] - start) * 1000)
-                figures["replica read"].append((read_at - start) * 1000)
+                figures["mirror refs"].append((refs_at - began) * 1000)
+                figures["replica watch"].append((heard[0] - began) * 1000)
+                figures["replica read"].append((read_at - began) * 1000)
             time.sleep(0.1)
 
         print(

@@ -32,6 +32,7 @@ from pathlib import Path
 
 import httpx
 import pygit2
+from serve import start
 
 from promptgit import Actor, Store
 
@@ -108,53 +109,28 @@ def rss_mb(pid: int) -> float:
 
 
 def serving(path: Path) -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        log = open(Path(tmp) / "serve.log", "wb")  # noqa: SIM115 - closed below
-        import socket
-
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "promptgit", "--store", str(path), "serve", "--port", str(port)],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        url = f"http://127.0.0.1:{port}"
-        try:
-            for _ in range(600):
-                try:
-                    httpx.get(url + "/openapi.json", timeout=1)
-                    break
-                except httpx.TransportError:
-                    time.sleep(0.1)
-            with httpx.Client(base_url=url, timeout=60) as http:
-                before = rss_mb(proc.pid)
-                pages, names, link = [], [], "/prompts?limit=100"
-                while link:
-                    t = time.perf_counter()
-                    r = http.get(link)
-                    pages.append(time.perf_counter() - t)
-                    names += [p["name"] for p in r.json()]
-                    nxt = r.headers.get("link", "")
-                    link = nxt[1 : nxt.index(">")] if nxt else ""
-                page = statistics.median(pages)
-                row("GET /prompts?limit=100, one page", ms(page), "-", "-", "< 50 ms", page < 0.05)
-                for name in names:
-                    http.get(f"/prompts/{name}/stages/dev")
-                after = rss_mb(proc.pid)
-                row(
-                    f"serve RSS, listing + {len(names)} stage reads",
-                    f"{after:.0f} MB",
-                    f"{before:.0f} MB",
-                    "-",
-                    "< 150 MB",
-                    after < 150,
-                )
-        finally:
-            proc.terminate()
-            proc.wait()
-            log.close()
+    proc, url = start(path)
+    try:
+        with httpx.Client(base_url=url, timeout=60) as http:
+            before = rss_mb(proc.pid)
+            pages, names, link = [], [], "/prompts?limit=100"
+            while link:
+                t = time.perf_counter()
+                r = http.get(link)
+                pages.append(time.perf_counter() - t)
+                names += [p["name"] for p in r.json()]
+                nxt = r.headers.get("link", "")
+                link = nxt[1 : nxt.index(">")] if nxt else ""
+            page = statistics.median(pages)
+            row("GET /prompts?limit=100, one page", ms(page), "-", "-", "< 50 ms", page < 0.05)
+            for name in names:
+                http.get(f"/prompts/{name}/stages/dev")
+            after = rss_mb(proc.pid)
+            row(f"serve RSS, listing + {len(names)} stage reads", f"{after:.0f} MB", f"{before:.0f} MB", "-",
+                "< 150 MB", after < 150)  # fmt: skip
+    finally:
+        proc.terminate()
+        proc.wait()
 
 
 # --- a long-lived prompt -------------------------------------------------------------

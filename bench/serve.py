@@ -48,8 +48,8 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_up(url: str, proc: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 30
+def wait_up(url: str, proc: subprocess.Popen[bytes], seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         try:
             httpx.get(url, timeout=1)
@@ -59,6 +59,21 @@ def wait_up(url: str, proc: subprocess.Popen[bytes]) -> None:
                 raise SystemExit(f"server exited early ({proc.returncode})") from None
             time.sleep(0.05)
     raise SystemExit("server did not start")
+
+
+def start(store: Path, log: Path | None = None) -> tuple[subprocess.Popen[bytes], str]:
+    """`promptgit serve` on `store` at a free loopback port, once it answers: the
+    process and its base URL. The benchmarks share it (bench/run skips no script)."""
+    port = free_port()
+    out = log.open("ab") if log is not None else subprocess.DEVNULL
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "promptgit", "--store", str(store), "serve", "--port", str(port)],
+        stdout=out,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    wait_up(base + "/openapi.json", proc)
+    return proc, base
 
 
 def wrk(url: str, seconds: int, connections: int, header: str | None = None) -> dict[str, float]:
@@ -98,13 +113,9 @@ def main() -> None:
         store.create("support/greeting", {"prompt.yaml": PROMPT}, "first", actor=me)
         store.promote("support/greeting", "v1.0", actor=me)
         store.promote("support/greeting", "v1.0", actor=me)
-        port = free_port()
-        procs.append(subprocess.Popen(
-            [sys.executable, "-m", "promptgit", "--store", str(store.path), "serve", "--port", str(port)],
-            stderr=subprocess.DEVNULL,
-        ))  # fmt: skip
-        url = f"http://127.0.0.1:{port}/prompts/support/greeting/stages/prod"
-        wait_up(url, procs[-1])
+        proc, base = start(store.path)
+        procs.append(proc)
+        url = f"{base}/prompts/support/greeting/stages/prod"
         first = httpx.get(url)
         etag = first.headers["etag"]
         body = root / "body.json"

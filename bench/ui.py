@@ -10,15 +10,13 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import httpx
+from serve import start
 
 from promptgit import Actor, Store
 
@@ -65,21 +63,11 @@ def main() -> None:
     proc = None
     try:
         store = Store.init(root / "prompts")
-        start = time.perf_counter()
+        began = time.perf_counter()
         name = build(store, args.versions)
-        print(f"built {args.versions} versions in {time.perf_counter() - start:.1f} s")
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        proc = subprocess.Popen([sys.executable, "-m", "promptgit", "--store", str(store.path), "serve",
-                                 "--port", str(port)], stderr=subprocess.DEVNULL)  # fmt: skip
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
-            for _ in range(300):
-                try:
-                    client.get("/openapi.json")
-                    break
-                except httpx.TransportError:
-                    time.sleep(0.05)
+        print(f"built {args.versions} versions in {time.perf_counter() - began:.1f} s")
+        proc, base = start(store.path)
+        with httpx.Client(base_url=base, timeout=30) as client:
             floor = timed(client, f"/prompts/{name}/versions", args.requests)
             page = timed(client, f"/ui/prompts/{name}", args.requests)
             size = len(client.get(f"/ui/prompts/{name}").content)
