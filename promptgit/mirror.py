@@ -402,11 +402,18 @@ class Mirror:
         self.store._write_renames(renames)
 
     def sweep(self) -> None:
-        """Remove what a mirror killed midway left: new prompts half fetched, and the trash."""
+        """Remove what a mirror killed midway left: new prompts half fetched, the trash,
+        and the lock files of a `git fetch` killed with it. Run holding `mirror.lock`:
+        the mirror is then the one writer of every repository here, so any lock in
+        them is a dead fetch's, and would make every later fetch fail."""
         for leftover in self.path.glob(INCOMING + "*"):
             shutil.rmtree(leftover, ignore_errors=True)
         for leftover in (self.path / TRASH).glob("mirror-*"):
             shutil.rmtree(leftover, ignore_errors=True)
+        for name in self.local():
+            repo = self._path(name)
+            for lock in [*repo.glob("*.lock"), *(repo / "refs").rglob("*.lock")]:
+                lock.unlink(missing_ok=True)
 
     # --- running ---------------------------------------------------------------------------
 
@@ -456,8 +463,9 @@ class Mirror:
                     if failing:
                         say(f"promptgit mirror: in sync with {self.url} again")
                     wait, failing = BACKOFF[0], False
-                except PrimaryError as e:
-                    say(f"promptgit mirror: {e}; retrying in {wait:g} s")
+                except (PrimaryError, PromptgitError, OSError) as e:  # a full disk too: say it, retry
+                    why = str(e) if isinstance(e, PromptgitError) else f"{e.strerror or e} ({self.path})"
+                    say(f"promptgit mirror: {why}; retrying in {wait:g} s")
                     sleep(wait)
                     cursor, failing, wait = None, True, min(wait * 2, BACKOFF[1])
 

@@ -191,7 +191,7 @@ class Cursor:
             return cls(path, url, prompts, text)
         except FileNotFoundError:
             return None
-        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        except (ValueError, KeyError, TypeError, AttributeError):  # damaged, not unreadable
             os.replace(path, path.with_name(f"{path.name}.corrupt"))
             return None
 
