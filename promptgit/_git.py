@@ -425,16 +425,20 @@ class Repo:
         two steps leaves a state the next operation can detect and finish; no
         other writer can slip in between, since every lock is held to the end.
 
-        `audit` (ref, message): last, an entry with that message, by `who`,
-        now, is appended to that log (the audit log, which promptgit alone writes).
+        `audit` (ref, message): first, an entry with that message, by `who`,
+        now, is appended to that log (the audit log, which promptgit alone writes),
+        so no change lands without its entry.
         """
         expected: dict[str, str | None] = dict(read)
         for step in steps:
             for u in step:
                 expected.setdefault(u.ref, u.old)
         changed = {u.ref for step in steps for u in step}
-        held_only = sorted(set(expected) - changed) + ([audit[0]] if audit else [])
-        groups = [sorted({u.ref for u in step}) for step in steps] + [held_only]
+        held_only = sorted(set(expected) - changed)
+        # the audit entry goes first: a crash after it leaves an entry naming a change
+        # that did not land (readers check the ref), never a change nobody is named for
+        first = [audit[0]] if audit else []
+        groups = [first] + [sorted({u.ref for u in step}) for step in steps] + [held_only]
         # pygit2's transaction cannot take a Signature (it passes bytes to C), so the
         # reflog identity is set on the repository for the duration of this update.
         self._r.set_ident(who.name, who.email)
@@ -454,9 +458,9 @@ class Repo:
                 if audit is not None:
                     old = self.ref(audit[0])
                     entry = self.stage_commit(self.stage_tree({}), [old] if old else [], audit[1], who)
-                    txns[-1].set_target(audit[0], entry, message=_first_line(audit[1]))
+                    txns[0].set_target(audit[0], entry, message=_first_line(audit[1]))
                 self._write_staged()
-                for txn, step in zip(txns, [*steps, []], strict=True):
+                for txn, step in zip(txns, [[], *steps, []], strict=True):
                     for u in step:
                         if u.new is None:
                             txn.remove(u.ref)

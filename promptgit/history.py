@@ -527,7 +527,9 @@ def authors(repo: Repo, revision: str) -> Authorship:
     people = [repo.commit(sha).author for sha in chain]
     created = is_creation(repo.commit(chain[-1]))
     branch = created.branch if created is not None else None
-    landed: set[str] = set()
+    landed: set[str] = set()  # brought by an entry: their bringer is known
+    accounted: set[str] = set()  # ...and, for what the draft holds, by an entry of the draft's own
+    draft_now = repo.ref(branch) if branch else None
     for ref, old, new, who in audit_entries(repo):
         if new is None or not (ref == branch or ref.startswith(names.REVIEW)) or not repo.exists(new):
             continue
@@ -542,8 +544,17 @@ def authors(repo: Repo, revision: str) -> Authorship:
         if brought:
             landed.update(brought)
             people.append(who)
+        # a review branch accounts for its own commits only while the draft does not hold
+        # them: one started from (or landed on) the draft cannot say who put them there
+        accounted.update(
+            sha
+            for sha in chain
+            if repo.is_ancestor(sha, new)
+            and not (before is not None and repo.is_ancestor(sha, before))
+            and (ref == branch or draft_now is None or not repo.is_ancestor(sha, draft_now))
+        )
     unique: list[Person] = []
     for p in people:
         if not any(q.name == p.name and q.email == p.email for q in unique):
             unique.append(p)
-    return Authorship(unique, [sha for sha in chain if sha not in landed])
+    return Authorship(unique, [sha for sha in chain if sha not in accounted])

@@ -173,8 +173,8 @@ class Standing:
 def unaccounted(shas: Sequence[str]) -> str:
     return (
         f"no audit entry says who put revision {shas[0][:10]} on the draft, so its author is unknown "
-        "and no approval counts: put the change there again through promptgit (an edit, or a push "
-        "to promptgit serve)"
+        "and no approval counts: start a new version from it ('promptgit new-version NAME --from "
+        "VERSION'), whose revisions promptgit records, and approve that"
     )
 
 

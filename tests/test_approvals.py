@@ -372,3 +372,17 @@ def test_a_revision_nobody_is_recorded_to_have_put_there_lets_no_approval_count(
     assert [(a.counts, a.why.split(",")[0]) for a in listed] == [
         (False, f"no audit entry says who put revision {sha[:10]} on the draft")
     ]
+    # starting a review from the draft records its starter, not who put the draft's commits there
+    store.review("greeting", "v1.0", "second-look", actor=REL)
+    with assert_unchanged(store), pytest.raises(RuleViolation, match="no audit entry says who put"):
+        store.promote("greeting", "v1.0", to="prod", actor=REL)
+    # nor does an edit on top of it: the edit's entry names its own revision only
+    store.edit("greeting", "v1.0", {"prompt.yaml": prompt_text("On top")}, "on top", actor=ADA)
+    store.approve("greeting", "v1.0", "fine", actor=BEA)
+    with assert_unchanged(store), pytest.raises(RuleViolation, match=f"who put revision {sha[:10]}"):
+        store.promote("greeting", "v1.0", to="prod", actor=REL)
+    # the remedy the message names: a new version from it, whose revisions are recorded
+    fresh = store.new_version("greeting", "v1.0", actor=ADA).version
+    store.promote("greeting", fresh, actor=ADA)
+    store.approve("greeting", fresh, "fine", actor=BEA)
+    store.promote("greeting", fresh, to="prod", actor=REL)
