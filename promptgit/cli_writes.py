@@ -92,7 +92,7 @@ def edit(
     """
     store = _store(ctx)
     name, ref = _target(target)
-    version = ref.value if ref is not None else "dev"
+    version = str(ref) if ref is not None else "dev"
     if path is None and tests is None:
         tip = store.prompt(name, str(store.resolve(name, version).version))
         expect = expect or tip.revision
@@ -167,7 +167,7 @@ def promote(ctx: click.Context, target: str, to: str | None, as_json: bool) -> N
     With no VERSION: the version current in the stage before --to (default --to tst).
     """
     name, ref = _target(target)
-    d = _store(ctx).promote(name, ref.value if ref else None, to=to, actor=_actor())
+    d = _store(ctx).promote(name, str(ref) if ref else None, to=to, actor=_actor())
     if as_json:
         _emit(d.to_json())
     else:

@@ -605,6 +605,11 @@ class Operations(Whereabouts):
         """Start review branch `review/BRANCH` at a draft's tip: commit to it with git
         (editors may force-push or delete it), compare it with 'diff', and land it on
         the draft by a fast-forward push. It is never served and never numbered."""
+        if branch.startswith("review/"):
+            raise InvalidInput(
+                f"give BRANCH without its review/ prefix: 'promptgit review {name}@{version} "
+                f"{branch.removeprefix('review/')}' starts {branch}"
+            )
         ref = names.review_ref(branch)
         repo = self._open(name)
         self._recover(repo, name, actor)
@@ -617,6 +622,9 @@ class Operations(Whereabouts):
         existing = repo.ref(ref)
         if existing is not None:
             raise ReviewExists(name, f"review/{branch}", existing)
+        for other, sha in repo.refs(names.REVIEW).items():  # git keeps a/b and a apart as folders
+            if other.startswith(ref + "/") or ref.startswith(other + "/"):
+                raise ReviewExists(name, other.removeprefix("refs/heads/"), sha)
         self._apply(
             repo, name, [RefUpdate(ref, None, tip)], actor, f"promptgit: review {v} as review/{branch}",
             read={v.branch: tip, v.tag: None},

@@ -286,3 +286,30 @@ def test_a_review_branch_is_not_a_version_to_edit(clone: Clone, greeting: Store,
         pytest.raises(InvalidInput, match="review/x is a review branch, not a version"),
     ):
         greeting.edit("greeting", "review/x", {"prompt.yaml": PROMPT}, "x", actor=actor)
+
+
+def test_the_cli_keeps_a_review_ref_a_review_ref(greeting: Store, actor: Actor) -> None:
+    """`edit` and `promote` pass NAME@review/x on as a review branch, not as a version
+    named x (which would silently edit or promote that version)."""
+    greeting.new_version("greeting", "v1.0", actor=actor, version_name="x")  # v1.1, named x
+    greeting.review("greeting", "v1.0", "x", actor=actor)
+    (greeting.path.parent / "p.yaml").write_text(prompt_text("Hey"))
+    with assert_unchanged(greeting):
+        for args in (
+            ["edit", "greeting@review/x", "-f", str(greeting.path.parent / "p.yaml"), "-m", "y"],
+            ["promote", "greeting@review/x"],
+        ):
+            code, _out, err = invoke(greeting, *args)
+            assert code == 1 and err.startswith("error: review/x is a review branch, not a version"), err
+
+
+def test_a_review_name_is_given_once_and_cannot_clash_with_another(greeting: Store, actor: Actor) -> None:
+    with assert_unchanged(greeting), pytest.raises(InvalidInput, match="without its review/ prefix"):
+        greeting.review("greeting", "v1.0", "review/x", actor=actor)
+    greeting.review("greeting", "v1.0", "x", actor=actor)
+    for clash in ("x/deeper",):
+        with assert_unchanged(greeting), pytest.raises(ReviewExists, match="review branch review/x "):
+            greeting.review("greeting", "v1.0", clash, actor=actor)
+    greeting.review("greeting", "v1.0", "team/one", actor=actor)
+    with assert_unchanged(greeting), pytest.raises(ReviewExists, match="review branch review/team/one "):
+        greeting.review("greeting", "v1.0", "team", actor=actor)
