@@ -197,9 +197,14 @@ class Mirror:
             headers["Authorization"] = f"Bearer {self.token}"
         request = urllib.request.Request(self.url + path, headers=headers)
         try:
-            with urllib.request.urlopen(request, timeout=timeout) as response:
+            with _NO_REDIRECTS.open(request, timeout=timeout) as response:
                 body = response.read(MAX_ANSWER + 1)
         except urllib.error.HTTPError as e:
+            if 300 <= e.code < 400:  # the token goes to the primary only, never where it points
+                raise PrimaryError(
+                    f"the primary at {self.url} redirects to {e.headers.get('Location', '?')[:200]}: "
+                    "give the URL it redirects to (a mirror follows no redirect)"
+                ) from None
             raise self._refused(e.code, _error_message(e)) from None
         except urllib.error.URLError as e:
             raise PrimaryError(
@@ -468,6 +473,14 @@ class Mirror:
                     say(f"promptgit mirror: {why}; retrying in {wait:g} s")
                     sleep(wait)
                     cursor, failing, wait = None, True, min(wait * 2, BACKOFF[1])
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None  # a 3xx is then an HTTPError, answered above
+
+
+_NO_REDIRECTS = urllib.request.build_opener(_NoRedirect)
 
 
 MIRROR_CONFIG = {

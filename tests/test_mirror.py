@@ -582,3 +582,37 @@ def test_a_prompt_the_primary_could_not_read_just_now_is_kept(
     assert done.removed == [] and held[0] in mirror.local()
     answer[""] = {**answer[""], "unknown": []}  # an answer that leaves it out: gone there
     assert mirror.sync(answer).removed == [held[0]]
+
+
+def test_a_primary_that_redirects_gets_no_token_and_a_clear_error(tmp_path: Path) -> None:
+    """The mirror's token goes to the primary it was given, never to where that points."""
+    import http.server
+    import threading
+
+    seen: list[str | None] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            seen.append(self.headers.get("Authorization"))
+            if self.path.startswith("/elsewhere"):
+                self.send_response(200)
+                self.end_headers()
+                self.wfile.write(b"{}")
+                return
+            self.send_response(302)
+            self.send_header("Location", f"http://127.0.0.1:{self.server.server_address[1]}/elsewhere")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    httpd = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{httpd.server_address[1]}"
+        code, _out, err = mirror_once(url, tmp_path / "copy", "secret-token")
+    finally:
+        httpd.shutdown()
+    assert code == 1 and f"the primary at {url} redirects to {url}/elsewhere" in err
+    assert seen == ["Bearer secret-token"]  # the redirect's target never saw the token
+    assert not (tmp_path / "copy").exists()
