@@ -265,9 +265,11 @@ def test_the_api_approves_as_the_token_and_enforces_the_gate(
     r = call(server, keys["rel"], "POST", "/prompts/greeting/versions/v1.0/promote")
     assert r.status_code == 409 and "prod requires 1 approval" in r.json()["error"]["message"], r.text
 
-    r = call(
-        server, keys["alice"], "POST", "/prompts/greeting/versions/v1.0/approve", json={"comment": "mine"}
-    )
+    with assert_unchanged(store):  # no If-Match: nobody may approve a revision they did not see
+        r = call(server, keys["bea"], "POST", "/prompts/greeting/versions/v1.0/approve")
+    assert r.status_code == 428 and r.json()["error"]["message"].startswith("approving needs If-Match")
+    r = call(server, keys["alice"], "POST", "/prompts/greeting/versions/v1.0/approve",
+             json={"comment": "mine"}, headers={"If-Match": "*"})  # fmt: skip
     assert r.status_code == 200 and r.json()["counts"] is False
     assert r.json()["why"] == "alice authored a revision of v1.0: an author's approval does not count"
     r = call(server, keys["bea"], "POST", "/prompts/greeting/versions/v1.0/approve",
@@ -324,9 +326,10 @@ def test_a_pusher_is_an_author_whatever_the_commits_claim(
         "alice <alice@promptgit>",
         "bea <bea@promptgit>",  # who really pushed it, from the audit log
     ]
-    r = call(server, keys["bea"], "POST", "/prompts/greeting/versions/v1.0/approve")
+    anything = {"If-Match": "*"}
+    r = call(server, keys["bea"], "POST", "/prompts/greeting/versions/v1.0/approve", headers=anything)
     assert r.status_code == 200 and r.json()["counts"] is False
-    r = call(server, keys["cy"], "POST", "/prompts/greeting/versions/v1.0/approve")
+    r = call(server, keys["cy"], "POST", "/prompts/greeting/versions/v1.0/approve", headers=anything)
     assert r.json()["counts"] is True
 
 

@@ -195,6 +195,7 @@ EXPECT: dict[str, tuple[list[str], str]] = {
         "",
     ),
     "BEA=$(promptgit token create bea --role editor)": ([r"^token 'bea' \(editor\) created"], ""),
+    "SEEN=$(curl -sI": ([r'^SEEN="[0-9a-f]{40}"$'], 'echo "SEEN=$SEEN"'),
     'curl -s -H "Authorization: Bearer $BEA"': (
         [r'"by":"bea <bea@promptgit>","comment":"reads well","counts":true'],
         "",

@@ -59,6 +59,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
         (404, "No such prompt, version or stage"),
         (409, "A rule forbids it, or someone changed it first"),
         (412, "If-Match names another revision"),
+        (428, "If-Match is required: approve names the revision it approves"),
         (422, "Invalid input"),
         (308, "The prompt was renamed: Location is the same route under its new name"),
         (410, "The prompt is archived: the message says by whom, when and why"),
@@ -543,9 +544,18 @@ def create_api(store: Store, auth: Auth) -> FastAPI:
         if_match: Annotated[str | None, Header()] = None,
     ) -> dict[str, Any]:
         """Approve the exact revision the version's tip has now, as the token's name.
-        If-Match: the revision you looked at (412 if the draft has moved since). An
+        If-Match (required, 428 without): the revision you looked at (412 if the draft
+        has moved since; * for whatever it is now). An
         author's approval is recorded, but does not count (`counts`, `why`)."""
         version = _version_ref(version_id).value
+        if if_match is None:
+            raise ApiError(
+                428,
+                "precondition_required",
+                f"approving needs If-Match: the ETag of the revision you reviewed (GET "
+                f"/prompts/{name}/versions/{version} gives it), so an approval never lands on a "
+                "revision you did not see; nothing was changed",
+            )
         expect = _precondition(store, name, version, if_match)
         comment = body.comment if body else ""
         try:

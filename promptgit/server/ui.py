@@ -378,8 +378,11 @@ def mount_ui(app: FastAPI, store: Store, auth: Auth) -> None:
         if actor is None:
             return refusal(request, name, "editor")
         back = f"/ui/prompts/{quote(name)}/versions/{quote(version)}"
+        if not expect:  # the page always sends the revision it showed
+            why = "this Approve came without the revision it approves: reload the page and approve again"
+            return RedirectResponse(f"{back}?{urlencode({'error': why})}", status_code=303)
         try:
-            a = store.approve(name, version, comment, expect=expect or None, actor=actor)
+            a = store.approve(name, version, comment, expect=expect, actor=actor)
         except PromptgitError as e:
             return RedirectResponse(f"{back}?{urlencode({'error': str(e)})}", status_code=303)
         said = f"Approved {a.version} at {a.revision[:10]} as {a.stamp.name}"
