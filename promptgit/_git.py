@@ -8,6 +8,7 @@ A refused operation therefore leaves no file behind, not even a loose object.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import os
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
 ZERO = "0" * 40
 _TYPES = {"blob": ObjectType.BLOB, "tree": ObjectType.TREE, "commit": ObjectType.COMMIT,
           "tag": ObjectType.TAG}  # fmt: skip
+LOOSE_REFS_BEFORE_PACK = 32  # loose version branches and tags before the refs are packed
 LOOSE_OBJECTS_BEFORE_PACK = 2000  # estimated like `git gc --auto` does, from objects/17
 
 
@@ -156,11 +158,15 @@ class Repo:
         return None if ref is None else str(ref.target)
 
     def refs(self, prefix: str = "refs/") -> dict[str, str]:
-        out = {}
-        for ref in self._r.listall_reference_objects():
-            if ref.name.startswith(prefix) and ref.type == pygit2.enums.ReferenceType.DIRECT:
-                out[ref.name] = str(ref.target)
-        return out
+        """Every direct ref under `prefix` ({ref: sha}), read from the files
+        (`list_refs`); a ref file only libgit2 can judge sends the listing to it."""
+        listed = list_refs(self.path)
+        if listed is None:
+            listed = {}
+            for ref in self._r.listall_reference_objects():
+                if ref.type == pygit2.enums.ReferenceType.DIRECT:
+                    listed[ref.name] = str(ref.target)
+        return {ref: sha for ref, sha in listed.items() if ref.startswith(prefix)}
 
     def moves(self, name: str) -> list[tuple[str | None, str | None]]:
         """(old, new) of every update the ref's reflog records, oldest first."""
@@ -467,6 +473,8 @@ class Repo:
                         else:
                             txn.set_target(u.ref, u.new, message=message)
                     txn.commit()
+                if any(u.old is None and u.new is not None for step in steps for u in step):
+                    self._maybe_pack_refs()
         finally:
             self.discard()
             self._r.set_ident(None, None)
@@ -537,6 +545,29 @@ class Repo:
         )  # fmt: skip
         subprocess.run(["git", "-C", self.path, "prune-packed", "-q"], check=False, capture_output=True)
 
+    def _maybe_pack_refs(self) -> None:
+        """Pack the refs once loose ones pile up (each version and release adds one),
+        so listing a prompt's versions reads one file instead of hundreds. Called with
+        the repository's write lock held: no promptgit write or push deletes a packed
+        ref meanwhile. libgit2 packs like `git pack-refs --all`: it renames the new
+        packed-refs in whole, then removes only the loose files still naming what it
+        packed (skipping any another writer has locked). The writer's claim record
+        covers packed-refs.lock, so a kill midway leaves a lock the next write breaks.
+        It is only a speed-up: when it cannot, the refs simply stay loose."""
+        loose = 0
+        for folder in ("refs/heads", "refs/tags"):
+            try:
+                with os.scandir(os.path.join(self.path, folder)) as entries:
+                    loose += sum(1 for e in entries if e.is_file(follow_symlinks=False))
+            except OSError:
+                continue
+        if loose > LOOSE_REFS_BEFORE_PACK:
+            # on a repository object of its own: libgit2 remembers which refs it packed
+            # from loose files, and a later delete through the same object would try to
+            # prune them again, failing on a ref another transaction of ours has locked
+            with contextlib.suppress(pygit2.GitError, OSError):
+                pygit2.Repository(self.path).compress_references()
+
     def _maybe_pack(self) -> None:
         """Pack once loose objects pile up (every write is a loose object), off the
         write path: see `pack_in_background`."""
@@ -592,6 +623,71 @@ def read_refs(path: str, refs: Sequence[str]) -> dict[str, str | None] | None:
             return None
         out[ref] = text
     return out
+
+
+def list_refs(path: str) -> dict[str, str] | None:
+    """Every direct ref of a repository ({ref: sha}), the way git lists them: the
+    loose files under refs/ first, then packed-refs (parsed again only when it
+    changed) for the rest. In that order, a ref packed meanwhile (pack-refs writes
+    packed-refs before it removes the loose file) is still found. Symbolic refs are
+    left out; None when a loose file is neither a sha nor a symbolic ref."""
+    loose: dict[str, str] = {}
+    folders = ["refs"]
+    while folders:
+        folder = folders.pop()
+        try:
+            with os.scandir(os.path.join(path, folder)) as entries:
+                found = [(e.name, e.is_dir(follow_symlinks=False)) for e in entries]
+        except FileNotFoundError:
+            continue  # emptied and removed meanwhile
+        except OSError:
+            return None
+        for leaf, is_folder in found:
+            ref = f"{folder}/{leaf}"
+            if is_folder:
+                folders.append(ref)
+                continue
+            if leaf.endswith(".lock"):
+                continue
+            try:
+                with open(os.path.join(path, ref), "rb") as f:
+                    text = f.read(100).strip().decode("ascii", "replace")
+            except FileNotFoundError:
+                continue  # packed meanwhile: packed-refs, read next, has it
+            except OSError:
+                return None
+            if text.startswith("ref:"):
+                continue
+            if len(text) not in (40, 64) or not _SHA.issuperset(text):
+                return None
+            loose[ref] = text
+    return {**_packed_refs(path), **loose}
+
+
+SETTLED_NS = 1_000_000_000  # a stamp is trusted once its files are this old (see refs_stamp)
+
+
+def refs_stamp(path: str, now_ns: int) -> tuple[str, bool] | None:
+    """(stamp, settled) of the files a repository's branch tips are read from: the
+    refs/heads folder and packed-refs. git and libgit2 only ever change a ref by
+    renaming a new file over it (or removing it), and repack packed-refs the same
+    way, so any change to a branch tip changes the folder's mtime or packed-refs'.
+    A timestamp has a granularity, though: a change within the same tick as the last
+    one could leave the same stamp. So a stamp is `settled` (fit to be remembered)
+    only once both files are SETTLED_NS older than `now_ns`, when the stamp was taken;
+    any later change then shows a later time. None when the files cannot be read."""
+    try:
+        heads = os.stat(f"{path}/refs/heads")
+    except OSError:
+        return None
+    try:
+        p = os.stat(f"{path}/packed-refs")
+        packed, newest = f"{p.st_ino}.{p.st_size}.{p.st_mtime_ns}", max(heads.st_mtime_ns, p.st_mtime_ns)
+    except FileNotFoundError:
+        packed, newest = "-", heads.st_mtime_ns
+    except OSError:
+        return None
+    return f"{heads.st_ino}.{heads.st_mtime_ns} {packed}", newest < now_ns - SETTLED_NS
 
 
 def _packed_refs(path: str) -> dict[str, str]:

@@ -10,7 +10,11 @@ so reads need not walk history again. Never the source of truth.
   have served up to a given deployment commit; a read extends it from the stage's
   current tip back to the remembered one;
 - per deployment commit, the version it deployed: with the stage tips read from
-  the ref files, a listing of 10,000 prompts opens no repository.
+  the ref files, a listing of 10,000 prompts opens no repository;
+- per prompt, its stage tips as last read, with the stamp of the files they were
+  read from (`_git.refs_stamp`), so a listing stats two files a prompt instead of
+  reading its refs; a stamp is only recorded once its files are a second old, so a
+  change cannot hide inside a timestamp's granularity.
 
 Every key is a commit sha (or a log whose remembered tip is checked by walking
 back to it), so a fact can only be missing, never stale: reads stay exactly as
@@ -26,14 +30,15 @@ import contextlib
 import json
 import os
 import threading
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 PATH = ".promptgit/cache/facts.sqlite"
 # What the rows mean. A promptgit that stores other facts, or the same ones
 # differently, names another format, and its index is rebuilt, not misread.
-FORMAT = "promptgit-facts-1"
+FORMAT = "promptgit-facts-2"
+RECALLED = 20_000  # parsed facts one process keeps (each a few hundred bytes)
 CHUNK = 500  # shas per query (SQLite's variable limit is higher; this keeps queries small)
 
 SCHEMA = """
@@ -41,7 +46,15 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS versions (tip TEXT PRIMARY KEY, fact TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS served (log TEXT PRIMARY KEY, tip TEXT NOT NULL, versions TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS deployed (sha TEXT PRIMARY KEY, version TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS stage_tips (name TEXT PRIMARY KEY, stamp TEXT NOT NULL, tips TEXT NOT NULL);
 """
+
+
+_HEX = frozenset("0123456789abcdef")
+
+
+def _is_sha(value: object) -> bool:
+    return isinstance(value, str) and len(value) in (40, 64) and _HEX.issuperset(value)
 
 
 class Facts:
@@ -50,6 +63,17 @@ class Facts:
     def __init__(self, store: str | os.PathLike[str]) -> None:
         self.path = Path(store) / PATH
         self._local = threading.local()
+        # This process's own memory in front of the file, keyed the same way (so never
+        # stale): what a sha's facts were parsed into, for the next read that asks.
+        self.recalled: dict[str, Any] = {}
+
+    def recall(self, key: str) -> Any:
+        return self.recalled.get(key)
+
+    def remember(self, key: str, value: Any) -> None:
+        if len(self.recalled) >= RECALLED:
+            self.recalled.clear()  # rare; the file still has them
+        self.recalled[key] = value
 
     # --- version tips ---------------------------------------------------------------
 
@@ -96,17 +120,40 @@ class Facts:
             [(log, tip, json.dumps(sorted(versions)))],
         )
 
+    # --- stage tips, by the stamp of the files they were read from ------------------
+
+    def stage_tips(self, names: Collection[str] | None) -> dict[str, tuple[str, list[str | None]]]:
+        """{prompt: (stamp, [tip or None, ...])} remembered for these prompts (None: all),
+        the tips in the order they were added in."""
+        rows = (
+            self._query("SELECT name, stamp, tips FROM stage_tips", [])
+            if names is None
+            else self._many("SELECT name, stamp, tips FROM stage_tips WHERE name IN", names)
+        )
+        found: dict[str, tuple[str, list[str | None]]] = {}
+        for name, stamp, tips in rows:
+            shas: list[str | None] = [None if t == "-" else t for t in str(tips).split(" ")]
+            if all(t is None or _is_sha(t) for t in shas):
+                found[name] = (stamp, shas)
+        return found
+
+    def add_stage_tips(self, tips: Mapping[str, tuple[str, Sequence[str | None]]]) -> None:
+        self._write(
+            "INSERT OR REPLACE INTO stage_tips (name, stamp, tips) VALUES (?, ?, ?)",
+            [(name, stamp, " ".join(t or "-" for t in shas)) for name, (stamp, shas) in tips.items()],
+        )
+
     # --- the file ----------------------------------------------------------------------
 
-    def _many(self, select: str, keys: Collection[str]) -> list[tuple[str, str]]:
+    def _many(self, select: str, keys: Collection[str]) -> list[tuple[Any, ...]]:
         keys = list(keys)
-        rows: list[tuple[str, str]] = []
+        rows: list[tuple[Any, ...]] = []
         for i in range(0, len(keys), CHUNK):
             part = keys[i : i + CHUNK]
             rows += self._query(f"{select} ({','.join('?' * len(part))})", part)
         return rows
 
-    def _query(self, sql: str, args: list[str]) -> list[tuple[str, str]]:
+    def _query(self, sql: str, args: list[str]) -> list[tuple[Any, ...]]:
         import sqlite3
 
         db = self._db()

@@ -121,6 +121,9 @@ def versions_in_log(repo: Repo, stage: str, tip: str | None = None) -> set[Versi
     start = _tip(repo, stage, tip)
     if index is None or start is None:
         return {fields[1] for _sha, fields in _log(repo, stage, start)}
+    hit = index.recall(f"served {start}")  # what a log served up to a commit never changes
+    if isinstance(hit, frozenset):
+        return set(hit)
     key = f"{os.path.realpath(repo.path)} {stage}"
     remembered = index.served(key)
     found: set[Version] = set()
@@ -131,6 +134,7 @@ def versions_in_log(repo: Repo, stage: str, tip: str | None = None) -> set[Versi
         found.add(fields[1])
     if remembered is None or remembered[0] != start:
         index.add_served(key, start, [str(v) for v in found])
+    index.remember(f"served {start}", frozenset(found))
     return found
 
 
@@ -221,14 +225,21 @@ def version_facts(repo: Repo, tips: Collection[str]) -> dict[str, VersionFact]:
     index = repo.facts
     found: dict[str, VersionFact] = {}
     if index is not None:
-        for tip, record in index.versions(tips).items():
+        for tip in tips:
+            hit = index.recall(tip)
+            if isinstance(hit, VersionFact):
+                found[tip] = hit
+        for tip, record in index.versions([t for t in tips if t not in found]).items():
             try:
                 found[tip] = VersionFact.from_record(record)
             except (KeyError, TypeError):
                 continue  # a malformed row: walk instead
+            index.remember(tip, found[tip])
     new = {tip: _walk_fact(repo, tip) for tip in tips if tip not in found}
     if index is not None and new:
         index.add_versions({tip: fact.to_record() for tip, fact in new.items()})
+        for tip, fact in new.items():
+            index.remember(tip, fact)
     return {**found, **new}
 
 

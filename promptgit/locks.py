@@ -51,9 +51,14 @@ def start_time(pid: int) -> str | None:
 
 
 def me() -> str:
-    """This process, as a lock's owner line."""
+    """This process, as a lock's owner line (read once per process: a fork is another)."""
     pid = os.getpid()
-    return f"{pid} {start_time(pid) or '-'} {socket.gethostname()}"
+    if _me[0] != pid:
+        _me[:] = [pid, f"{pid} {start_time(pid) or '-'} {socket.gethostname()}"]
+    return str(_me[1])
+
+
+_me: list[int | str] = [0, ""]
 
 
 def owner_gone(line: str) -> bool:
@@ -260,6 +265,7 @@ def reap(repo: Path, records: Iterable[Path]) -> None:
             continue
         for ref in claimed[1:] if record.parent.name == "owners" else claimed:
             break_stale(repo, ref)
+        break_stale(repo, "packed-refs")  # every writer may hold it (deleting or packing a ref)
     for record in records:
         if record.parent.name == "owners":
             record.unlink(missing_ok=True)

@@ -6,6 +6,7 @@ the library and the hooks can never disagree about what `v2.3` or `prod` means.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from typing import Literal, get_args
@@ -101,8 +102,14 @@ class Version:
 
     @classmethod
     def maybe(cls, text: str) -> Version | None:
-        m = _VERSION.fullmatch(text)
-        return cls(int(m.group(1)), int(m.group(2))) if m and text.startswith("v") else None
+        """The version a ref's leaf spells (`v2.3`, no bare `2.3`), else None."""
+        return _version_named(text)
+
+
+@functools.lru_cache(maxsize=8192)  # every listing parses every version ref's name
+def _version_named(text: str) -> Version | None:
+    m = _VERSION.fullmatch(text)
+    return Version(int(m.group(1)), int(m.group(2))) if m and text.startswith("v") else None
 
 
 FIRST = Version(1, 0)

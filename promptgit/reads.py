@@ -12,13 +12,14 @@ import contextlib
 import itertools
 import os
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
 
 from . import changes, config, content, history, names
-from ._git import Commit, Repo, read_refs
+from ._git import Commit, Repo, read_refs, refs_stamp
 from .errors import InvalidInput, PromptNotFound, ReadOnlyStore, RefNotFound, RenderError, StoreNotFound
 from .facts import Facts
 from .history import Deployment
@@ -177,14 +178,7 @@ class Reader:
             listed = listed[bisect.bisect_right(listed, after) :]
         if limit is not None:
             listed = listed[:limit]
-        refs = [f"refs/heads/{s}" for s in STAGES]
-        tips: dict[str, dict[str, str | None]] = {}
-        for name in listed:
-            read = read_refs(str(self._repo_path(name)), refs)
-            if read is None:  # not plain files, or moved: libgit2 reads it (or says where it went)
-                repo = self._open(name)
-                read = {r: repo.ref(r) for r in refs}
-            tips[name] = {s: read[f"refs/heads/{s}"] for s in STAGES}
+        tips = self._stage_tips(listed, everything=after is None and limit is None)
         shas = {sha for t in tips.values() for sha in t.values() if sha}
         known = self._facts.deployed(shas) if self._facts is not None else {}
         found: dict[str, str] = {}
@@ -202,6 +196,34 @@ class Reader:
         if self._facts is not None and found:
             self._facts.add_deployed(found)
         return out
+
+    def _stage_tips(self, listed: builtins.list[str], everything: bool) -> dict[str, dict[str, str | None]]:
+        """{prompt: {stage: tip}}: read from the ref files, or remembered by the index
+        with the stamp of those files (`refs_stamp`) when it has not changed since."""
+        refs = [f"refs/heads/{s}" for s in STAGES]
+        index = self._facts
+        known = {} if index is None else index.stage_tips(None if everything else listed)
+        now = time.time_ns()
+        settled: dict[str, tuple[str, builtins.list[str | None]]] = {}
+        tips: dict[str, dict[str, str | None]] = {}
+        store = str(self.path)
+        for name in listed:
+            path = f"{store}/{names.check_name(name)}.git"
+            stamp = refs_stamp(path, now)
+            hit = known.get(name)
+            if stamp is not None and hit is not None and hit[0] == stamp[0] and len(hit[1]) == len(STAGES):
+                tips[name] = dict(zip(STAGES, hit[1], strict=True))
+                continue
+            read = read_refs(path, refs)  # after the stamp: a change meanwhile shows next time
+            if read is None:  # not plain files, or moved: libgit2 reads it (or says where it went)
+                repo = self._open(name)
+                read = {r: repo.ref(r) for r in refs}
+            elif stamp is not None and stamp[1]:
+                settled[name] = (stamp[0], [read[r] for r in refs])
+            tips[name] = {s: read[f"refs/heads/{s}"] for s in STAGES}
+        if index is not None and settled:
+            index.add_stage_tips(settled)
+        return tips
 
     def get(self, name: str, stage: str = "prod") -> Prompt:
         """What `stage` serves now. The hot path: one ref read when nothing changed."""

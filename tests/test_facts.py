@@ -3,8 +3,10 @@ never changes an answer, and reads stay exactly as fresh as git."""
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -230,3 +232,45 @@ def test_a_listing_reads_packed_refs_and_sees_every_write(busy: Store) -> None:
     listed = {p.name: p.current for p in busy.list()}
     assert listed["greeting"]["tst"] == "v1.3"
     assert busy.list() == Store(busy.path, index=False).list()
+
+
+def settle(store: Store) -> None:
+    """Make every repository's ref files look a minute old, as a quiet store's are."""
+    for repo in store.path.rglob("*.git"):
+        for f in (repo / "refs" / "heads", repo / "packed-refs"):
+            if f.exists():
+                os.utime(f, ns=(time.time_ns() - 60 * 10**9,) * 2)
+
+
+def remembered_tips(store: Store) -> dict[str, str]:
+    with sqlite3.connect(index_file(store)) as db:
+        return dict(db.execute("SELECT name, tips FROM stage_tips"))
+
+
+def test_a_listing_remembers_tips_only_of_settled_files_and_never_misses_a_change(busy: Store) -> None:
+    busy.list()
+    assert remembered_tips(busy) == {}  # just written: a change in the same tick could hide
+    settle(busy)
+    before = busy.list()
+    assert set(remembered_tips(busy)) == {"greeting", "team/welcome"}
+    assert Store(busy.path).list() == before  # from the remembered tips
+    busy.promote("greeting", "v1.3", actor=ADMIN)  # through the library
+    assert {p.name: p.current for p in Store(busy.path).list()}["greeting"]["tst"] == "v1.3"
+    settle(busy)
+    Store(busy.path).list()
+    repo = busy.path / "team" / "welcome.git"  # by hand, with git, then packed by git
+    git(repo, "update-ref", "refs/heads/dev", git(repo, "rev-parse", "refs/heads/tst").strip())
+    assert Store(busy.path).list() == Store(busy.path, index=False).list()
+    settle(busy)
+    Store(busy.path).list()
+    git(repo, "pack-refs", "--all")
+    assert Store(busy.path).list() == Store(busy.path, index=False).list()
+
+
+def test_damaged_remembered_tips_are_read_around(busy: Store) -> None:
+    settle(busy)
+    before = busy.list()
+    with sqlite3.connect(index_file(busy)) as db:
+        db.execute("UPDATE stage_tips SET tips = 'not shas' WHERE name = 'greeting'")
+        db.execute("UPDATE stage_tips SET tips = '- -' WHERE name = 'team/welcome'")  # too few
+    assert Store(busy.path).list() == before

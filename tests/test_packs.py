@@ -133,3 +133,31 @@ def test_writes_survive_repacks_that_prune_the_folders_they_write_into(greeting:
             t.join()
     assert greeting.get("greeting", "dev").source == prompt_text("Packed 149")
     git(repo, "fsck", "--no-dangling")
+
+
+def test_refs_are_packed_as_versions_pile_up_and_every_later_write_still_lands(
+    greeting: Store, actor: Actor
+) -> None:
+    """Past LOOSE_REFS_BEFORE_PACK new refs, a write packs them; releases and deletes
+    (which rewrite packed-refs) still land whole, through the same Store, and every
+    ref git lists is the one promptgit lists."""
+    repo = greeting.path / "greeting.git"
+    made = [
+        greeting.new_version("greeting", actor=actor).version for _ in range(_git.LOOSE_REFS_BEFORE_PACK + 4)
+    ]
+    assert (repo / "packed-refs").is_file()
+    loose = [p for p in (repo / "refs" / "heads").iterdir() if p.is_file()]
+    assert len(loose) < _git.LOOSE_REFS_BEFORE_PACK  # most were packed, so a listing reads one file
+    for v in made[:3]:  # a release deletes the packed version branch: packed-refs is rewritten
+        greeting.promote("greeting", v, actor=actor)
+        greeting.promote("greeting", v, actor=actor)
+    greeting.delete("greeting", made[3], actor=actor)
+    greeting.edit("greeting", made[4], {"prompt.yaml": prompt_text("after packing")}, "edit", actor=actor)
+    listed = {
+        line.split()[1]: line.split()[0]
+        for line in git(repo, "for-each-ref", "--format=%(objectname) %(refname)").splitlines()
+    }
+    assert greeting.repository("greeting").refs() == listed
+    assert all(f"refs/tags/{v}" in listed and f"refs/heads/{v}" not in listed for v in made[:3])
+    assert f"refs/heads/{made[3]}" not in listed
+    assert git(repo, "fsck", "--no-progress") == ""
