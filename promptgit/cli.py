@@ -87,6 +87,13 @@ def _in_cli_words(ctx: click.Context, e: PromptgitError) -> str:
     return f"{e} (pass it with --var {missing}=...)" if missing else str(e)
 
 
+class Refusal(click.ClickException):
+    """A refusal the command line itself makes, said like every other error."""
+
+    def show(self, file: Any = None) -> None:
+        click.secho(f"error: {self.format_message()}", fg="red", err=True)
+
+
 def _fail(ctx: click.Context, exc: BaseException, message: str) -> NoReturn:
     if ctx.find_root().params.get("traceback"):
         raise exc
@@ -219,7 +226,7 @@ def _read_files(path: str | None, tests: str | None, current: str | None = None)
     elif current is not None and sys.stdin.isatty():
         edited = click.edit(current, extension=".yaml", require_save=True)
         if edited is None:
-            raise click.ClickException("nothing saved in the editor; the prompt is unchanged")
+            raise Refusal("nothing saved in the editor; the prompt is unchanged")
         files["prompt.yaml"] = edited
     elif tests is None:
         raise click.UsageError("give the content with -f FILE, -f DIR or -f - (stdin)")

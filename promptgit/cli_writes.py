@@ -12,6 +12,7 @@ import click
 from .cli import (
     FILE_HELP,
     STAGE,
+    Refusal,
     _actor,
     _approvable,
     _emit,
@@ -395,7 +396,7 @@ def serve(ctx: click.Context, host: str, port: int, read_only: bool) -> None:
     try:
         run(store, host, port, _actor(), lambda line: click.echo(line, err=True))
     except Refused as e:
-        raise click.ClickException(str(e)) from None
+        raise Refusal(str(e)) from None
 
 
 def _missing_server_packages() -> list[str]:

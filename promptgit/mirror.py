@@ -120,7 +120,7 @@ class Mirror:
                     f"{self.path} is a mirror of {primary}, not {self.url}: mirror {primary} "
                     "there, or mirror into another directory"
                 )
-        elif self.path.exists() and (not self.path.is_dir() or any(self.path.iterdir())):
+        elif self.path.exists() and (not self.path.is_dir() or any(map(_not_ours, self.path.iterdir()))):
             raise Conflict(
                 f"{self.path} exists and is not a promptgit store: mirror into a new or empty directory"
             )
@@ -141,6 +141,8 @@ class Mirror:
             encoding="utf-8",
         )
         os.replace(tmp, cfg)
+        for leftover in self.path.glob(f".{config.FILE}.*"):  # of a `mirror` killed right here
+            leftover.unlink(missing_ok=True)
 
     @contextmanager
     def _only_one(self) -> Iterator[None]:
@@ -511,3 +513,9 @@ def _error_message(e: urllib.error.HTTPError) -> str:
         return str(body["error"]["message"])
     except (ValueError, KeyError, TypeError, OSError):
         return str(e.reason)
+
+
+def _not_ours(entry: Path) -> bool:
+    """Whether a file in a mirror's directory is something other than the config file a
+    killed `promptgit mirror` was writing (which the next run replaces)."""
+    return not entry.name.startswith(f".{config.FILE}.")

@@ -80,14 +80,14 @@ def watching(client: Client, name: str = NAME) -> None:
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[tuple[Store, Server]]:
     store = released(Store.init(tmp_path / "prompts"))
-    server = Server(store.path)
+    server = Server(store.path, env={"PROMPTGIT_WATCH_RESCAN": "3600"})  # only the beacon wakes a watch
     yield store, server
     server.stop()
 
 
 @pytest.fixture
 def client(served: tuple[Store, Server], tmp_path: Path) -> Iterator[Client]:
-    with Client(served[1].url, cache_dir=tmp_path / "cache") as c:
+    with Client(served[1].url, cache_dir=tmp_path / "cache", max_age=3600) as c:  # the watch, or nothing
         yield c
 
 
@@ -106,7 +106,7 @@ WATCHER = textwrap.dedent(
             print(json.dumps(event), flush=True)
 
     def run(i):
-        client = Client(url, cache_dir=None if cache == "-" else f"{cache}/{i}")
+        client = Client(url, cache_dir=None if cache == "-" else f"{cache}/{i}", max_age=3600)
         seen, ready = None, False
         while True:
             try:

@@ -354,7 +354,10 @@ def test_a_server_on_a_mirror_refuses_api_page_and_git_writes_with_the_primary_u
 ) -> None:
     _store, server, keys = primary
     copy = tmp_path / "copy"
+    copy.mkdir()  # what a mirror killed while writing its config leaves
+    (copy / ".promptgit.yaml.4242").write_text("version: 1\n")
     assert mirror_once(server.url, copy, keys["reader"])[0] == 0
+    assert not (copy / ".promptgit.yaml.4242").exists()
     mirrored = Store(copy)
     local = {role: mirrored.create_token(f"{role}-here", role) for role in ROLES}
     replica = Server(copy)
@@ -500,7 +503,10 @@ def test_a_mirror_only_goes_into_a_new_empty_or_its_own_directory(
         f"error: {tmp_path / 'full'} exists and is not a promptgit store: mirror into a new or empty directory\n"
     )
     copy = tmp_path / "copy"
+    copy.mkdir()  # what a mirror killed while writing its config leaves
+    (copy / ".promptgit.yaml.4242").write_text("version: 1\n")
     assert mirror_once(server.url, copy, keys["reader"])[0] == 0
+    assert not (copy / ".promptgit.yaml.4242").exists()
     assert mirror_once(server.url + "/", copy, keys["reader"]) == (
         0,
         f"nothing changed (2 from {server.url})\n",
@@ -572,7 +578,10 @@ def test_a_prompt_the_primary_could_not_read_just_now_is_kept(
 
     _store, server, keys = primary
     copy = tmp_path / "copy"
+    copy.mkdir()  # what a mirror killed while writing its config leaves
+    (copy / ".promptgit.yaml.4242").write_text("version: 1\n")
     assert mirror_once(server.url, copy, keys["reader"])[0] == 0
+    assert not (copy / ".promptgit.yaml.4242").exists()
     mirror = Mirror(server.url, copy, keys["reader"])
     answer = dict(mirror.watch())
     held = [n for n in answer if n]

@@ -140,7 +140,6 @@ class ReviewLifecycle(PromptLifecycle):
         commits are on it), and every version is a vX.Y branch or tag."""
         repo = self.store.repository("greeting")
         versions = history.all_versions(repo)
-        assert all(not r.startswith("refs/heads/review/") for r in repo.refs("refs/heads/v"))
         for stage in ("dev", "tst", "prod"):
             for d in history.stage_log(repo, stage):
                 if d.version in versions:

@@ -161,7 +161,7 @@ def test_a_busy_port_is_named_before_anything_says_serving(store: Store) -> None
         out = serve(store.path, "--port", str(port))
     assert out.returncode == 1
     assert out.stderr == (
-        f"Error: port {port} is in use on 127.0.0.1: stop what listens there, "
+        f"error: port {port} is in use on 127.0.0.1: stop what listens there, "
         "or serve on another port with --port\n"
     )
 
@@ -199,7 +199,7 @@ def test_a_server_without_its_page_files_refuses_to_start_once(store: Store, tmp
     assert out.returncode == 1
     missing = site / "promptgit" / "server" / "templates" / "prompt.html"
     assert out.stderr == (
-        f"Error: the web page's files are missing ({missing}): promptgit's installation is "
+        f"error: the web page's files are missing ({missing}): promptgit's installation is "
         "incomplete or was replaced; reinstall promptgit and start the server again\n"
     )
 

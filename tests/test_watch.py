@@ -23,7 +23,8 @@ OWNER = Actor("Owner", "owner@example.com")
 
 @pytest.fixture
 def served(greeting: Store) -> Iterator[tuple[Store, Server]]:
-    server = Server(greeting.path)
+    """A server whose rescan never comes within a test: only the beacon can wake a watch."""
+    server = Server(greeting.path, env={"PROMPTGIT_WATCH_RESCAN": "3600"})
     yield greeting, server
     server.stop()
 
@@ -145,8 +146,24 @@ def test_a_watch_with_nothing_new_answers_unchanged_at_its_timeout(served: tuple
     assert watch(server, "greeting", since=first["cursor"], timeout=0.2) == first
 
 
-def test_a_write_that_bypasses_promptgit_is_seen_by_the_rescan(served: tuple[Store, Server]) -> None:
-    store, server = served
+def test_a_write_that_bypasses_promptgit_is_seen_by_the_rescan(greeting: Store) -> None:
+    store, server = greeting, Server(greeting.path, env={"PROMPTGIT_WATCH_RESCAN": "0.5"})
+    try:
+        _bypassing_write_seen(store, server)
+    finally:
+        server.stop()
+
+
+def test_a_rescan_setting_that_is_no_number_of_seconds_stops_serve(greeting: Store) -> None:
+    for bad in ("abc", "0", "-1", "1e9", "nan"):
+        with pytest.raises(RuntimeError, match="did not start") as e:
+            Server(greeting.path, env={"PROMPTGIT_WATCH_RESCAN": bad})
+        assert f"error: PROMPTGIT_WATCH_RESCAN='{bad}' is not a number of seconds from 0.1 to 86400" in str(
+            e.value
+        )
+
+
+def _bypassing_write_seen(store: Store, server: Server) -> None:
     first = watch(server, "greeting")
     waiting = Waiting(server, "greeting", since=first["cursor"])
     repo = store.path / "greeting.git"

@@ -28,7 +28,7 @@ from .auth import Auth
 from .errors import ApiError, install_handlers
 from .langfuse import mount_langfuse
 from .lifecycle import mount_lifecycle
-from .watch import MAX_TIMEOUT, Watcher, check_names, watch_json
+from .watch import MAX_TIMEOUT, Watcher, check_names, rescan_setting, watch_json
 
 MAX_PAGE = 1000  # prompts per page of GET /prompts
 
@@ -672,8 +672,8 @@ def create_api(store: Store, auth: Auth) -> FastAPI:
             return Response(status_code=304, headers={"ETag": tag})
         return JSONResponse(prompt.to_json(), headers={"ETag": tag})
 
-    watcher = Watcher(store)
-    mirrors = Watcher(store, replicas=True)
+    watcher = Watcher(store, rescan=rescan_setting())
+    mirrors = Watcher(store, rescan=watcher.rescan, replicas=True)
     app.state.watchers = (watcher, mirrors)  # serve() closes them first on shutdown
 
     @app.get("/watch", response_model=WatchOut, tags=["stages"])

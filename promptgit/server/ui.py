@@ -222,6 +222,7 @@ def mount_ui(app: FastAPI, store: Store, auth: Auth) -> None:
         every = store.versions(name)
         versions, older, pinned = _page_of(every, request.query_params.get("before"))
         actions = store.actions(name, actor.role)
+        versions = [v for v in versions if v.version in actions.versions]  # not deleted meanwhile
         current = {s: store.serving(name, s) for s in STAGES}
         logs = {
             s: store.log(name, RefSpec("stage", s), limit=LOG_LINES) if current[s] else [] for s in STAGES

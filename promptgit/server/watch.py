@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import os
 import threading
 import time
 from collections import Counter
@@ -31,6 +32,7 @@ from ..store import Store
 
 POLL = 0.02  # seconds between two looks at the beacon: well inside the 100 ms promise
 RESCAN = 2.0  # seconds between two rereads of the watched tips without a beacon
+RESCAN_SETTING = "PROMPTGIT_WATCH_RESCAN"  # the environment variable that can set it
 RESCAN_ALL = 15.0  # the same when some request watches every prompt (a mirror)
 MAX_TIMEOUT = 60.0
 MAX_NAMES = 500  # more than this: watch every prompt (no prompt= at all)
@@ -242,3 +244,23 @@ class Watcher:
 
 def watch_json(answer: Answer) -> dict[str, Any]:
     return {"cursor": cursor(answer), "prompts": answer}
+
+
+def rescan_setting() -> float:
+    """RESCAN, or the seconds $PROMPTGIT_WATCH_RESCAN gives (a store whose every write
+    goes through promptgit can rescan rarely); Refused when it is not a number of
+    seconds from 0.1 to 86400."""
+    from .errors import Refused
+
+    text = os.environ.get(RESCAN_SETTING)
+    if text is None:
+        return RESCAN
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = -1.0
+    if not 0.1 <= seconds <= 86400:
+        raise Refused(
+            f"{RESCAN_SETTING}={text!r} is not a number of seconds from 0.1 to 86400: fix or unset it"
+        )
+    return seconds
