@@ -87,11 +87,10 @@ def _in_cli_words(ctx: click.Context, e: PromptgitError) -> str:
     return f"{e} (pass it with --var {missing}=...)" if missing else str(e)
 
 
-class Refusal(click.ClickException):
+def _refuse(message: str) -> NoReturn:
     """A refusal the command line itself makes, said like every other error."""
-
-    def show(self, file: Any = None) -> None:
-        click.secho(f"error: {self.format_message()}", fg="red", err=True)
+    click.secho(f"error: {message}", fg="red", err=True)
+    raise click.exceptions.Exit(1)
 
 
 def _fail(ctx: click.Context, exc: BaseException, message: str) -> NoReturn:
@@ -226,7 +225,7 @@ def _read_files(path: str | None, tests: str | None, current: str | None = None)
     elif current is not None and sys.stdin.isatty():
         edited = click.edit(current, extension=".yaml", require_save=True)
         if edited is None:
-            raise Refusal("nothing saved in the editor; the prompt is unchanged")
+            _refuse("nothing saved in the editor; the prompt is unchanged")
         files["prompt.yaml"] = edited
     elif tests is None:
         raise click.UsageError("give the content with -f FILE, -f DIR or -f - (stdin)")

@@ -12,12 +12,12 @@ import click
 from .cli import (
     FILE_HELP,
     STAGE,
-    Refusal,
     _actor,
     _approvable,
     _emit,
     _fail,
     _read_files,
+    _refuse,
     _store,
     _table,
     _target,
@@ -396,7 +396,7 @@ def serve(ctx: click.Context, host: str, port: int, read_only: bool) -> None:
     try:
         run(store, host, port, _actor(), lambda line: click.echo(line, err=True))
     except Refused as e:
-        raise Refusal(str(e)) from None
+        _refuse(str(e))
 
 
 def _missing_server_packages() -> list[str]:
