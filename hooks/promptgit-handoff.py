@@ -4,8 +4,8 @@ def run_here():
     os.execv(sys.executable, [sys.executable, "-m", "promptgit.receive", hook, push])
 def refuse(why):
     outcome = "the push landed, but" if hook == "post-receive" else "push rejected: nothing was changed;"
-    sys.stderr.write("promptgit: %s the promptgit server did not finish this hook (%s): push again\n"
-                     % (outcome, why))
+    sys.stderr.write("promptgit: %s the promptgit process it was handed to did not finish this hook "
+                     "(%s): push again\n" % (outcome, why))
     sys.exit(1)
 def read(conn, n):
     data = b""
@@ -15,18 +15,27 @@ def read(conn, n):
             raise EOFError("the server closed the connection")
         data += chunk
     return data
+def connect(path):  # only a process of this user decides this user's push
+    conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    conn.settimeout(2)
+    try:
+        conn.connect(path)
+        if struct.unpack("3i", conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12))[1] == os.getuid():
+            return conn
+    except OSError:
+        pass
+    conn.close()
+    return None
 here = os.path.realpath(os.environ.get("GIT_DIR", "."))
-store = os.path.dirname(here)
-while not os.path.isfile(os.path.join(store, "promptgit.yaml")) and os.path.dirname(store) != store:
-    store = os.path.dirname(store)
-conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-conn.settimeout(2)
-try:
-    conn.connect(os.path.join(store, '.promptgit/hooks.sock'))
-    peer = struct.unpack("3i", conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12))[1]
-except OSError:
-    run_here()
-if peer != os.getuid():  # only a server of this user decides this user's push
+conn = None
+if hook == "post-receive" and push.isdigit():
+    conn = connect(os.path.join(here, 'promptgit/push-%d.sock' % int(push)))
+if conn is None:
+    store = os.path.dirname(here)
+    while not os.path.isfile(os.path.join(store, "promptgit.yaml")) and os.path.dirname(store) != store:
+        store = os.path.dirname(store)
+    conn = connect(os.path.join(store, '.promptgit/hooks.sock'))
+if conn is None:
     run_here()
 stdin = sys.stdin.buffer.read()
 header = json.dumps({"hook": hook, "push": push, "cwd": os.getcwd(), "env": dict(os.environ)}).encode()

@@ -14,6 +14,12 @@ client runs the hook in its own process as before; once connected, anything
 short of an answer (the helper killed, a timeout) refuses the push. The socket
 is the server user's alone (mode 0600, and the peer's uid is checked), since
 what it runs records who pushed.
+
+Without a server, a pre-receive that ran in its own process and accepted the push
+stays for its post-receive (`stay_for_post_receive`): a child with everything
+imported listens on `<repo>/promptgit/push-PID.sock` (PID: receive-pack's) until
+the post-receive's client hands it the hook, or receive-pack is gone. Same
+protocol, same `receive.main`: a push pays for the imports once, not twice.
 """
 
 from __future__ import annotations
@@ -27,9 +33,10 @@ import socket
 import struct
 import subprocess
 import sys
+import time
 from pathlib import Path
 
-from .hooks import SOCKET
+from .hooks import SOCKET, push_socket
 
 PRELOADED = ("receive", "store", "policy", "operations", "lifecycle", "content", "render", "prompt_tests")
 MAX_FRAME = 64 * 1024 * 1024  # a push's ref lines and environment: far below this
@@ -81,6 +88,65 @@ def serve(store: Path, parent: int) -> None:
         with contextlib.suppress(OSError):
             if os.stat(path).st_ino == ours:
                 path.unlink()
+
+
+WAIT_FOR_POST_RECEIVE = 600.0  # seconds at most; it normally comes within milliseconds
+
+
+def stay_for_post_receive(git_dir: str, push: str) -> None:
+    """Fork a child that keeps this process's imports for the push's post-receive
+    (see the module's doc); return at once in the parent. The child lets go of git's
+    pipes first, so git never waits for it, and leaves when receive-pack does. Any
+    failure here only means the post-receive imports for itself."""
+    path = Path(git_dir) / push_socket(push)
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        path.unlink(missing_ok=True)
+        listener.bind(str(path))
+        os.chmod(path, 0o600)
+        listener.listen(1)
+        ours = os.stat(path).st_ino
+    except OSError:
+        listener.close()
+        return
+    sys.stdout.flush()
+    sys.stderr.flush()
+    if os.fork() != 0:
+        listener.close()
+        return
+    try:
+        os.setsid()  # not stopped by a Ctrl-C meant for the push; it ends with it anyway
+        null = os.open(os.devnull, os.O_RDWR)
+        for fd in (0, 1, 2):
+            os.dup2(null, fd)
+        listener.settimeout(0.2)
+        deadline = time.monotonic() + WAIT_FOR_POST_RECEIVE
+        while time.monotonic() < deadline and _alive(int(push)):
+            try:
+                conn, _addr = listener.accept()
+            except TimeoutError:
+                continue
+            if _peer_uid(conn) != os.getuid():
+                conn.close()
+                continue
+            listener.close()
+            _run(conn)
+            break
+    finally:
+        with contextlib.suppress(OSError):
+            if os.stat(path).st_ino == ours:
+                path.unlink()
+        os._exit(0)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _peer_uid(conn: socket.socket) -> int:

@@ -125,10 +125,18 @@ if [ -z "$py" ]; then
 
 CLIENT = "promptgit-handoff.py"  # beside the shims: hands a hook to `promptgit serve` (handoff.py)
 SOCKET = ".promptgit/hooks.sock"  # where `promptgit serve`'s helper listens, in the store
+PUSH_SOCKET = "promptgit/push-%d.sock"  # in the repository: a pre-receive staying for its post-receive
 
-# The shims' client: no site-packages, no promptgit import. It finds the store (the
-# folder above the repository holding promptgit.yaml), and with a listening helper
-# hands the hook over; without one it runs the hook itself.
+
+def push_socket(push: str) -> str:
+    """Where the pre-receive of push `push` (receive-pack's pid) waits for its post-receive."""
+    return PUSH_SOCKET % int(push)
+
+
+# The shims' client: no site-packages, no promptgit import. A post-receive first
+# looks for its own push's pre-receive staying for it (handoff.stay_for_post_receive);
+# then it finds the store (the folder above the repository holding promptgit.yaml),
+# and with a listening helper hands the hook over; without either it runs the hook itself.
 CLIENT_TEXT = """\
 import json, os, socket, struct, sys
 hook, push = sys.argv[1], sys.argv[2]
@@ -136,8 +144,8 @@ def run_here():
     os.execv(sys.executable, [sys.executable, "-m", "promptgit.receive", hook, push])
 def refuse(why):
     outcome = "the push landed, but" if hook == "post-receive" else "push rejected: nothing was changed;"
-    sys.stderr.write("promptgit: %s the promptgit server did not finish this hook (%s): push again\\n"
-                     % (outcome, why))
+    sys.stderr.write("promptgit: %s the promptgit process it was handed to did not finish this hook "
+                     "(%s): push again\\n" % (outcome, why))
     sys.exit(1)
 def read(conn, n):
     data = b""
@@ -147,18 +155,27 @@ def read(conn, n):
             raise EOFError("the server closed the connection")
         data += chunk
     return data
+def connect(path):  # only a process of this user decides this user's push
+    conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    conn.settimeout(2)
+    try:
+        conn.connect(path)
+        if struct.unpack("3i", conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12))[1] == os.getuid():
+            return conn
+    except OSError:
+        pass
+    conn.close()
+    return None
 here = os.path.realpath(os.environ.get("GIT_DIR", "."))
-store = os.path.dirname(here)
-while not os.path.isfile(os.path.join(store, "promptgit.yaml")) and os.path.dirname(store) != store:
-    store = os.path.dirname(store)
-conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-conn.settimeout(2)
-try:
-    conn.connect(os.path.join(store, SOCKET_PATH))
-    peer = struct.unpack("3i", conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12))[1]
-except OSError:
-    run_here()
-if peer != os.getuid():  # only a server of this user decides this user's push
+conn = None
+if hook == "post-receive" and push.isdigit():
+    conn = connect(os.path.join(here, PUSH_SOCKET % int(push)))
+if conn is None:
+    store = os.path.dirname(here)
+    while not os.path.isfile(os.path.join(store, "promptgit.yaml")) and os.path.dirname(store) != store:
+        store = os.path.dirname(store)
+    conn = connect(os.path.join(store, SOCKET_PATH))
+if conn is None:
     run_here()
 stdin = sys.stdin.buffer.read()
 header = json.dumps({"hook": hook, "push": push, "cwd": os.getcwd(), "env": dict(os.environ)}).encode()
@@ -170,7 +187,7 @@ except Exception as e:
     refuse(type(e).__name__ + (": %s" % e if str(e) else ""))
 sys.stderr.write(answer["stderr"])
 sys.exit(answer["code"])
-""".replace("SOCKET_PATH", repr(SOCKET))
+""".replace("SOCKET_PATH", repr(SOCKET)).replace("PUSH_SOCKET", repr(PUSH_SOCKET))
 
 
 def shim(hook: str, python: str) -> str:

@@ -261,7 +261,9 @@ def _system_user() -> str:
         return f"uid-{os.getuid()}"
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, *, stay: bool = False) -> int:
+    """Run one hook. `stay`: in a hook's own process (not a helper's child), an
+    accepted pre-receive keeps its imports for the push's post-receive (handoff.py)."""
     args = list(sys.argv[1:] if argv is None else argv)
     hook = args[0] if args else ""
     push = args[1] if len(args) > 1 and args[1].isdigit() else str(os.getppid())
@@ -269,7 +271,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     lines = sys.stdin.read().splitlines()
     try:
         if hook == "pre-receive":
-            return pre_receive(lines, git_dir, push)
+            code = pre_receive(lines, git_dir, push)
+            if code == 0 and stay:
+                from .handoff import stay_for_post_receive
+
+                stay_for_post_receive(git_dir, push)
+            return code
         if hook == "post-receive":
             return post_receive(lines, git_dir, push)
     except Exception as e:  # a hook must never show a traceback
@@ -281,4 +288,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(stay=True))

@@ -129,7 +129,8 @@ def test_a_server_that_takes_the_hook_and_never_answers_refuses_the_push(
         out = push(clone, dict(os.environ), "v1.0")
         assert out.returncode != 0
         assert (
-            "push rejected: nothing was changed; the promptgit server did not finish this hook" in out.stderr
+            "push rejected: nothing was changed; the promptgit process it was handed to did not finish "
+            "this hook" in out.stderr
         )
         assert git(clone.remote, "rev-parse", "v1.0") == before
     finally:
@@ -171,3 +172,74 @@ def test_a_push_over_http_is_audited_as_its_token_through_the_helper(greeting: S
         server.stop()
     log = greeting.log("greeting", "dev")
     assert log[0].stamp.name == "ci-bot" and log[0].audited  # type: ignore[union-attr]
+
+
+@pytest.fixture
+def counted(tmp_path: Path) -> tuple[dict[str, str], Path]:
+    """An environment in which every Python that starts with site-packages (so not the
+    shims' `python -S` client) appends its arguments to a log: which hooks imported."""
+    site = tmp_path / "counting"
+    site.mkdir()
+    log = tmp_path / "starts.log"
+    (site / "sitecustomize.py").write_text(
+        f"import sys\nwith open({str(log)!r}, 'a') as f:\n    f.write(' '.join(sys.argv[1:]) + '\\n')\n"
+    )
+    return {**os.environ, "PYTHONPATH": str(site)}, log
+
+
+def test_without_a_server_a_push_imports_once_its_pre_receive_stays_for_its_post_receive(
+    greeting: Store, tmp_path: Path, counted: tuple[dict[str, str], Path]
+) -> None:
+    env, log = counted
+    clone = Clone(greeting, tmp_path / "work")
+    clone.commit("v1.0", prompt_text("Warm"))
+    out = push(clone, env, "v1.0")
+    assert out.returncode == 0, out.stderr
+    assert "dev now serves the tip of v1.0" in out.stderr  # post-receive's work, and its words
+    assert log.read_text().splitlines() == ["pre-receive " + log.read_text().split()[1]]
+    assert greeting.get("greeting", "dev").source == prompt_text("Warm")
+    assert greeting.log("greeting", "dev")[0].audited  # type: ignore[union-attr]
+    leftover = greeting.path / "greeting.git" / "promptgit"
+    deadline = time.monotonic() + 60
+    while list(leftover.glob("push-*")):
+        assert time.monotonic() < deadline, list(leftover.glob("push-*"))
+        time.sleep(0.05)
+
+
+def test_a_pre_receive_staying_for_a_push_that_never_lands_leaves_with_it(
+    greeting: Store, tmp_path: Path, counted: tuple[dict[str, str], Path]
+) -> None:
+    """Accepted by pre-receive, then refused by the reference-transaction hook (a ref
+    pre-receive read moved meanwhile): no post-receive comes, and the staying child
+    goes once receive-pack has, leaving no socket behind."""
+    env, log = counted
+    repo = greeting.path / "greeting.git"
+    hook = repo / "hooks" / "reference-transaction"
+    original = hook.read_text()
+    hook.write_text('#!/bin/sh\n[ "$1" = prepared ] && exit 1\nexit 0\n')
+    try:
+        clone = Clone(greeting, tmp_path / "work")
+        clone.commit("v1.0", prompt_text("Never lands"))
+        before = git(repo, "rev-parse", "v1.0")
+        out = push(clone, env, "v1.0")
+        assert out.returncode != 0
+        assert git(repo, "rev-parse", "v1.0") == before
+    finally:
+        hook.write_text(original)
+    assert [line.split()[0] for line in log.read_text().splitlines()] == ["pre-receive"]
+    deadline = time.monotonic() + 60
+    while list((repo / "promptgit").glob("push-*.sock")) or _cwd_in(repo):
+        assert time.monotonic() < deadline, "the staying pre-receive never left"
+        time.sleep(0.05)
+
+
+def _cwd_in(repo: Path) -> list[str]:
+    """Processes whose working directory is the repository (a hook's, or its child's)."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            if Path(os.readlink(f"/proc/{pid}/cwd")) == repo.resolve():
+                found.append(pid)
+        except OSError:
+            continue
+    return found
