@@ -50,8 +50,10 @@ def serve(store: Path, parent: int) -> None:
     for module in PRELOADED:  # imported once, here, for every child
         importlib.import_module(f"promptgit.{module}")
 
-    path = store / SOCKET
-    path.parent.mkdir(parents=True, exist_ok=True)
+    folder = (store / SOCKET).parent.resolve()
+    folder.mkdir(parents=True, exist_ok=True)
+    os.chdir(folder)  # a socket's path may not exceed 107 bytes: bind by its name alone
+    path = Path((store / SOCKET).name)
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     tmp = path.with_name(f".hooks.{os.getpid()}.sock")
     tmp.unlink(missing_ok=True)
@@ -98,7 +100,7 @@ def stay_for_post_receive(git_dir: str, push: str) -> None:
     (see the module's doc); return at once in the parent. The child lets go of git's
     pipes first, so git never waits for it, and leaves when receive-pack does. Any
     failure here only means the post-receive imports for itself."""
-    path = Path(git_dir) / push_socket(push)
+    path = Path(os.path.relpath(Path(git_dir) / push_socket(push)))  # a socket's path: <= 107 bytes
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         path.unlink(missing_ok=True)

@@ -159,7 +159,7 @@ def connect(path):  # only a process of this user decides this user's push
     conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     conn.settimeout(2)
     try:
-        conn.connect(path)
+        conn.connect(os.path.relpath(path))  # a socket's path may not exceed 107 bytes
         if struct.unpack("3i", conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12))[1] == os.getuid():
             return conn
     except OSError:

@@ -243,3 +243,22 @@ def _cwd_in(repo: Path) -> list[str]:
         except OSError:
             continue
     return found
+
+
+def test_hooks_are_handed_over_in_a_store_whose_path_is_longer_than_a_socket_path_may_be(
+    tmp_path: Path, broken_promptgit: dict[str, str]
+) -> None:
+    deep = tmp_path / ("a-rather-long-folder-name-" * 3) / ("and-another-one-" * 3)
+    store = Store.init(deep / "prompts")
+    store.create("greeting", {"prompt.yaml": prompt_text("Hello")}, "first", actor=ADMIN)
+    assert len(str(store.path / handoff.SOCKET)) > 108  # AF_UNIX's limit on a path
+    server = Server(store.path)
+    try:
+        wait_for_socket(store)
+        clone = Clone(store, tmp_path / "work")
+        clone.commit("v1.0", prompt_text("Deep"))
+        out = push(clone, broken_promptgit, "v1.0")  # only the server's helper can run it
+        assert out.returncode == 0, out.stderr
+    finally:
+        server.stop()
+    assert store.get("greeting", "dev").source == prompt_text("Deep")
