@@ -24,18 +24,28 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import pygit2
-from pygit2.enums import ObjectType, RepositoryOpenFlag
-
 from . import changes, locks
 from .errors import ConcurrentUpdate, InvalidInput
 
 if TYPE_CHECKING:
+    import pygit2
+
     from .facts import Facts
+else:
+
+    class _Pygit2:
+        """pygit2, imported when first used (it costs ~50 ms): a read answered from
+        the ref files and the index (a warm listing) never opens a repository."""
+
+        def __getattr__(self, name: str) -> Any:
+            import pygit2 as module
+
+            globals()["pygit2"] = module
+            return getattr(module, name)
+
+    pygit2 = _Pygit2()
 
 ZERO = "0" * 40
-_TYPES = {"blob": ObjectType.BLOB, "tree": ObjectType.TREE, "commit": ObjectType.COMMIT,
-          "tag": ObjectType.TAG}  # fmt: skip
 LOOSE_REFS_BEFORE_PACK = 32  # loose version branches and tags before the refs are packed
 LOOSE_OBJECTS_BEFORE_PACK = 2000  # estimated like `git gc --auto` does, from objects/17
 
@@ -117,10 +127,11 @@ class Repo:
     def __init__(self, path: str, *, from_env: bool = False, beacon: Path | None = None) -> None:
         self._r: Any
         try:
+            flag = pygit2.enums.RepositoryOpenFlag
             if from_env:  # inside a hook: honour GIT_DIR and the push quarantine
-                self._r = pygit2.Repository(path, RepositoryOpenFlag.FROM_ENV)
+                self._r = pygit2.Repository(path, flag.FROM_ENV)
             else:
-                self._r = pygit2.Repository(path, RepositoryOpenFlag.BARE | RepositoryOpenFlag.NO_SEARCH)
+                self._r = pygit2.Repository(path, flag.BARE | flag.NO_SEARCH)
         except pygit2.GitError as e:
             raise InvalidInput(f"cannot open repository {path}: {e}") from None
         self.path = path
@@ -213,7 +224,7 @@ class Repo:
         if staged is not None:
             return staged
         c = self._r[sha]
-        if c.type != ObjectType.COMMIT:
+        if c.type != pygit2.enums.ObjectType.COMMIT:
             raise KeyError(sha)
         a = c.author
         return Commit(
@@ -229,7 +240,7 @@ class Repo:
         if staged is not None:
             return staged
         t = self._r.get(sha)
-        if t is None or t.type != ObjectType.TAG:
+        if t is None or t.type != pygit2.enums.ObjectType.TAG:
             return None
         tg = t.tagger
         tagger = Person(tg.name or "?", tg.email or "?", tg.time, tg.offset) if tg else None
@@ -277,7 +288,7 @@ class Repo:
             return {n: self.blob(s) for n, s in staged.items()}
         out: dict[str, bytes] = {}
         for entry in self._r[tree]:
-            if entry.type == ObjectType.BLOB:
+            if entry.type == pygit2.enums.ObjectType.BLOB:
                 out[entry.name] = entry.data
             else:
                 out[entry.name + "/"] = b""
@@ -291,8 +302,8 @@ class Repo:
         return {
             e.name: kinds.get(int(e.filemode), f"mode {int(e.filemode):o}")
             for e in self._r[tree]
-            if (e.type == ObjectType.BLOB and int(e.filemode) not in (0o100644, 0o100755))
-            or e.type == ObjectType.COMMIT
+            if (e.type == pygit2.enums.ObjectType.BLOB and int(e.filemode) not in (0o100644, 0o100755))
+            or e.type == pygit2.enums.ObjectType.COMMIT
         }
 
     def blob(self, sha: str) -> bytes:
@@ -402,7 +413,7 @@ class Repo:
     def _write_staged(self) -> None:
         odb = self._r.odb
         for sha, (kind, raw) in self._staged.raw.items():
-            written = str(_write_object(odb, _TYPES[kind], raw))
+            written = str(_write_object(odb, getattr(pygit2.enums.ObjectType, kind.upper()), raw))
             if written != sha:  # our serializer and libgit2 must agree to the byte
                 raise AssertionError(f"object hash mismatch: {written} != {sha}")
         self._staged = _Staged()

@@ -11,10 +11,10 @@ so reads need not walk history again. Never the source of truth.
   current tip back to the remembered one;
 - per deployment commit, the version it deployed: with the stage tips read from
   the ref files, a listing of 10,000 prompts opens no repository;
-- per prompt, its stage tips as last read, with the stamp of the files they were
-  read from (`_git.refs_stamp`), so a listing stats two files a prompt instead of
-  reading its refs; a stamp is only recorded once its files are a second old, so a
-  change cannot hide inside a timestamp's granularity.
+- per prompt, the version each stage serves, with the stamp of the ref files the
+  stage tips were read from (`_git.refs_stamp`), so a listing stats two files a
+  prompt instead of reading its refs; a stamp is only recorded once its files are
+  a second old, so a change cannot hide inside a timestamp's granularity.
 
 Every key is a commit sha (or a log whose remembered tip is checked by walking
 back to it), so a fact can only be missing, never stale: reads stay exactly as
@@ -46,15 +46,10 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS versions (tip TEXT PRIMARY KEY, fact TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS served (log TEXT PRIMARY KEY, tip TEXT NOT NULL, versions TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS deployed (sha TEXT PRIMARY KEY, version TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS stage_tips (name TEXT PRIMARY KEY, stamp TEXT NOT NULL, tips TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS stage_versions (
+    name TEXT PRIMARY KEY, stamp TEXT NOT NULL, versions TEXT NOT NULL
+);
 """
-
-
-_HEX = frozenset("0123456789abcdef")
-
-
-def _is_sha(value: object) -> bool:
-    return isinstance(value, str) and len(value) in (40, 64) and _HEX.issuperset(value)
 
 
 class Facts:
@@ -120,27 +115,25 @@ class Facts:
             [(log, tip, json.dumps(sorted(versions)))],
         )
 
-    # --- stage tips, by the stamp of the files they were read from ------------------
+    # --- current versions, by the stamp of the ref files they were read from --------
 
-    def stage_tips(self, names: Collection[str] | None) -> dict[str, tuple[str, list[str | None]]]:
-        """{prompt: (stamp, [tip or None, ...])} remembered for these prompts (None: all),
-        the tips in the order they were added in."""
+    def stage_versions(self, names: Collection[str] | None) -> dict[str, tuple[str, list[str | None]]]:
+        """{prompt: (stamp, [version or None, ...])} remembered for these prompts (None:
+        all), in the order they were added in. The caller checks what they hold."""
         rows = (
-            self._query("SELECT name, stamp, tips FROM stage_tips", [])
+            self._query("SELECT name, stamp, versions FROM stage_versions", [])
             if names is None
-            else self._many("SELECT name, stamp, tips FROM stage_tips WHERE name IN", names)
+            else self._many("SELECT name, stamp, versions FROM stage_versions WHERE name IN", names)
         )
-        found: dict[str, tuple[str, list[str | None]]] = {}
-        for name, stamp, tips in rows:
-            shas: list[str | None] = [None if t == "-" else t for t in str(tips).split(" ")]
-            if all(t is None or _is_sha(t) for t in shas):
-                found[name] = (stamp, shas)
-        return found
+        return {
+            name: (stamp, [None if v == "-" else v for v in str(versions).split(" ")])
+            for name, stamp, versions in rows
+        }
 
-    def add_stage_tips(self, tips: Mapping[str, tuple[str, Sequence[str | None]]]) -> None:
+    def add_stage_versions(self, rows: Mapping[str, tuple[str, Sequence[str | None]]]) -> None:
         self._write(
-            "INSERT OR REPLACE INTO stage_tips (name, stamp, tips) VALUES (?, ?, ?)",
-            [(name, stamp, " ".join(t or "-" for t in shas)) for name, (stamp, shas) in tips.items()],
+            "INSERT OR REPLACE INTO stage_versions (name, stamp, versions) VALUES (?, ?, ?)",
+            [(name, stamp, " ".join(v or "-" for v in versions)) for name, (stamp, versions) in rows.items()],
         )
 
     # --- the file ----------------------------------------------------------------------

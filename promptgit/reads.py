@@ -178,52 +178,54 @@ class Reader:
             listed = listed[bisect.bisect_right(listed, after) :]
         if limit is not None:
             listed = listed[:limit]
-        tips = self._stage_tips(listed, everything=after is None and limit is None)
-        shas = {sha for t in tips.values() for sha in t.values() if sha}
-        known = self._facts.deployed(shas) if self._facts is not None else {}
-        found: dict[str, str] = {}
-        out = []
+        current = self._current(listed, everything=after is None and limit is None)
+        return [PromptSummary(name, current[name]) for name in listed]
+
+    def _current(self, listed: builtins.list[str], everything: bool) -> dict[str, dict[str, str | None]]:
+        """{prompt: {stage: its current version, or None}}. The index remembers each
+        prompt's answer with the stamp of the ref files it was read from (`refs_stamp`):
+        while the stamp holds, so does the answer (a stage tip's version never changes).
+        Otherwise the tips are read from the files and their versions from the index's
+        deployments, else from the deployment commits."""
+        index = self._facts
+        known = {} if index is None else index.stage_versions(None if everything else listed)
+        now = time.time_ns()
+        store = str(self.path)
+        out: dict[str, dict[str, str | None]] = {}
+        read: dict[str, tuple[tuple[str, bool] | None, dict[str, str | None]]] = {}
         for name in listed:
+            hit = known.get(name)
+            path = f"{store}/{name if hit is not None else names.check_name(name)}.git"  # a row's name passed
+            stamp = refs_stamp(path, now)
+            if stamp is not None and hit is not None and hit[0] == stamp[0] and _versions(hit[1]):
+                out[name] = dict(zip(STAGES, hit[1], strict=True))
+                continue
+            refs = read_refs(path, [f"refs/heads/{s}" for s in STAGES])  # after the stamp
+            if refs is None:  # not plain files, or moved: libgit2 reads it (or says where it went)
+                repo = self._open(name)
+                refs = {f"refs/heads/{s}": repo.ref(f"refs/heads/{s}") for s in STAGES}
+                stamp = None
+            read[name] = (stamp, {s: refs[f"refs/heads/{s}"] for s in STAGES})
+        shas = {sha for _stamp, tips in read.values() for sha in tips.values() if sha}
+        deployed = index.deployed(shas) if index is not None and shas else {}
+        found: dict[str, str] = {}
+        settled: dict[str, tuple[str, builtins.list[str | None]]] = {}
+        for name, (stamp, tips) in read.items():
             current: dict[str, str | None] = {}
-            for stage, sha in tips[name].items():
-                version = None if sha is None else known.get(sha) or found.get(sha)
+            for stage, sha in tips.items():
+                version = None if sha is None else deployed.get(sha) or found.get(sha)
                 if sha is not None and version is None:
                     d = history.current(self._open(name), stage, sha)
                     if d is not None:
                         version = found[sha] = str(d.version)
                 current[stage] = version
-            out.append(PromptSummary(name, current))
-        if self._facts is not None and found:
-            self._facts.add_deployed(found)
+            out[name] = current
+            if stamp is not None and stamp[1]:
+                settled[name] = (stamp[0], [current[s] for s in STAGES])
+        if index is not None:
+            index.add_deployed(found)
+            index.add_stage_versions(settled)
         return out
-
-    def _stage_tips(self, listed: builtins.list[str], everything: bool) -> dict[str, dict[str, str | None]]:
-        """{prompt: {stage: tip}}: read from the ref files, or remembered by the index
-        with the stamp of those files (`refs_stamp`) when it has not changed since."""
-        refs = [f"refs/heads/{s}" for s in STAGES]
-        index = self._facts
-        known = {} if index is None else index.stage_tips(None if everything else listed)
-        now = time.time_ns()
-        settled: dict[str, tuple[str, builtins.list[str | None]]] = {}
-        tips: dict[str, dict[str, str | None]] = {}
-        store = str(self.path)
-        for name in listed:
-            path = f"{store}/{names.check_name(name)}.git"
-            stamp = refs_stamp(path, now)
-            hit = known.get(name)
-            if stamp is not None and hit is not None and hit[0] == stamp[0] and len(hit[1]) == len(STAGES):
-                tips[name] = dict(zip(STAGES, hit[1], strict=True))
-                continue
-            read = read_refs(path, refs)  # after the stamp: a change meanwhile shows next time
-            if read is None:  # not plain files, or moved: libgit2 reads it (or says where it went)
-                repo = self._open(name)
-                read = {r: repo.ref(r) for r in refs}
-            elif stamp is not None and stamp[1]:
-                settled[name] = (stamp[0], [read[r] for r in refs])
-            tips[name] = {s: read[f"refs/heads/{s}"] for s in STAGES}
-        if index is not None and settled:
-            index.add_stage_tips(settled)
-        return tips
 
     def get(self, name: str, stage: str = "prod") -> Prompt:
         """What `stage` serves now. The hot path: one ref read when nothing changed."""
@@ -704,3 +706,8 @@ def _rendered(
         )
         rendered.append(RenderedCase(name, vb, ta, tb, "\n".join(lines) + "\n" if lines else ""))
     return tuple(rendered), tuple(notes)
+
+
+def _versions(remembered: Sequence[str | None]) -> bool:
+    """Whether an index row holds one version (or none) per stage."""
+    return len(remembered) == len(STAGES) and all(v is None or Version.maybe(v) for v in remembered)

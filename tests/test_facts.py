@@ -245,7 +245,7 @@ def settle(store: Store) -> None:
 
 def remembered_tips(store: Store) -> dict[str, str]:
     with sqlite3.connect(index_file(store)) as db:
-        return dict(db.execute("SELECT name, tips FROM stage_tips"))
+        return dict(db.execute("SELECT name, versions FROM stage_versions"))
 
 
 def test_a_listing_remembers_tips_only_of_settled_files_and_never_misses_a_change(busy: Store) -> None:
@@ -272,6 +272,6 @@ def test_damaged_remembered_tips_are_read_around(busy: Store) -> None:
     settle(busy)
     before = busy.list()
     with sqlite3.connect(index_file(busy)) as db:
-        db.execute("UPDATE stage_tips SET tips = 'not shas' WHERE name = 'greeting'")
-        db.execute("UPDATE stage_tips SET tips = '- -' WHERE name = 'team/welcome'")  # too few
+        db.execute("UPDATE stage_versions SET versions = 'not versions' WHERE name = 'greeting'")
+        db.execute("UPDATE stage_versions SET versions = '- -' WHERE name = 'team/welcome'")  # too few
     assert Store(busy.path).list() == before

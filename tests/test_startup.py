@@ -9,7 +9,9 @@ import sys
 
 import pytest
 
-from promptgit import Store
+from promptgit import Actor, Store
+
+ADMIN = Actor("Owner", "owner@example.com", "admin")
 
 # Loaded only by what writes, decides rules, runs tests, serves or renders.
 NOT_FOR_READS = {
@@ -88,3 +90,19 @@ def test_the_application_client_loads_no_store_server_or_templates() -> None:
         loaded(modules, {"pygit2", "jinja2", "fastapi", "yaml", "promptgit.store", "promptgit.reads"})
         == set()
     )
+
+
+def test_a_warm_listing_opens_no_repository(greeting: Store) -> None:
+    """Once the index remembers each prompt's stages with the stamp of its (settled)
+    ref files, `list` reads two stamps a prompt: libgit2 is not even loaded."""
+    import os
+    import time
+
+    greeting.create("team/faq", {"prompt.yaml": "template: Hi\n"}, "first", actor=ADMIN)
+    for repo in greeting.path.rglob("*.git"):
+        for f in (repo / "refs" / "heads", repo / "packed-refs"):
+            if f.exists():
+                os.utime(f, ns=(time.time_ns() - 60 * 10**9,) * 2)
+    cold = imported("--store", str(greeting.path), "list", "--json")
+    assert "pygit2" in cold  # it read the deployments
+    assert "pygit2" not in imported("--store", str(greeting.path), "list", "--json")
