@@ -1,7 +1,7 @@
 import json, os, socket, struct, sys
 hook, push = sys.argv[1], sys.argv[2]
 def run_here():
-    os.execv(sys.executable, [sys.executable, "-m", "promptgit.receive", hook, push])
+    os.execv(sys.executable, [sys.executable, "-m", "promptgit.handoff", "run", hook, push])
 def refuse(why):
     outcome = "the push landed, but" if hook == "post-receive" else "push rejected: nothing was changed;"
     sys.stderr.write("promptgit: %s the promptgit process it was handed to did not finish this hook "

@@ -203,5 +203,18 @@ def start(store: Path) -> subprocess.Popen[bytes]:
     )
 
 
+def run_here(hook: str, push: str) -> int:
+    """A hook in its own process (the client found no process to hand it to): run it
+    and, after an accepted pre-receive, stay for the push's post-receive."""
+    from .receive import main
+
+    code = main([hook, push])
+    if hook == "pre-receive" and code == 0:
+        stay_for_post_receive(os.environ.get("GIT_DIR", "."), push)
+    return code
+
+
 if __name__ == "__main__":
+    if sys.argv[1] == "run":  # python -m promptgit.handoff run HOOK PUSH: the shims' client
+        sys.exit(run_here(sys.argv[2], sys.argv[3]))
     serve(Path(sys.argv[1]), int(sys.argv[2]))

@@ -2,13 +2,14 @@
 
 Each prompt repository gets three shims (the files in the top-level `hooks/`
 folder, with the absolute path of this Python). pre-receive and post-receive
-run `python -m promptgit.receive HOOK` (see below), where the hooks' work lives;
-reference-transaction is sh and awk only (no Python start-up). The Python shims
-start `promptgit-handoff.py`, which hands the hook to `promptgit serve` when it runs
-on the store (its imports done already: handoff.py) and else runs it here. See receive.py
-for what each does. When the installing Python is gone (a moved or deleted venv),
-the Python shims fall back to a `promptgit` or python3 on PATH that imports
-promptgit, or refuse and name `promptgit hooks install`.
+start `promptgit-handoff.py`, which hands the hook to a process that has its
+imports done already (`promptgit serve`'s helper, or for a post-receive its own
+push's pre-receive: handoff.py), else runs `python -m promptgit.handoff run HOOK`,
+which runs receive.py, where the hooks' work lives. reference-transaction is sh
+and awk only (no Python start-up). See receive.py for what each does. When the
+installing Python is gone (a moved or deleted venv), the Python shims fall back
+to a `promptgit` or python3 on PATH that imports promptgit, or refuse and name
+`promptgit hooks install`.
 
 Shims installed by promptgit 0.1 run `python -m promptgit.hooks HOOK`; that
 entry point still works (below), and `promptgit hooks install` rewrites them.
@@ -141,7 +142,7 @@ CLIENT_TEXT = """\
 import json, os, socket, struct, sys
 hook, push = sys.argv[1], sys.argv[2]
 def run_here():
-    os.execv(sys.executable, [sys.executable, "-m", "promptgit.receive", hook, push])
+    os.execv(sys.executable, [sys.executable, "-m", "promptgit.handoff", "run", hook, push])
 def refuse(why):
     outcome = "the push landed, but" if hook == "post-receive" else "push rejected: nothing was changed;"
     sys.stderr.write("promptgit: %s the promptgit process it was handed to did not finish this hook "

@@ -261,9 +261,7 @@ def _system_user() -> str:
         return f"uid-{os.getuid()}"
 
 
-def main(argv: Sequence[str] | None = None, *, stay: bool = False) -> int:
-    """Run one hook. `stay`: in a hook's own process (not a helper's child), an
-    accepted pre-receive keeps its imports for the push's post-receive (handoff.py)."""
+def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     hook = args[0] if args else ""
     push = args[1] if len(args) > 1 and args[1].isdigit() else str(os.getppid())
@@ -271,12 +269,7 @@ def main(argv: Sequence[str] | None = None, *, stay: bool = False) -> int:
     lines = sys.stdin.read().splitlines()
     try:
         if hook == "pre-receive":
-            code = pre_receive(lines, git_dir, push)
-            if code == 0 and stay:
-                from .handoff import stay_for_post_receive
-
-                stay_for_post_receive(git_dir, push)
-            return code
+            return pre_receive(lines, git_dir, push)
         if hook == "post-receive":
             return post_receive(lines, git_dir, push)
     except Exception as e:  # a hook must never show a traceback
@@ -288,4 +281,4 @@ def main(argv: Sequence[str] | None = None, *, stay: bool = False) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(stay=True))
+    sys.exit(main())

@@ -196,7 +196,7 @@ def test_without_a_server_a_push_imports_once_its_pre_receive_stays_for_its_post
     out = push(clone, env, "v1.0")
     assert out.returncode == 0, out.stderr
     assert "dev now serves the tip of v1.0" in out.stderr  # post-receive's work, and its words
-    assert log.read_text().splitlines() == ["pre-receive " + log.read_text().split()[1]]
+    assert [line.split()[:2] for line in log.read_text().splitlines()] == [["run", "pre-receive"]]
     assert greeting.get("greeting", "dev").source == prompt_text("Warm")
     assert greeting.log("greeting", "dev")[0].audited  # type: ignore[union-attr]
     leftover = greeting.path / "greeting.git" / "promptgit"
@@ -226,7 +226,7 @@ def test_a_pre_receive_staying_for_a_push_that_never_lands_leaves_with_it(
         assert git(repo, "rev-parse", "v1.0") == before
     finally:
         hook.write_text(original)
-    assert [line.split()[0] for line in log.read_text().splitlines()] == ["pre-receive"]
+    assert [line.split()[:2] for line in log.read_text().splitlines()] == [["run", "pre-receive"]]
     deadline = time.monotonic() + 60
     while list((repo / "promptgit").glob("push-*.sock")) or _cwd_in(repo):
         assert time.monotonic() < deadline, "the staying pre-receive never left"
