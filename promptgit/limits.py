@@ -34,3 +34,5 @@ WAIT = 10.0  # seconds a render waits for a free worker before it gives up
 # --- diffs (reads.py): what the template renders for each test case, on both sides
 DIFF_CASES = 50  # test cases rendered per diff; the rest are named, not rendered
 DIFF_TIMEOUT = 30.0  # seconds for all of one diff's renders
+DIFF_LINES = 1_000  # lines a side compared line by line (difflib is quadratic: 10,000 take ~2 s)
+DIFF_CHARS = 100_000  # characters a side shown and compared; the rest is named, not shown

@@ -663,7 +663,7 @@ def _rendered(
 
     from . import bounded
     from .errors import InvalidContent
-    from .limits import DIFF_CASES, DIFF_TIMEOUT, RENDER_TIMEOUT
+    from .limits import DIFF_CASES, DIFF_LINES, DIFF_TIMEOUT, RENDER_TIMEOUT
 
     notes: list[str] = []
     cases: dict[str, tuple[Mapping[str, Any] | None, Mapping[str, Any] | None]] = {}
@@ -697,15 +697,30 @@ def _rendered(
     for name, (vars_a, vars_b) in itertools.islice(cases.items(), DIFF_CASES):
         va = vars_a if vars_a is not None else vars_b or {}
         vb = vars_b if vars_b is not None else vars_a or {}
-        ta = text(a, va)
-        tb = ta if (a.content == b.content and va == vb) else text(b, vb)
-        lines = list(
-            difflib.unified_diff(
-                ta.splitlines(), tb.splitlines(), f"{label_a} ({name})", f"{label_b} ({name})", lineterm=""
+        ta = _shown(text(a, va))
+        tb = ta if (a.content == b.content and va == vb) else _shown(text(b, vb))
+        la, lb = ta.splitlines(), tb.splitlines()
+        if max(len(la), len(lb)) > DIFF_LINES:
+            diff = (
+                f"(not compared line by line: {len(la):,} and {len(lb):,} lines, over the limit of "
+                f"{DIFF_LINES:,} a side; both renders are shown)\n"
             )
-        )
-        rendered.append(RenderedCase(name, vb, ta, tb, "\n".join(lines) + "\n" if lines else ""))
+        else:
+            lines = list(
+                difflib.unified_diff(la, lb, f"{label_a} ({name})", f"{label_b} ({name})", lineterm="")
+            )
+            diff = "\n".join(lines) + "\n" if lines else ""
+        rendered.append(RenderedCase(name, vb, ta, tb, diff))
     return tuple(rendered), tuple(notes)
+
+
+def _shown(text: str) -> str:
+    """A render as a diff shows it: its first limits.DIFF_CHARS characters."""
+    from .limits import DIFF_CHARS
+
+    if len(text) <= DIFF_CHARS:
+        return text
+    return f"{text[:DIFF_CHARS]}\n(… {len(text) - DIFF_CHARS:,} more characters, not shown)"
 
 
 def _versions(remembered: Sequence[str | None]) -> bool:

@@ -269,6 +269,33 @@ def test_a_diff_renders_hostile_templates_bounded(greeting: Store, actor: Actor)
     assert d.rendered[0].b.startswith("(does not render: rendering greeting@v1.1 took over 5 s, the limit")
 
 
+def test_a_diff_of_huge_renders_is_bounded_in_lines_compared_and_characters_shown(
+    greeting: Store, actor: Actor
+) -> None:
+    """difflib is quadratic: 50,000 lines a side would take minutes, 50 cases an hour."""
+    from promptgit.limits import DIFF_CHARS, DIFF_LINES
+
+    def lines(expression: str) -> str:
+        return f"template: |\n  {{% for i in range(50000) %}}{{{{ {expression} }}}}\n  {{% endfor %}}\n"
+
+    one_case = TESTS.split("  - name: bob")[0]
+    greeting.edit(
+        "greeting", "v1.0", {"prompt.yaml": lines("i"), "tests.yaml": one_case}, "many", actor=actor
+    )
+    greeting.new_version("greeting", "v1.0", actor=actor)
+    greeting.edit("greeting", "v1.1", {"prompt.yaml": lines("i * 7 % 50003")}, "shuffled", actor=actor)
+    case = greeting.diff("greeting", "v1.0", "v1.1").rendered[0]
+    assert case.diff.startswith("(not compared line by line: ")
+    assert f"over the limit of {DIFF_LINES:,} a side; both renders are shown)" in case.diff
+    for side in (case.a, case.b):
+        shown, note = side.rsplit("\n", 1)
+        assert (
+            len(shown) == DIFF_CHARS
+            and note.startswith("(… ")
+            and note.endswith("more characters, not shown)")
+        )
+
+
 def test_diff_names_what_it_cannot_find(greeting: Store) -> None:
     with pytest.raises(RefNotFound, match=r"has no review branch review/nope \(review branches: none yet"):
         greeting.diff("greeting", "v1.0", "review/nope")
