@@ -220,8 +220,8 @@ def test_watching_everything_shares_one_read_until_something_changes(greeting: S
     from promptgit.server.watch import Watcher
 
     watcher = Watcher(Store(greeting.path))
-    first = watcher._everything_now()
-    assert watcher._everything_now() is first
+    first, digest = watcher._everything_now()
+    assert watcher._everything_now()[0] is first
     greeting.create("other", {"prompt.yaml": PROMPT}, "first", actor=OWNER)  # rings the beacon
-    again = watcher._everything_now()
-    assert again is not first and set(again) == {"greeting", "other"}
+    again, moved = watcher._everything_now()
+    assert again is not first and set(again) == {"greeting", "other"} and moved != digest

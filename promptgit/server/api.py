@@ -28,7 +28,7 @@ from .auth import Auth
 from .errors import ApiError, install_handlers
 from .langfuse import mount_langfuse
 from .lifecycle import mount_lifecycle
-from .watch import MAX_TIMEOUT, Watcher, check_names, rescan_setting, watch_json
+from .watch import MAX_TIMEOUT, Watcher, check_names, rescan_setting
 
 MAX_PAGE = 1000  # prompts per page of GET /prompts
 
@@ -694,7 +694,7 @@ def create_api(store: Store, auth: Auth) -> FastAPI:
         cursor is `since` (or after `timeout` seconds, unchanged): how applications learn,
         within a fraction of a second, that a stage moved."""
         prompts = check_names(prompt) if prompt else None
-        return watch_json(await (mirrors if mirror else watcher).watch(prompts, since, timeout))
+        return await (mirrors if mirror else watcher).watch(prompts, since, timeout)
 
     @app.get("/prompts/{name:path}/actions", response_model=ActionsOut, tags=["prompts"])
     def actions(name: str, actor: Reader) -> dict[str, Any]:

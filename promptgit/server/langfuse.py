@@ -266,23 +266,30 @@ def mount_langfuse(app: FastAPI, store: Store, auth: Auth) -> None:
         size = _integer("limit", limit, 3, 1, MAX_LIMIT) if limit else DEFAULT_LIMIT
         only = _integer("version", version, MAX_NUMBER_DIGITS) if version else None
         wanted = None if not label else STAGE_LABELS.get(LABELS.get(label, ""), label)
-        matches = []
         try:
-            for prompt in store.names():
-                if (name and prompt != name) or tag:
-                    continue  # promptgit prompts carry no tags
-                rows = [
-                    (n, v, ls)
-                    for n, v, ls in _rows(store, prompt)
-                    if (only is None or n == only) and (wanted is None or wanted in ls)
-                ]
-                if rows:
-                    matches.append((prompt, rows))
-            shown = matches[(p - 1) * size : p * size]
+            listed = store.names()
+            if name:  # read one prompt, not the store
+                listed = [name] if name in listed else []
+            if tag:
+                listed = []  # promptgit prompts carry no tags
+            if only is None and wanted is None:  # every prompt is listed: read only the page's
+                shown = [(prompt, _rows(store, prompt)) for prompt in listed[(p - 1) * size : p * size]]
+                total = len(listed)
+            else:  # the prompts with a matching version: read them all
+                matches = []
+                for prompt in listed:
+                    rows = [
+                        (n, v, ls)
+                        for n, v, ls in _rows(store, prompt)
+                        if (only is None or n == only) and (wanted is None or wanted in ls)
+                    ]
+                    if rows:
+                        matches.append((prompt, rows))
+                total = len(matches)
+                shown = matches[(p - 1) * size : p * size]
             data = [_meta(store, prompt, rows, served) for prompt, rows in shown]
         except PromptgitError as e:  # say, a prompt archived while this list was read
             raise _public(e, request, "Prompts not listed") from None
-        total = len(matches)
         return JSONResponse(
             {
                 "data": data,

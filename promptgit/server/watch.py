@@ -80,7 +80,8 @@ class Watcher:
         self._changed: asyncio.Event | None = None
         self._thread: threading.Thread | None = None
         self._closing = False
-        self._last_all: tuple[changes.Stamp | None, float, Answer] | None = None
+        self._last_all: tuple[changes.Stamp | None, float, Answer, str] | None = None
+        self._all: tuple[Answer, str] = ({}, cursor({}))  # every prompt's tips and their cursor
 
     # --- reading tips (in a worker thread, never on the event loop) ----------------
 
@@ -103,10 +104,14 @@ class Watcher:
         except PromptgitError:  # the store itself is gone
             return {}
 
-    def _now(self, prompts: list[str] | None) -> Answer:
-        return self._everything_now() if prompts is None else self.read(prompts)
+    def _now(self, prompts: list[str] | None) -> tuple[Answer, str]:
+        """(tips, cursor) now, in a worker thread: a cursor of every prompt hashes them all."""
+        if prompts is None:
+            return self._everything_now()
+        answer = self.read(prompts)
+        return answer, cursor(answer)
 
-    def _everything_now(self) -> Answer:
+    def _everything_now(self) -> tuple[Answer, str]:
         """`read_all`, shared: while the beacon has not moved (and for at most RESCAN
         seconds) every request for everything gets the same read, so a crowd of them
         costs one read of the whole store, not one each."""
@@ -114,32 +119,33 @@ class Watcher:
         with self._lock:
             last = self._last_all
         if last is not None and last[0] == stamp and time.monotonic() - last[1] < self.rescan:
-            return last[2]
+            return last[2], last[3]
         answer = self.read_all()
+        digest = cursor(answer)
         with self._lock:
-            self._last_all = (stamp, time.monotonic(), answer)
-        return answer
+            self._last_all = (stamp, time.monotonic(), answer, digest)
+        return answer, digest
 
     # --- the request side (on the event loop) ---------------------------------------
 
-    async def watch(self, prompts: list[str] | None, since: str | None, timeout: float) -> Answer:
-        """The tips of `prompts` (None: every prompt) once their cursor differs from
-        `since`, or after `timeout` seconds whatever it is."""
+    async def watch(self, prompts: list[str] | None, since: str | None, timeout: float) -> dict[str, Any]:
+        """{cursor, prompts: the tips of `prompts` (None: every prompt)} once the cursor
+        differs from `since`, or after `timeout` seconds whatever it is."""
         from starlette.concurrency import run_in_threadpool
 
         before = changes.stamp(self.store.path)
-        answer = await run_in_threadpool(self._now, prompts)
-        if since is None or cursor(answer) != since or self._closing:
-            return answer
+        answer, now = await run_in_threadpool(self._now, prompts)
+        if since is None or now != since or self._closing:
+            return {"cursor": now, "prompts": answer}
         self._start()
         assert self._changed is not None
         deadline = time.monotonic() + min(max(timeout, 0.0), MAX_TIMEOUT)
-        self._enter(prompts, answer)
+        self._enter(prompts, answer, now)
         if changes.stamp(self.store.path) != before:  # a write landed before the thread watched it
-            answer = await run_in_threadpool(self._now, prompts)
-            if cursor(answer) != since:
+            answer, now = await run_in_threadpool(self._now, prompts)
+            if now != since:
                 self._leave(prompts)
-                return answer
+                return {"cursor": now, "prompts": answer}
         try:
             while (left := deadline - time.monotonic()) > 0 and not self._closing:
                 changed = self._changed
@@ -149,12 +155,12 @@ class Watcher:
                     break
                 if self._closing:
                     break
-                answer = self._cached(prompts)
-                if cursor(answer) != since:
+                answer, now = self._cached(prompts)
+                if now != since:
                     break
         finally:
             self._leave(prompts)
-        return answer
+        return {"cursor": now, "prompts": answer}
 
     def close(self) -> None:
         """On the event loop, as the server shuts down: every waiting request answers now
@@ -172,12 +178,13 @@ class Watcher:
         self._thread = threading.Thread(target=self._run, name="promptgit-watch", daemon=True)
         self._thread.start()
 
-    def _enter(self, prompts: list[str] | None, answer: Answer) -> None:
+    def _enter(self, prompts: list[str] | None, answer: Answer, digest: str) -> None:
         with self._lock:
             if prompts is None:
                 self._everything += 1
                 if self._everything == 1:
                     self._names = sorted(answer)
+                    self._all = (answer, digest)
             for name in answer if prompts is None else prompts:
                 if prompts is not None:
                     self._watched[name] += 1
@@ -193,10 +200,15 @@ class Watcher:
             keep = set(self._watched) | (set(self._names) if self._everything else set())
             self._tips = {n: t for n, t in self._tips.items() if n in keep}
 
-    def _cached(self, prompts: list[str] | None) -> Answer:
+    def _cached(self, prompts: list[str] | None) -> tuple[Answer, str]:
+        """(tips, cursor) as the thread last read them: for every prompt, the answer and
+        cursor it made once (so a crowd of watchers costs nothing more on the loop); for
+        a few hundred names at most, built here."""
         with self._lock:
-            names = self._names if prompts is None else prompts
-            return {n: self._tips.get(n) for n in names}
+            if prompts is None:
+                return self._all
+            answer = {n: self._tips.get(n) for n in prompts}
+        return answer, cursor(answer)
 
     def _wake(self) -> None:
         """On the event loop: wake every waiting request (each then compares its own)."""
@@ -239,11 +251,15 @@ class Watcher:
             if names is not None:
                 self._names = names
             self._tips = {**self._tips, **fresh}
-            return before != (self._tips, self._names)
-
-
-def watch_json(answer: Answer) -> dict[str, Any]:
-    return {"cursor": cursor(answer), "prompts": answer}
+            moved = before != (self._tips, self._names)
+            every = [*self._names] if everything and moved else None
+            tips = self._tips
+        if every is not None:  # here, not on the event loop: hashing every prompt's tips
+            answer = {n: tips.get(n) for n in every}
+            digest = cursor(answer)
+            with self._lock:
+                self._all = (answer, digest)
+        return moved
 
 
 def rescan_setting() -> float:
