@@ -13,7 +13,7 @@ import json
 import socket
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -110,7 +110,13 @@ class Endpoint:
     ) -> Answer:
         """One GET on `conn`, its whole answer read within `deadline_after` seconds (a
         server that trickles bytes cannot hold the caller longer) and at most MAX_BODY."""
-        deadline = time.monotonic() + deadline_after
+        with within(conn, deadline_after):
+            return self._exchange(conn, path, headers, deadline_after)
+
+    def _exchange(
+        self, conn: http.client.HTTPConnection, path: str, headers: Mapping[str, str] | None, seconds: float
+    ) -> Answer:
+        deadline = time.monotonic() + seconds
         conn.request("GET", self.base + path, headers={**self._headers, **(headers or {})})
         resp = conn.getresponse()
         length = resp.getheader("content-length")
@@ -121,7 +127,7 @@ class Endpoint:
         chunks, size = [], 0
         while True:
             if time.monotonic() > deadline:
-                raise TimeoutError(f"the answer took longer than {deadline_after:g} s")
+                raise TimeoutError(f"the answer took longer than {seconds:g} s")
             chunk = resp.read1(65536)  # what one recv brings: a trickle still meets the deadline
             if not chunk:
                 break
@@ -143,6 +149,30 @@ class Endpoint:
         if conn is not None:
             conn.close()
         self._local = threading.local()
+
+
+@contextlib.contextmanager
+def within(conn: http.client.HTTPConnection, seconds: float) -> Iterator[None]:
+    """Cut `conn` off if what runs inside takes over `seconds` in all (connecting,
+    sending, the status line, the headers, the body), then raise TimeoutError: a peer
+    that trickles a byte at a time meets every socket timeout but not this one."""
+    fired = threading.Event()
+
+    def cut() -> None:
+        fired.set()
+        abort(conn)
+
+    timer = threading.Timer(seconds, cut)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    except (OSError, http.client.HTTPException):
+        if fired.is_set():
+            raise TimeoutError(f"the answer took longer than {seconds:g} s") from None
+        raise
+    finally:
+        timer.cancel()
 
 
 def abort(conn: http.client.HTTPConnection | None) -> None:

@@ -51,6 +51,7 @@ _SHA = re.compile(r"[0-9a-f]{40}")
 LOG = "deliveries.jsonl"
 LOG_MAX = 1024 * 1024  # bytes; then the log moves to deliveries.jsonl.1 (one kept)
 TIMEOUT = 10.0  # seconds for each step of a request: connect, send, each read
+DEADLINE = 30.0  # seconds for a whole delivery, however its receiver trickles
 MAX_ANSWER = 1024  # bytes of a receiver's answer read (and 200 of them logged)
 FORGET_GONE = 7 * 86400  # seconds a prompt that went (deleted) stays in a cursor
 
@@ -85,6 +86,8 @@ def post(url: str, body: bytes, headers: Mapping[str, str], timeout: float = TIM
     import ssl
     from urllib.parse import unquote, urlsplit
 
+    from .client_http import within
+
     parts = urlsplit(url)
     host, port = parts.hostname or "", parts.port
     conn: http.client.HTTPConnection
@@ -96,10 +99,12 @@ def post(url: str, body: bytes, headers: Mapping[str, str], timeout: float = TIM
     if parts.username is not None:
         pair = f"{unquote(parts.username)}:{unquote(parts.password or '')}".encode()
         headers["Authorization"] = "Basic " + base64.b64encode(pair).decode()
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     try:
-        conn.request("POST", (parts.path or "/") + (f"?{parts.query}" if parts.query else ""), body, headers)
-        answer = conn.getresponse()
-        return answer.status, answer.read(MAX_ANSWER)
+        with within(conn, DEADLINE):  # a receiver trickling its answer holds no thread longer
+            conn.request("POST", target, body, headers)
+            answer = conn.getresponse()
+            return answer.status, answer.read(MAX_ANSWER)
     finally:
         conn.close()
 
@@ -107,7 +112,7 @@ def post(url: str, body: bytes, headers: Mapping[str, str], timeout: float = TIM
 def failure(e: BaseException, url: str) -> str:
     """A request's failure, in words."""
     if isinstance(e, TimeoutError):
-        return f"no answer within {TIMEOUT:g} s"
+        return str(e) if str(e).startswith("the answer took") else f"no answer within {TIMEOUT:g} s"
     if isinstance(e, ConnectionRefusedError):
         return "connection refused: is the receiver running?"
     if isinstance(e, OSError):

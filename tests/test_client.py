@@ -634,6 +634,15 @@ class Hostile(http.server.BaseHTTPRequestHandler):
                     time.sleep(0.5)
             except OSError:
                 pass
+        elif "drip" in self.path:  # the headers a byte at a time: every read meets its timeout
+            try:
+                self.wfile.write(b"HTTP/1.1 200 OK\r\n")
+                for _ in range(100):
+                    self.wfile.write(b"X")
+                    self.wfile.flush()
+                    time.sleep(0.5)
+            except OSError:
+                pass
         elif "html" in self.path:
             self.send_response(200)
             self.send_header("Content-Length", "15")
@@ -669,6 +678,7 @@ def hostile() -> Iterator[str]:
     [
         ("huge", "an answer of over 8388608 bytes: the client stops there"),
         ("slow", "the answer took longer than 2 s"),
+        ("drip", "the answer took longer than 2 s"),
         ("html", "its answer is not a promptgit prompt"),
         ("broken", "it answered HTTP 500"),
     ],
