@@ -36,3 +36,6 @@ DIFF_CASES = 50  # test cases rendered per diff; the rest are named, not rendere
 DIFF_TIMEOUT = 30.0  # seconds for all of one diff's renders
 DIFF_LINES = 1_000  # lines a side compared line by line (difflib is quadratic: 10,000 take ~2 s)
 DIFF_CHARS = 100_000  # characters a side shown and compared; the rest is named, not shown
+
+# --- review branches (policy.py)
+MAX_REVIEWS = 100  # review branches one prompt keeps: each is listed by every check and page

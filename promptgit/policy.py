@@ -21,6 +21,7 @@ from typing import Any
 from . import content, history, names
 from ._git import Commit, Person, RefUpdate, Repo
 from .errors import InvalidContent, InvalidName
+from .limits import MAX_REVIEWS
 from .names import ROLES, Version
 
 _RANK = {r: i for i, r in enumerate(ROLES)}
@@ -269,6 +270,7 @@ class _Check:
         self.name = name
         self.require_tests = require_tests
         self.found: list[Violation] = []
+        self._reviews: set[str] | None = None  # see reviews_after
 
     def bad(self, ref: str, message: str, kind: str = "rule") -> None:
         self.found.append(Violation(ref, message, kind))
@@ -537,6 +539,14 @@ class _Check:
             return False
         return True
 
+    def reviews_after(self) -> set[str]:
+        """The prompt's review branches once these updates land."""
+        if self._reviews is None:
+            mine = {r: u for r, u in self.updates.items() if r.startswith(names.REVIEW)}
+            kept = {r for r in self.repo.refs(names.REVIEW) if r not in mine}
+            self._reviews = kept | {r for r, u in mine.items() if u.new is not None}
+        return self._reviews
+
     def review(self, u: RefUpdate, branch: str) -> None:
         """A review branch: editors push, force-push and delete it freely; every
         revision it adds is checked like a draft's, so it can land on its draft by
@@ -548,6 +558,14 @@ class _Check:
             return
         self.need(u.ref, "review")
         if u.new is None:
+            return
+        if u.old is None and len(self.reviews_after()) > MAX_REVIEWS:
+            self.bad(
+                u.ref,
+                f"{self.name} would have {len(self.reviews_after())} review branches, and a prompt keeps "
+                f"at most {MAX_REVIEWS}: delete the landed or abandoned ones first "
+                "('git push origin --delete review/BRANCH')",
+            )
             return
         fix = (
             f"start it from a draft's tip: 'git checkout -b review/{branch} origin/vX.Y', or "

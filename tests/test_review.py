@@ -86,6 +86,26 @@ def test_a_review_branch_may_be_force_pushed_and_deleted(clone: Clone, greeting:
     assert "refs/heads/review/x" not in refs(clone.remote)
 
 
+def test_a_prompt_keeps_a_bounded_number_of_review_branches(
+    clone: Clone, greeting: Store, actor: Actor
+) -> None:
+    from promptgit.limits import MAX_REVIEWS
+
+    tip = on_review(clone, "review/r0", prompt_text("Hi"))
+    specs = [f"{tip}:refs/heads/review/r{i}" for i in range(MAX_REVIEWS)]
+    clone.accepted(*specs)  # exactly the limit, in one push
+    before = refs(clone.remote)
+    err = clone.rejected(f"{tip}:refs/heads/review/one-more")
+    assert (
+        f"greeting would have {MAX_REVIEWS + 1} review branches, and a prompt keeps at most {MAX_REVIEWS}"
+        in err
+    )
+    assert refs(clone.remote) == before
+    with assert_unchanged(greeting), pytest.raises(RuleViolation, match="at most 100: delete the landed"):
+        greeting.review("greeting", "v1.0", "through-the-cli", actor=actor)
+    clone.accepted(":review/r0", f"{tip}:refs/heads/review/one-more")  # one goes, one comes: allowed
+
+
 def test_a_review_branch_must_start_from_a_draft(clone: Clone, greeting: Store, actor: Actor) -> None:
     clone("checkout", "-q", "-b", "review/from-dev", "origin/dev")  # a clone checks out dev
     (clone.path / "prompt.yaml").write_text(prompt_text("Hi"))
