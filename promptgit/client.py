@@ -123,6 +123,8 @@ class Client:
         self._http = Endpoint(url, token, timeout)
         self.url = self._http.url
         self.cache_dir = Path(cache_dir) if cache_dir is not None else None
+        if self.cache_dir is not None:
+            snapshots.sweep(self.cache_dir)
         self.max_age = max_age
         self.watch = watch
         self.timeout = timeout

@@ -154,6 +154,20 @@ def write(cache_dir: Path, key: Key, server: str, snapshot: Snapshot) -> None:
             os.close(dir_fd)
 
 
+LEFTOVER_AGE = 600.0  # seconds after which a temporary snapshot file is a killed writer's
+
+
+def sweep(cache_dir: Path) -> None:
+    """Remove the temporary files of writers killed mid-write (a live one renames its
+    file within milliseconds); what cannot be removed stays, harmlessly."""
+    cutoff = time.time() - LEFTOVER_AGE
+    with contextlib.suppress(OSError):
+        for leftover in cache_dir.glob(".tmp-*.json"):
+            with contextlib.suppress(OSError):
+                if leftover.stat().st_mtime < cutoff:
+                    leftover.unlink()
+
+
 def read(cache_dir: Path, key: Key, server: str) -> Snapshot | None:
     """The snapshot of `key`, None when there is none; ValueError saying why a file
     that is there cannot be trusted (corrupt, truncated, foreign, too large)."""

@@ -602,6 +602,21 @@ def test_snapshot_files_stay_inside_cache_dir(tmp_path: Path, key: tuple[str, st
     assert snapshots.path(tmp_path, key) == tmp_path / file
 
 
+def test_a_killed_writers_temporary_snapshot_is_swept_when_a_client_starts(tmp_path: Path) -> None:
+    import os
+
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    old, fresh = cache / ".tmp-killed.json", cache / ".tmp-writing.json"
+    old.write_text("{")
+    fresh.write_text("{")
+    long_ago = time.time() - snapshots.LEFTOVER_AGE - 60
+    os.utime(old, (long_ago, long_ago))
+    with Client("http://127.0.0.1:1", cache_dir=cache, watch=False):
+        pass
+    assert not old.exists() and fresh.exists()  # a live writer's file is not touched
+
+
 def test_a_long_name_is_hashed_into_one_file(tmp_path: Path) -> None:
     path = snapshots.path(tmp_path, ("a/" * 120 + "b", "stage", "prod"))
     assert path.parent == tmp_path and len(path.name) < 100 and path.name.startswith("h-")
