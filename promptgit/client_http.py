@@ -165,14 +165,17 @@ def within(conn: http.client.HTTPConnection, seconds: float) -> Iterator[None]:
     timer = threading.Timer(seconds, cut)
     timer.daemon = True
     timer.start()
+    late = TimeoutError(f"the answer took longer than {seconds:g} s")
     try:
         yield
     except (OSError, http.client.HTTPException):
         if fired.is_set():
-            raise TimeoutError(f"the answer took longer than {seconds:g} s") from None
+            raise late from None
         raise
     finally:
         timer.cancel()
+    if fired.is_set():  # cut mid-answer, it may still have parsed as a short one
+        raise late
 
 
 def abort(conn: http.client.HTTPConnection | None) -> None:

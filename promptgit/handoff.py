@@ -67,12 +67,8 @@ def serve(store: Path, parent: int) -> None:
     listener.settimeout(1.0)
     try:
         while os.getppid() == parent:
-            try:
-                conn, _addr = listener.accept()
-            except TimeoutError:
-                continue
-            if _peer_uid(conn) != os.getuid():
-                conn.close()
+            conn = _accept(listener)
+            if conn is None:
                 continue
             if os.fork() == 0:
                 # the hook waits for what it starts (git, a repack): an ignored SIGCHLD,
@@ -124,12 +120,8 @@ def stay_for_post_receive(git_dir: str, push: str) -> None:
         listener.settimeout(0.2)
         deadline = time.monotonic() + WAIT_FOR_POST_RECEIVE
         while time.monotonic() < deadline and _alive(int(push)):
-            try:
-                conn, _addr = listener.accept()
-            except TimeoutError:
-                continue
-            if _peer_uid(conn) != os.getuid():
-                conn.close()
+            conn = _accept(listener)
+            if conn is None:
                 continue
             listener.close()
             _run(conn)
@@ -149,6 +141,19 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def _accept(listener: socket.socket) -> socket.socket | None:
+    """The next connection from a process of this user, or None (the listener's timeout
+    passed, or another user knocked): what runs here records who pushed."""
+    try:
+        conn, _addr = listener.accept()
+    except TimeoutError:
+        return None
+    if _peer_uid(conn) != os.getuid():
+        conn.close()
+        return None
+    return conn
 
 
 def _peer_uid(conn: socket.socket) -> int:

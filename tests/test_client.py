@@ -642,22 +642,10 @@ class Hostile(http.server.BaseHTTPRequestHandler):
             self.send_response(200)
             self.send_header("Content-Length", "1000")
             self.end_headers()
-            try:
-                for _ in range(100):
-                    self.wfile.write(b" ")
-                    self.wfile.flush()
-                    time.sleep(0.5)
-            except OSError:
-                pass
+            self.trickle(b" ")
         elif "drip" in self.path:  # the headers a byte at a time: every read meets its timeout
-            try:
-                self.wfile.write(b"HTTP/1.1 200 OK\r\n")
-                for _ in range(100):
-                    self.wfile.write(b"X")
-                    self.wfile.flush()
-                    time.sleep(0.5)
-            except OSError:
-                pass
+            self.wfile.write(b"HTTP/1.1 200 OK\r\n")
+            self.trickle(b"X")
         elif "html" in self.path:
             self.send_response(200)
             self.send_header("Content-Length", "15")
@@ -673,6 +661,16 @@ class Hostile(http.server.BaseHTTPRequestHandler):
             self.send_response(500)
             self.send_header("Content-Length", "0")
             self.end_headers()
+
+    def trickle(self, byte: bytes) -> None:
+        """A byte every half second, for 50 s (or until the client hangs up)."""
+        try:
+            for _ in range(100):
+                self.wfile.write(byte)
+                self.wfile.flush()
+                time.sleep(0.5)
+        except OSError:
+            pass
 
     def log_message(self, *args: object) -> None:
         pass
