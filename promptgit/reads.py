@@ -117,11 +117,17 @@ class Reader:
         """The URL of the server this store mirrors (promptgit.yaml's `mirror_of`), or None."""
         return self.config.mirror_of
 
+    @property
+    def refuses_writes(self) -> bool:
+        """Whether no prompt may change here: served read-only, or a mirror. The one
+        rule the library, the API and git over HTTP ask (InvalidContent: a broken
+        promptgit.yaml, which each surface refuses in its own words)."""
+        return self.read_only or self.primary is not None
+
     def writable(self) -> None:
         """Raise ReadOnlyStore, naming the primary, unless prompts may change here."""
-        primary = self.primary
-        if primary is not None or self.read_only:
-            raise ReadOnlyStore(primary)
+        if self.refuses_writes:
+            raise ReadOnlyStore(self.primary)
 
     def _repo_path(self, name: str) -> Path:
         return self.path / f"{names.check_name(name)}.git"

@@ -73,9 +73,11 @@ class Auth:
 
         async def dependency(request: Request) -> Actor:
             token = bearer(request.headers.get("authorization"))
-            if needed != "reader" and (self.store.read_only or self._config().mirror_of):
-                self.actor(token, "reader")  # who asks first: a stranger learns nothing
-                self.store.writable()
+            if needed != "reader":
+                self._config()  # a broken promptgit.yaml answers 503, naming nothing
+                if self.store.refuses_writes:
+                    self.actor(token, "reader")  # who asks first: a stranger learns nothing
+                    self.store.writable()
             return self.actor(token, needed)
 
         return dependency

@@ -205,7 +205,7 @@ class GitHttp:
 
     def _read_only(self) -> bool:
         try:
-            return self.store.read_only or self.store.primary is not None
+            return self.store.refuses_writes
         except InvalidContent:
             return False  # the auth check answers 503 for a broken promptgit.yaml
 
