@@ -11,6 +11,8 @@ so reads need not walk history again. Never the source of truth.
   current tip back to the remembered one;
 - per deployment commit, the version it deployed: with the stage tips read from
   the ref files, a listing of 10,000 prompts opens no repository;
+- per prompt.yaml (by the hash of its bytes), what it parses into, so a read of
+  content the index has seen loads no YAML parser;
 - per prompt, the version each stage serves, with the stamp of the ref files the
   stage tips were read from (`_git.refs_stamp`), so a listing stats two files a
   prompt instead of reading its refs; a stamp is only recorded once its files are
@@ -37,7 +39,7 @@ from typing import Any
 PATH = ".promptgit/cache/facts.sqlite"
 # What the rows mean. A promptgit that stores other facts, or the same ones
 # differently, names another format, and its index is rebuilt, not misread.
-FORMAT = "promptgit-facts-2"
+FORMAT = "promptgit-facts-3"
 RECALLED = 20_000  # parsed facts one process keeps (each a few hundred bytes)
 CHUNK = 500  # shas per query (SQLite's variable limit is higher; this keeps queries small)
 
@@ -46,6 +48,7 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS versions (tip TEXT PRIMARY KEY, fact TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS served (log TEXT PRIMARY KEY, tip TEXT NOT NULL, versions TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS deployed (sha TEXT PRIMARY KEY, version TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS contents (sha TEXT PRIMARY KEY, parsed TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS stage_versions (
     name TEXT PRIMARY KEY, stamp TEXT NOT NULL, versions TEXT NOT NULL
 );
@@ -114,6 +117,27 @@ class Facts:
             "INSERT OR REPLACE INTO served (log, tip, versions) VALUES (?, ?, ?)",
             [(log, tip, json.dumps(sorted(versions)))],
         )
+
+    # --- parsed files ----------------------------------------------------------------
+
+    def content(self, sha: str) -> Any:
+        """What the file whose bytes hash to `sha` parsed into, or None if unknown."""
+        for (parsed,) in self._query("SELECT parsed FROM contents WHERE sha = ?", [sha]):
+            try:
+                return json.loads(parsed)
+            except ValueError:
+                return None
+        return None
+
+    def add_content(self, sha: str, parsed: Any) -> None:
+        """Remember `parsed` for `sha`, unless JSON cannot hold it exactly (a YAML date,
+        a number-keyed mapping, NaN): then every read parses the file."""
+        try:
+            text = json.dumps(parsed, separators=(",", ":"))
+        except (TypeError, ValueError):
+            return
+        if json.loads(text) == parsed:
+            self._write("INSERT OR REPLACE INTO contents (sha, parsed) VALUES (?, ?)", [(sha, text)])
 
     # --- current versions, by the stamp of the ref files they were read from --------
 

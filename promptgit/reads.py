@@ -9,6 +9,7 @@ from __future__ import annotations
 import bisect
 import builtins
 import contextlib
+import hashlib
 import itertools
 import os
 import threading
@@ -339,12 +340,25 @@ class Reader:
             name=name,
             version=str(version),
             revision=revision,
-            content=content.parse_prompt(prompt_text, templates=False),
+            content=self._parsed(prompt_text),
             source=prompt_text,
             tests=content.decode(content.TESTS_FILE, tests) if tests is not None else None,
             stage=stage,
             deployment=deployment,
         )
+
+    def _parsed(self, text: str) -> Mapping[str, Any]:
+        """prompt.yaml's mapping (validated when it was written), from the index when it
+        has parsed these bytes before: a warm `show` needs no YAML parser."""
+        index = self._facts
+        if index is None:
+            return content.parse_prompt(text, templates=False)
+        sha = hashlib.sha256(text.encode()).hexdigest()
+        parsed = index.content(sha)
+        if not isinstance(parsed, dict):
+            parsed = content.parse_prompt(text, templates=False)
+            index.add_content(sha, parsed)
+        return parsed
 
     def resolve(self, name: str, ref: RefSpec | str | None = None) -> Resolved:
         """Pin NAME@REF to a revision; no REF means prod if anything is released, else dev."""

@@ -25,7 +25,7 @@ def answers(store: Store) -> dict[str, Any]:
         out[name] = {
             "versions": store.versions(name),
             "each": [store.version(name, v) for v in store.version_ids(name)],
-            "shown": [store.show(name, v).info for v in store.version_ids(name)],
+            "shown": [(s.info, s.prompt) for s in (store.show(name, v) for v in store.version_ids(name))],
             "actions": store.actions(name, "admin"),
         }
     return out
@@ -121,11 +121,26 @@ def test_malformed_rows_are_walked_around(busy: Store) -> None:
     with sqlite3.connect(index_file(busy)) as db:
         db.execute("UPDATE versions SET fact = 'not json'")
         db.execute("UPDATE served SET versions = '[\"not a version\", 3]'")
+        assert db.execute("SELECT count(*) FROM contents").fetchone()[0] > 1
+        db.execute("UPDATE contents SET parsed = CASE WHEN rowid % 2 THEN 'not json' ELSE '[3]' END")
     # rows whose JSON is garbage are skipped; a served row is only trusted by its tip
     db2 = Store(busy.path)
     with sqlite3.connect(index_file(busy)) as db:
         db.execute("DELETE FROM served")
     assert answers(db2) == before
+
+
+def test_content_json_cannot_hold_exactly_is_parsed_every_time(store: Store) -> None:
+    """A YAML date or a number-keyed mapping would come back from JSON as something
+    else: such a prompt.yaml is never remembered, and every read parses it."""
+    odd = PROMPT + "parameters: {cutoff: 2024-01-01, 7: seven, ratio: .5}\n"
+    store.create("odd", {"prompt.yaml": odd}, "first", actor=ADMIN)
+    shown = store.show("odd", "v1.0").prompt.content["parameters"]
+    assert Store(store.path).show("odd", "v1.0").prompt.content["parameters"] == shown
+    assert Store(store.path, index=False).show("odd", "v1.0").prompt.content["parameters"] == shown
+    assert shown[7] == "seven" and str(shown["cutoff"]) == "2024-01-01"
+    with sqlite3.connect(index_file(store)) as db:
+        assert db.execute("SELECT count(*) FROM contents").fetchone() == (0,)
 
 
 def test_an_unwritable_index_only_costs_walks(busy: Store) -> None:

@@ -106,3 +106,11 @@ def test_a_warm_listing_opens_no_repository(greeting: Store) -> None:
     cold = imported("--store", str(greeting.path), "list", "--json")
     assert "pygit2" in cold  # it read the deployments
     assert "pygit2" not in imported("--store", str(greeting.path), "list", "--json")
+
+
+def test_a_warm_show_parses_no_yaml(greeting: Store) -> None:
+    """prompt.yaml was validated when written: once the index has parsed these bytes,
+    `show` takes the mapping from it and loads no YAML parser."""
+    cold = imported("--store", str(greeting.path), "show", "greeting", "--json")
+    assert "yaml" in cold  # nothing remembered yet: it parsed
+    assert loaded(imported("--store", str(greeting.path), "show", "greeting", "--json"), {"yaml"}) == set()

@@ -181,6 +181,7 @@ class PromptLifecycle(RuleBasedStateMachine):
         assert self.store.versions("greeting") == walked.versions("greeting")
         for v in walked.version_ids("greeting"):
             assert self.store.version("greeting", v) == walked.version("greeting", v)
+            assert self.store.show("greeting", v) == walked.show("greeting", v)
         assert self.store.actions("greeting", "admin") == walked.actions("greeting", "admin")
 
 
