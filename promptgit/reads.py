@@ -354,10 +354,11 @@ class Reader:
         if index is None:
             return content.parse_prompt(text, templates=False)
         sha = hashlib.sha256(text.encode()).hexdigest()
-        parsed = index.content(sha)
-        if not isinstance(parsed, dict):
-            parsed = content.parse_prompt(text, templates=False)
-            index.add_content(sha, parsed)
+        known = index.content(sha)
+        if isinstance(known, dict):
+            return known
+        parsed = content.parse_prompt(text, templates=False)
+        index.add_content(sha, parsed)
         return parsed
 
     def resolve(self, name: str, ref: RefSpec | str | None = None) -> Resolved:
