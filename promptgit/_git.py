@@ -138,6 +138,9 @@ class Repo:
         self.beacon = beacon  # rung after every update (see changes.py)
         self.facts: Facts | None = None  # the store's derived-facts index, when reads may use it
         self._tag_targets: dict[str, str] = {}
+        # answers derived from the refs alone, with the listing they were derived from
+        # (history.all_versions): {what: (refs, answer)}
+        self.kept: dict[str, tuple[Any, Any]] = {}
         self._staged = _Staged()
 
     @classmethod

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -114,28 +114,39 @@ def has_served(repo: Repo, stage: str, version: Version, tip: str | None = None)
     return any(fields[1] == version for _sha, fields in _log(repo, stage, tip))
 
 
-def versions_in_log(repo: Repo, stage: str, tip: str | None = None) -> set[Version]:
+def versions_in_log(repo: Repo, stage: str, tip: str | None = None) -> frozenset[Version]:
     """Every version a stage's log has deployed, up to `tip` (default: its tip now).
-    With an index, only the deployments since the remembered tip are read."""
+    With an index, only the deployments since the remembered tip are read: this
+    process's last answer for the log, else the index's."""
     index = repo.facts
     start = _tip(repo, stage, tip)
     if index is None or start is None:
-        return {fields[1] for _sha, fields in _log(repo, stage, start)}
+        return frozenset(fields[1] for _sha, fields in _log(repo, stage, start))
     hit = index.recall(f"served {start}")  # what a log served up to a commit never changes
     if isinstance(hit, frozenset):
-        return set(hit)
+        return hit
     key = f"{os.path.realpath(repo.path)} {stage}"
-    remembered = index.served(key)
+    last = index.recall(f"served log {key}")
+    if isinstance(last, tuple):
+        remembered: tuple[str, frozenset[Version]] | None = last
+    else:
+        row = index.served(key)
+        if row is not None:
+            remembered = row[0], frozenset(v for v in map(Version.maybe, row[1]) if v is not None)
+        else:
+            remembered = None
     found: set[Version] = set()
     for sha, fields in _log(repo, stage, start):
         if remembered is not None and sha == remembered[0]:
-            found |= {v for v in map(Version.maybe, remembered[1]) if v is not None}
+            found |= remembered[1]
             break
         found.add(fields[1])
     if remembered is None or remembered[0] != start:
         index.add_served(key, start, [str(v) for v in found])
-    index.remember(f"served {start}", frozenset(found))
-    return found
+    answer = frozenset(found)
+    index.remember(f"served {start}", answer)
+    index.remember(f"served log {key}", (start, answer))
+    return answer
 
 
 def released_by_prod(repo: Repo, version: Version, revision: str, tip: str | None = None) -> bool:
@@ -267,10 +278,14 @@ def _walk_fact(repo: Repo, tip: str) -> VersionFact:
     return VersionFact(sha, c.author, None, names.description_of(c.message), updated, summary)
 
 
-def version_names(repo: Repo) -> dict[Version, tuple[str, str]]:
+def version_names(repo: Repo) -> Mapping[Version, tuple[str, str]]:
     """Every existing version's (name, description), from its creation commit. A
-    version created before names existed is named by its creation time, in order."""
+    version created before names existed is named by its creation time, in order.
+    Kept with the versions it was read for (shared: do not change it)."""
     tips = all_versions(repo)
+    kept = repo.kept.get("version_names")
+    if kept is not None and kept[0] is tips:
+        return kept[1]  # type: ignore[no-any-return]
     facts = version_facts(repo, [tip for tip, _released in tips.values()])
     found: dict[Version, tuple[str, str]] = {}
     unnamed: list[tuple[int, Version, str]] = []
@@ -282,6 +297,7 @@ def version_names(repo: Repo) -> dict[Version, tuple[str, str]]:
             unnamed.append((f.created.time, v, f.description))
     for at, v, description in sorted(unnamed):
         found[v] = (default_name(at, [n for n, _d in found.values()]), description)
+    repo.kept["version_names"] = (tips, found)
     return found
 
 
@@ -312,12 +328,19 @@ def version_of(repo: Repo, sha: str) -> Version | None:
     return None
 
 
-def half_released(repo: Repo) -> tuple[Version, str] | None:
+def half_released(repo: Repo, refs: Mapping[str, str] | None = None) -> tuple[Version, str] | None:
     """The release prod's tip records whose tag has not landed yet (a crash or a
     non-atomic push cut it short): (version, revision), else None. Reads treat it
-    as released, as the next write will make it."""
-    d = current(repo, "prod")
-    if d is None or d.action != "promote" or repo.ref(d.version.tag) is not None:
+    as released, as the next write will make it. `refs`: a listing to read the refs
+    from (default: read them now)."""
+    if refs is None:
+        d = current(repo, "prod")
+        landed = d is not None and repo.ref(d.version.tag) is not None
+    else:
+        prod = refs.get("refs/heads/prod")
+        d = None if prod is None else as_deployment(repo.commit(prod), "prod")
+        landed = d is not None and d.version.tag in refs
+    if d is None or d.action != "promote" or landed:
         return None
     return d.version, d.revision
 
@@ -337,10 +360,15 @@ def version_tip(repo: Repo, version: Version) -> tuple[str, bool] | None:
     return None if branch is None else (branch, False)
 
 
-def all_versions(repo: Repo) -> dict[Version, tuple[str, bool]]:
-    """Every existing version: {version: (tip revision, released?)}."""
-    out: dict[Version, tuple[str, bool]] = {}
+def all_versions(repo: Repo) -> Mapping[Version, tuple[str, bool]]:
+    """Every existing version: {version: (tip revision, released?)}. The answer is a
+    function of the ref listing alone, so it is kept with the listing and given again
+    while the refs are the same (shared: do not change it)."""
     refs = repo.refs("refs/")  # one listing: it reads every ref's file
+    kept = repo.kept.get("all_versions")
+    if kept is not None and kept[0] == refs:
+        return kept[1]  # type: ignore[no-any-return]
+    out: dict[Version, tuple[str, bool]] = {}
     for ref, sha in refs.items():
         if ref.startswith("refs/heads/v"):
             v = Version.maybe(ref.removeprefix("refs/heads/"))
@@ -351,9 +379,10 @@ def all_versions(repo: Repo) -> dict[Version, tuple[str, bool]]:
             v = Version.maybe(ref.removeprefix("refs/tags/"))
             if v is not None:
                 out[v] = (repo.tag_target(sha), True)
-    pending = half_released(repo)
+    pending = half_released(repo, refs)
     if pending is not None:
         out[pending[0]] = (pending[1], True)
+    repo.kept["all_versions"] = (refs, out)
     return out
 
 
