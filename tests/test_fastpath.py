@@ -134,3 +134,88 @@ def test_good_reads_are_answered_in_front_of_fastapi_and_errors_are_not(greeting
         "/prompts/greeting/stages/qa",
     ]:
         assert ask(path) == (False, []), path
+
+
+# --- Langfuse's prompt read (server/langfuse.py LangfuseReads) ---------------------------
+
+LANGFUSE = "/api/public/v2/prompts/"
+LANGFUSE_PATHS = [
+    LANGFUSE + "greeting",  # nothing released: production is an error
+    *(
+        LANGFUSE + f"greeting?label={label}"
+        for label in ("staging", "tst", "dev", "latest", "production", "bogus", "", "d%65v")
+    ),
+    LANGFUSE + "greeting?version=1000",
+    LANGFUSE + "greeting?label=dev&label=tst",
+    LANGFUSE + "greeting?label=dev&version=1000",
+    LANGFUSE + "greeting?label=dev&extra=1",
+    LANGFUSE + "team/welcome?label=dev",
+    LANGFUSE + "team%2Fwelcome?label=latest",
+    LANGFUSE + "nosuch?label=dev",
+    LANGFUSE + "old?label=dev",  # renamed: 308 to the new name
+    LANGFUSE + "gone?label=dev",  # archived: 410
+    LANGFUSE + "greeting/?label=dev",
+    LANGFUSE,
+]
+
+
+@pytest.mark.parametrize("path", LANGFUSE_PATHS)
+def test_every_langfuse_answer_is_the_fastapi_routes_answer(
+    both: tuple[Store, httpx.Client, TestClient], path: str
+) -> None:
+    _store, real, fastapi = both
+    for _ in range(2):  # the second from the kept body, where one is kept
+        assert answer(real.get(path)) == answer(fastapi.get(path, follow_redirects=False))
+
+
+def test_a_kept_langfuse_body_follows_every_change(both: tuple[Store, httpx.Client, TestClient]) -> None:
+    store, real, fastapi = both
+
+    def same() -> dict[str, object]:
+        for label in ("dev", "staging", "latest"):
+            path = LANGFUSE + f"greeting?label={label}"
+            got = real.get(path)
+            assert answer(got) == answer(fastapi.get(path)), label
+        return dict(real.get(LANGFUSE + "greeting?label=latest").json())
+
+    assert same()["version"] == 1000
+    store.edit("greeting", "v1.0", {"prompt.yaml": prompt_text("Hi")}, "friendlier", actor=ADMIN)
+    assert "Hi" in str(same()["prompt"])
+    store.new_version("greeting", actor=ADMIN)  # dev moves to v1.1, the latest
+    assert same()["version"] == 1001
+    store.rollback("greeting", "v1.0", stage="dev", actor=ADMIN)  # dev no longer serves the latest
+    assert same()["labels"] == ["latest"]
+    store.delete("greeting", "v1.1", actor=ADMIN)  # no stage tip moves
+    assert same()["version"] == 1000
+
+
+def test_langfuse_reads_are_answered_in_front_of_fastapi_and_errors_are_not(
+    both: tuple[Store, httpx.Client, TestClient],
+) -> None:
+    """Without this, the parity above would hold just as well if nothing took the raw path."""
+    import asyncio
+
+    store = Store(both[0].path)
+    reads = create_api(store, Auth(store, ADMIN, open=True)).state.langfuse_reads
+
+    def ask(path: str, query: bytes = b"", method: str = "GET") -> tuple[bool, int | None]:
+        sent: list[dict[str, object]] = []
+
+        async def send(message: dict[str, object]) -> None:
+            sent.append(message)
+
+        scope = {"type": "http", "method": method, "path": path, "query_string": query, "headers": []}
+        taken = asyncio.run(reads(scope, send))
+        return taken, sent[0]["status"] if sent else None  # type: ignore[return-value]
+
+    assert ask(LANGFUSE + "greeting", b"label=tst") == (True, 200)
+    assert ask(LANGFUSE + "greeting", b"label=tst") == (True, 200)  # kept
+    assert ask(LANGFUSE + "greeting", b"label=tst", "POST") == (False, None)
+    assert ask(LANGFUSE + "greeting", b"version=1000") == (False, None)  # the route's own
+    for path, query in [
+        (LANGFUSE + "greeting", b""),  # nothing in prod
+        (LANGFUSE + "nosuch", b"label=dev"),
+        (LANGFUSE + "greeting", b"label=qa"),
+        (LANGFUSE + "old", b"label=dev"),
+    ]:
+        assert ask(path, query) == (False, None), (path, query)

@@ -605,3 +605,16 @@ def test_the_readmes_langfuse_snippet_runs(
     exec(compile(snippet, "README.md", "exec"), scope)
     assert scope["text"] == "Hello Ada, how can I help?\n"
     scope["langfuse"].shutdown()
+
+
+def test_a_kept_answer_is_never_given_to_a_revoked_token(served: tuple[Store, Server, str]) -> None:
+    """The raw read keeps bodies, not decisions: every request's token is checked."""
+    store, server = served[0], served[1]
+    token = store.create_token("short-lived", "reader")
+    url = server.url + "/api/public/v2/prompts/support%2Fgreeting?label=production"
+    for _ in range(2):
+        assert httpx.get(url, auth=("pk", token), timeout=30).status_code == 200
+    store.revoke_token("short-lived")
+    refused = httpx.get(url, auth=("pk", token), timeout=30)
+    assert refused.status_code == 401 and refused.json()["error"] == "UnauthorizedError"
+    assert httpx.get(url, timeout=30).status_code == 401

@@ -57,7 +57,7 @@ def build(
         stopping.extend(w.close for w in api.state.watchers)
     mount_ui(api, store, auth)
     git = GitHttp(auth)
-    stage_reads = StageReads(store)
+    fast_reads = (StageReads(store), api.state.langfuse_reads)  # answered in front of FastAPI
 
     async def app(scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -79,9 +79,11 @@ def build(
             await send(message)
 
         if scope["path"].startswith("/git/"):
-            await git(scope, receive, send_with_headers)
-        elif not await stage_reads(scope, send_with_headers):
-            await api(scope, _capped(receive), send_with_headers)
+            return await git(scope, receive, send_with_headers)
+        for fast in fast_reads:
+            if await fast(scope, send_with_headers):
+                return None
+        await api(scope, _capped(receive), send_with_headers)
 
     return app
 

@@ -21,6 +21,8 @@ No `from __future__ import annotations` here: FastAPI reads the route signatures
 at run time.
 """
 
+import json
+from collections import OrderedDict
 from collections.abc import Mapping, MutableMapping
 from functools import lru_cache
 from typing import Annotated, Any, Literal
@@ -29,6 +31,7 @@ from urllib.parse import quote
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
 from starlette.routing import Route
 
 from ..errors import InvalidInput, NotFound, PromptgitError, PromptRenamed, RefNotFound
@@ -51,6 +54,7 @@ KNOWN_LABELS = "production (prod), staging (tst), dev, tst, prod, latest (the hi
 MINORS = 1000  # v2.3 -> 2 * MINORS + 3
 MAX_NUMBER_DIGITS = 9  # major has at most 6 digits (names.py): 999999 * 1000 + 999 has 9
 MAX_LIMIT, DEFAULT_LIMIT, MAX_PAGE = 100, 10, 1_000_000
+CACHED = 1024  # bodies the raw read keeps (one per prompt and label read lately)
 
 
 def number(version: Version) -> int | None:
@@ -193,6 +197,42 @@ def mount_langfuse(app: FastAPI, store: Store, auth: Auth) -> None:
             "commitMessage": summary or None,
         }
 
+    def read(name: str, label: str | None, version: str | None) -> tuple[dict[str, Any], bool]:
+        """One prompt's body for `label` or `version`, and whether it holds for as long
+        as the three stage tips do (dev serves the latest version: see `latest`)."""
+        if label and version:
+            raise PublicApiError(
+                400,
+                f"Cannot specify both version and label: ask for label={label!r} or for "
+                f"version={version}, not both",
+            )
+        number = _integer("version", version, MAX_NUMBER_DIGITS) if version else None
+        wanted = label or DEFAULT_LABEL
+        current = {stage: store.serving(name, stage) for stage in STAGES}  # one ref read each
+        if number is not None:
+            v = version_of(number)
+            revision = store.resolve(name, RefSpec("version", str(v))).revision
+        elif wanted == LATEST:
+            found = latest(name, current)
+            if found is None:
+                what = _what(label, version)
+                raise PublicApiError(404, f"Prompt not found: '{name}' {what}: it has no versions")
+            v = found
+            revision = store.resolve(name, RefSpec("version", str(v))).revision
+        elif wanted in LABELS:
+            stage = LABELS[wanted]
+            now = current[stage] or store.get(name, stage)  # nothing there: get says so
+            v, revision = Version.parse(now.version), now.revision
+        else:
+            raise PublicApiError(
+                404,
+                f"Prompt not found: '{name}' {_what(label, version)}: promptgit serves the labels "
+                f"{KNOWN_LABELS}",
+            )
+        dev = current["dev"]
+        holds = number is None and dev is not None and str(latest(name, current)) == dev.version
+        return body(name, v, revision, current), holds
+
     @app.get(
         PROMPTS + "/{name:path}",
         response_model=LangfusePromptOut,
@@ -207,42 +247,12 @@ def mount_langfuse(app: FastAPI, store: Store, auth: Auth) -> None:
         version: Annotated[str | None, Query(description="An integer: v2.3 is 2003")] = None,
     ) -> JSONResponse:
         """One prompt as Langfuse's SDKs read it: by label (a stage, or latest; default
-        production) or by version (an integer), never both."""
-        if label and version:
-            raise PublicApiError(
-                400,
-                f"Cannot specify both version and label: ask for label={label!r} or for "
-                f"version={version}, not both",
-            )
-        number = _integer("version", version, MAX_NUMBER_DIGITS) if version else None
-        wanted = label or DEFAULT_LABEL
-        what = (
-            f"with version {version} ({version_of(number)})"
-            if number is not None
-            else f"with label '{wanted}'"
-        )
+        production) or by version (an integer), never both. (A successful read by label
+        is answered in front of this route: `LangfuseReads`.)"""
         try:
-            current = {stage: store.serving(name, stage) for stage in STAGES}  # one ref read each
-            if number is not None:
-                v = version_of(number)
-                revision = store.resolve(name, RefSpec("version", str(v))).revision
-            elif wanted == LATEST:
-                found = latest(name, current)
-                if found is None:
-                    raise PublicApiError(404, f"Prompt not found: '{name}' {what}: it has no versions")
-                v = found
-                revision = store.resolve(name, RefSpec("version", str(v))).revision
-            elif wanted in LABELS:
-                stage = LABELS[wanted]
-                now = current[stage] or store.get(name, stage)  # nothing there: get says so
-                v, revision = Version.parse(now.version), now.revision
-            else:
-                raise PublicApiError(
-                    404, f"Prompt not found: '{name}' {what}: promptgit serves the labels {KNOWN_LABELS}"
-                )
-            return JSONResponse(body(name, v, revision, current))
+            return JSONResponse(read(name, label, version)[0])
         except PromptgitError as e:
-            raise _public(e, request, f"Prompt not found: '{name}' {what}") from None
+            raise _public(e, request, f"Prompt not found: '{name}' {_what(label, version)}") from None
 
     @app.get(
         PROMPTS,
@@ -299,6 +309,57 @@ def mount_langfuse(app: FastAPI, store: Store, auth: Auth) -> None:
 
     for path in (PROMPTS, PROMPTS + "/{name:path}"):  # GET matches first; the rest land here
         app.router.routes.append(Route(path, _ReadOnly(), include_in_schema=False))
+    app.state.langfuse_reads = LangfuseReads(store, auth, read)
+
+
+class LangfuseReads:
+    """`GET /api/public/v2/prompts/NAME` (no query, or one `label=`), the read the SDKs
+    repeat, answered in raw ASGI in front of FastAPI, as server/fastpath.py does the
+    stage read: the route's own `read`, its body kept with the three stage tips it was
+    read at (a stage tip never comes back) while dev serves the latest version (then
+    no version can be added or deleted without moving dev). A request it cannot answer
+    (any error, any other query) goes on to the route, so every error is the route's."""
+
+    def __init__(self, store: Store, auth: Auth, read: Any) -> None:
+        self.store, self.auth, self.read = store, auth, read
+        # (name, label) -> (the stage tips it was read at, the body)
+        self._bodies: OrderedDict[tuple[str, str | None], tuple[tuple[Any, ...], bytes]] = OrderedDict()
+
+    async def __call__(self, scope: MutableMapping[str, Any], send: Any) -> bool:
+        """Answer the request if it is such a read and succeeds; whether it did."""
+        path, query = scope["path"], scope["query_string"]
+        if scope["method"] != "GET" or not path.startswith(PROMPTS + "/") or len(path) == len(PROMPTS) + 1:
+            return False
+        label = query.removeprefix(b"label=").decode("latin-1") if query else None
+        if query and not (query.startswith(b"label=") and (label in LABELS or label == LATEST)):
+            return False
+        name = path[len(PROMPTS) + 1 :]
+        header = next((v for k, v in scope["headers"] if k == b"authorization"), b"").decode("latin-1")
+        token = basic_password(header) or bearer(header)
+        try:
+            if token is None and not self.auth.open:
+                return False
+            self.auth.actor(token, "reader")
+            tips = tuple(self.store.tips(name).values())  # the key: read before the body
+            hit = self._bodies.get((name, label))
+            if hit is not None and hit[0] == tips:
+                self._bodies.move_to_end((name, label))
+                body = hit[1]
+            else:
+                content, holds = await run_in_threadpool(self.read, name, label, None)
+                body = json.dumps(  # as Starlette's JSONResponse renders it, byte for byte
+                    content, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":")
+                ).encode()
+                if holds:
+                    self._bodies[(name, label)] = (tips, body)
+                    if len(self._bodies) > CACHED:
+                        self._bodies.popitem(last=False)
+        except Exception:  # the route answers it, with its own error for it
+            return False
+        headers = [(b"content-length", str(len(body)).encode()), (b"content-type", b"application/json")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+        return True
 
 
 # --- helpers -------------------------------------------------------------------------
@@ -360,6 +421,14 @@ def _public(e: PromptgitError, request: Request, not_found: str) -> PublicApiErr
     if isinstance(e, NotFound) and status == 404:
         return PublicApiError(404, f"{not_found}: {e}")
     return PublicApiError(status, str(e), code=code)
+
+
+def _what(label: str | None, version: str | None) -> str:
+    """What a request asked for, in its error messages."""
+    if version:
+        n = _integer("version", version, MAX_NUMBER_DIGITS)
+        return f"with version {version} ({version_of(n)})"
+    return f"with label '{label or DEFAULT_LABEL}'"
 
 
 def _integer(field: str, text: str, digits: int, low: int = 0, high: int | None = None) -> int:
