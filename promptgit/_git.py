@@ -126,12 +126,11 @@ class Repo:
 
     def __init__(self, path: str, *, from_env: bool = False, beacon: Path | None = None) -> None:
         self._r: Any
+        flag = pygit2.enums.RepositoryOpenFlag
+        # inside a hook: honour GIT_DIR and the push quarantine
+        self._flags = flag.FROM_ENV if from_env else flag.BARE | flag.NO_SEARCH
         try:
-            flag = pygit2.enums.RepositoryOpenFlag
-            if from_env:  # inside a hook: honour GIT_DIR and the push quarantine
-                self._r = pygit2.Repository(path, flag.FROM_ENV)
-            else:
-                self._r = pygit2.Repository(path, flag.BARE | flag.NO_SEARCH)
+            self._r = pygit2.Repository(path, self._flags)
         except pygit2.GitError as e:
             raise InvalidInput(f"cannot open repository {path}: {e}") from None
         self.path = path
@@ -475,18 +474,30 @@ class Repo:
                         )
                 if check is not None:
                     check()
+                if any(u.new is None for step in steps for u in step):
+                    self._await_packed_refs()
                 if audit is not None:
                     old = self.ref(audit[0])
                     entry = self.stage_commit(self.stage_tree({}), [old] if old else [], audit[1], who)
                     txns[0].set_target(audit[0], entry, message=_first_line(audit[1]))
                 self._write_staged()
                 for txn, step in zip(txns, [[], *steps, []], strict=True):
-                    for u in step:
-                        if u.new is None:
-                            txn.remove(u.ref)
-                        else:
-                            txn.set_target(u.ref, u.new, message=message)
-                    txn.commit()
+                    try:
+                        for u in step:
+                            if u.new is None:
+                                txn.remove(u.ref)
+                            else:
+                                txn.set_target(u.ref, u.new, message=message)
+                        txn.commit()
+                    except pygit2.GitError as e:
+                        # libgit2 may now believe what the files do not say (a packed ref
+                        # it dropped from its view, not from packed-refs): look again
+                        self._r = pygit2.Repository(self.path, self._flags)
+                        raise ConcurrentUpdate(
+                            f"another process got in the way of this operation ({e}), so it "
+                            "stopped before its last step: look at the prompt again and retry "
+                            "('promptgit doctor' names anything left half done)"
+                        ) from None
                 if any(u.old is None and u.new is not None for step in steps for u in step):
                     self._maybe_pack_refs()
         finally:
@@ -495,6 +506,26 @@ class Repo:
         if self.beacon is not None:
             changes.ring(self.beacon)
         self._maybe_pack()
+
+    def _await_packed_refs(self) -> None:
+        """Wait while another process holds packed-refs.lock (as git's
+        core.packedRefsTimeout does), before anything is written. libgit2 deletes a
+        packed ref by rewriting packed-refs, and when it cannot take that lock it fails
+        at once, after removing the loose file: the ref falls back to its older packed
+        value. git holds the lock while a push deletes refs, or packs them."""
+        lock = Path(self.path) / "packed-refs.lock"
+        deadline = time.monotonic() + locks.TIMEOUT
+        while lock.exists():
+            if locks.break_stale(Path(self.path), "packed-refs"):
+                continue
+            if time.monotonic() > deadline:
+                raise ConcurrentUpdate(
+                    f"another process (a push deleting refs, or git pack-refs) has held "
+                    f"packed-refs.lock for over {locks.TIMEOUT:g} s, so nothing was changed: "
+                    "retry; if no git or promptgit process is running, remove "
+                    f"{lock}"
+                )
+            time.sleep(random.uniform(0.002, 0.02))
 
     def _write_lock(self) -> Any:
         """The repository-wide write lock, `promptgit/write.lock`.

@@ -773,8 +773,10 @@ class Operations(Whereabouts):
             sha = repo.stage_tag(str(v), prod.revision, f"Release {v}\n", actor.person())
             updates.append(RefUpdate(v.tag, None, sha))
         tag = repo.tag(tag_sha) if tag_sha else None
-        if branch is not None and (updates or (tag is not None and tag.target == branch)):
-            updates.append(RefUpdate(v.branch, branch, None))  # the branch outlived its release
+        if branch is not None and (updates or (tag is not None and repo.is_ancestor(branch, tag.target))):
+            # the branch outlived its release (at its tip, or at an older revision a cut-short
+            # deletion of its packed copy left)
+            updates.append(RefUpdate(v.branch, branch, None))
         if not updates:
             return []
         system = Actor(actor.name, actor.email, "admin")  # the release itself was authorized

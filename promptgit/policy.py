@@ -368,8 +368,8 @@ class _Check:
         releasing = self.updates.get(v.tag)
         if self.released(v):
             tag = self.repo.tag(self.repo.ref(v.tag) or "")
-            if u.new is None and tag is not None and tag.target == u.old:
-                return  # finishing a half-landed release: the tag holds the tip
+            if u.new is None and tag is not None and u.old and self.repo.is_ancestor(u.old, tag.target):
+                return  # finishing a half-landed release: the tag holds the tip (or what followed)
             self.bad(
                 u.ref,
                 f"{released(v)}: make a new version with 'promptgit new-version {self.name} --from {v}'",

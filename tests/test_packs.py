@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import git, prompt_text
+from conftest import assert_unchanged, git, prompt_text
 
 from promptgit import Actor, Store, _git
 
@@ -161,3 +161,67 @@ def test_refs_are_packed_as_versions_pile_up_and_every_later_write_still_lands(
     assert all(f"refs/tags/{v}" in listed and f"refs/heads/{v}" not in listed for v in made[:3])
     assert f"refs/heads/{made[3]}" not in listed
     assert git(repo, "fsck", "--no-progress") == ""
+
+
+def packed_draft(store: Store, actor: Actor) -> tuple[Path, str]:
+    """greeting with enough versions that its refs were packed, and v1.1 in tst and
+    edited since: its branch is packed at one revision and loose at a newer one."""
+    repo = store.path / "greeting.git"
+    made = [
+        store.new_version("greeting", actor=actor).version for _ in range(_git.LOOSE_REFS_BEFORE_PACK + 4)
+    ]
+    v = made[0]
+    assert f"refs/heads/{v}" in (repo / "packed-refs").read_text()
+    store.promote("greeting", v, actor=actor)
+    store.edit("greeting", v, {"prompt.yaml": prompt_text("edited after packing")}, "edit", actor=actor)
+    assert (repo / "refs" / "heads" / v).is_file()
+    return repo, v
+
+
+def test_a_release_beside_a_git_process_holding_packed_refs_waits_then_changes_nothing(
+    greeting: Store, actor: Actor
+) -> None:
+    """libgit2 deletes a packed branch by rewriting packed-refs: when git holds its lock
+    (a push deleting refs), a release waits for it, then refuses having written nothing.
+    It never removes the loose branch and leaves its older packed copy showing."""
+    from promptgit.errors import ConcurrentUpdate
+
+    repo, v = packed_draft(greeting, actor)
+    tip = greeting.repository("greeting").ref(f"refs/heads/{v}")
+    lock = repo / "packed-refs.lock"
+    lock.write_text("")  # no promptgit process claims it: a git command's
+    try:
+        with assert_unchanged(greeting), pytest.raises(ConcurrentUpdate, match="packed-refs.lock"):
+            greeting.promote("greeting", v, actor=actor)
+    finally:
+        lock.unlink()
+    released = greeting.promote("greeting", v, actor=actor)  # the same Store: its view is right
+    assert released.revision == tip
+    refs = greeting.repository("greeting").refs()
+    assert f"refs/heads/{v}" not in refs and f"refs/tags/{v}" in refs
+    assert git(repo, "for-each-ref", f"refs/heads/{v}") == ""
+
+
+def test_a_release_waits_out_a_short_hold_of_packed_refs(greeting: Store, actor: Actor) -> None:
+    repo, v = packed_draft(greeting, actor)
+    lock = repo / "packed-refs.lock"
+    lock.write_text("")
+    threading.Timer(0.2, lock.unlink).start()  # well inside locks.TIMEOUT
+    greeting.promote("greeting", v, actor=actor)
+    assert git(repo, "for-each-ref", f"refs/heads/{v}") == ""
+    assert git(repo, "fsck", "--no-progress") == ""
+
+
+def test_a_branch_a_cut_short_deletion_left_behind_its_release_is_finished(
+    greeting: Store, actor: Actor
+) -> None:
+    """A release whose branch deletion was cut short after the loose file went leaves the
+    branch at its older packed revision: the next write removes it like any leftover."""
+    repo, v = packed_draft(greeting, actor)
+    older = next(
+        line.split()[0] for line in (repo / "packed-refs").read_text().splitlines() if line.endswith(f"/{v}")
+    )
+    greeting.promote("greeting", v, actor=actor)
+    git(repo, "update-ref", f"refs/heads/{v}", older)  # what the cut-short deletion shows
+    assert greeting.finish_releases("greeting", actor=actor) == [v]
+    assert git(repo, "for-each-ref", f"refs/heads/{v}") == ""
