@@ -48,7 +48,10 @@ case "$1" in
   *) exit 0 ;;
 esac
 [ -f "$state.refs" ] || exit 0  # not a push that pre-receive checked
-updates=$(printf '%s\\n' "$(cat)" | grep -c .)
+input=$(cat)
+updates=$(printf '%s\\n' "$input" | grep -c .)
+# a push creating a review branch depends on how many others there are (limits.MAX_REVIEWS)
+creates_review=$(printf '%s\\n' "$input" | grep -c '^00* [0-9a-f]* refs/heads/review/')
 if [ -f "$state.atomic" ] && [ "$updates" -lt "$(grep -c . "$state.pushed")" ]; then
   echo "promptgit: these refs depend on each other: push them together with 'git push --atomic'" >&2
   exit 1
@@ -81,9 +84,11 @@ until ln "$tmp" "$lock" 2>/dev/null; do
   sleep 0.01
 done
 rm -f "$tmp"
-changed=$(git for-each-ref --format='%(objectname) %(refname)' refs/heads refs/tags refs/notes | awk '
+changed=$(git for-each-ref --format='%(objectname) %(refname)' refs/heads refs/tags refs/notes |
+  awk -v reviews="$creates_review" '
   FILENAME == ARGV[1] {{ pushed[$0] = 1; next }}  # the pushed refs: git checks their old values
-  index($2, "refs/heads/review/") == 1 {{ next }}  # review branches: no rule reads another one
+  # other review branches: only their number is read, by a push that creates one
+  index($2, "refs/heads/review/") == 1 && reviews == 0 {{ next }}
   FILENAME == ARGV[2] {{ if (!($2 in pushed)) seen[$2] = $1; next }}
   !($2 in pushed) {{ if (seen[$2] != $1) print $2; delete seen[$2] }}
   END {{ for (ref in seen) print ref }}' "$state.pushed" "$state.refs" -)

@@ -130,7 +130,12 @@ def pre_receive(lines: Iterable[str], git_dir: str, push: str) -> int:
         _say(["these refs depend on each other: push them together with 'git push --atomic'"])
         _say(["push rejected: nothing was changed"])
         return 1
-    _record(_state(git_dir, push), seen, [u.ref for u in updates], atomic=linked)
+    for ref in [*(u.ref for u in updates), "packed-refs"]:
+        # a lock a writer killed midway left would make git refuse this push: break it
+        # (only when every writer that may hold it is gone), before this push claims them
+        locks.break_stale(Path(git_dir), ref)
+    creates_review = any(u.old is None and u.ref.startswith(REVIEW) for u in updates)
+    _record(_state(git_dir, push), seen, [u.ref for u in updates], atomic=linked, reviews=creates_review)
     moving = locks.fenced(Path(git_dir))  # after the record, as a library write claims first
     if moving is not None:
         for leftover in _state(git_dir, push).parent.glob(f"push-{int(push)}.*"):
@@ -173,10 +178,14 @@ def _parent(pid: int) -> int:
         return 0
 
 
-def _record(state: Path, refs: dict[str, str], pushed: list[str], atomic: bool = False) -> None:
+def _record(
+    state: Path, refs: dict[str, str], pushed: list[str], atomic: bool = False, reviews: bool = False
+) -> None:
     """Keep what pre-receive read, in `git for-each-ref` order and format, for the
     reference-transaction shim to compare against with the refs locked. `atomic`:
-    the pushed refs depend on each other, so they must land in one transaction."""
+    the pushed refs depend on each other, so they must land in one transaction.
+    `reviews`: the push creates a review branch, so it depends on how many others
+    there are (limits.MAX_REVIEWS)."""
     state.parent.mkdir(exist_ok=True)
     for old in state.parent.glob("push-*"):  # left by pushes refused after pre-receive
         if not locks.running(old.name.split("-", 1)[1].split(".", 1)[0]) or (
@@ -188,9 +197,9 @@ def _record(state: Path, refs: dict[str, str], pushed: list[str], atomic: bool =
         state.with_suffix(".atomic").write_text("")
     state.with_suffix(".pushed").write_text("".join(f"{ref}\n" for ref in pushed))
     # only what the rules read: a push logged meanwhile in promptgit's own records
-    # (the audit log), or another review branch pushed meanwhile, changes nothing this
-    # push depends on
-    kept = sorted(r for r in refs if r.startswith(RULED) and not r.startswith(REVIEW))
+    # (the audit log), or another review branch pushed meanwhile (unless this push
+    # creates one), changes nothing this push depends on
+    kept = sorted(r for r in refs if r.startswith(RULED) and (reviews or not r.startswith(REVIEW)))
     state.with_suffix(".refs").write_text("".join(f"{refs[r]} {r}\n" for r in kept))
 
 

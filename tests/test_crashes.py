@@ -17,7 +17,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from conftest import PROMPT, prompt_text
+from conftest import PROMPT, git, prompt_text, refs
 from crash_helpers import KILLER
 
 from promptgit import Actor, Store
@@ -201,3 +201,31 @@ def test_a_lock_of_a_dead_process_is_broken(greeting: Store, actor: Actor, tmp_p
     assert [f.check for f in greeting.doctor(actor=actor)] == ["locks"]
     greeting.edit("greeting", "v1.0", {"prompt.yaml": prompt_text("Hi")}, "x", actor=actor)
     assert not lock.exists()
+
+
+def test_a_push_breaks_the_ref_locks_a_killed_writer_left(
+    greeting: Store, actor: Actor, tmp_path: Path
+) -> None:
+    """A writer killed while it held packed-refs.lock (packing refs, or deleting one) and
+    a ref's lock: the next push needs no library write, nor a hand, to get through."""
+    import socket
+
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
+    repo = greeting.path / "greeting.git"
+    greeting.new_version("greeting", actor=actor)  # v1.1, a draft dev does not serve after the next
+    greeting.new_version("greeting", actor=actor)
+    (repo / "promptgit" / "owners").mkdir(parents=True, exist_ok=True)
+    owner = f"{dead.stdout.strip()} 12345 {socket.gethostname()}"
+    (repo / "promptgit" / "owners" / dead.stdout.strip()).write_text(f"{owner}\nrefs/heads/v1.1\n")
+    (repo / "packed-refs.lock").write_text("")
+    (repo / "refs" / "heads" / "v1.1.lock").write_text("")
+    work = tmp_path / "work"
+    git(tmp_path, "clone", "-q", str(repo), str(work))
+    out = subprocess.run(
+        ["git", "-C", str(work), "push", "origin", ":refs/heads/v1.1"], capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr
+    assert "refs/heads/v1.1" not in refs(repo)
+    assert not (repo / "packed-refs.lock").exists() and not (repo / "refs" / "heads" / "v1.1.lock").exists()

@@ -106,6 +106,39 @@ def test_a_prompt_keeps_a_bounded_number_of_review_branches(
     clone.accepted(":review/r0", f"{tip}:refs/heads/review/one-more")  # one goes, one comes: allowed
 
 
+def test_pushes_racing_to_add_review_branches_stay_within_the_bound(
+    clone: Clone, greeting: Store, tmp_path: Path
+) -> None:
+    """Each push's pre-receive counts the branches there are; the reference-transaction
+    hook re-checks under the write lock that none came meanwhile, so two pushes landing
+    together cannot pass the bound between them (each alone is within it)."""
+    import subprocess
+    import threading
+
+    from promptgit.limits import MAX_REVIEWS
+
+    tip = on_review(clone, "review/r0", prompt_text("Hi"))
+    clone.accepted("review/r0")
+    other = Clone(greeting, tmp_path / "other")  # it has the tip too
+    start = threading.Barrier(2)
+    results: list[subprocess.CompletedProcess[str]] = []
+
+    def push(c: Clone, prefix: str) -> None:
+        specs = [f"{tip}:refs/heads/review/{prefix}{i}" for i in range(MAX_REVIEWS * 3 // 5)]
+        start.wait()
+        results.append(c.push(*specs, atomic=False))
+
+    threads = [threading.Thread(target=push, args=(c, p)) for c, p in ((clone, "a"), (other, "b"))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    reviews = [r for r in refs(clone.remote) if r.startswith("refs/heads/review/")]
+    assert len(reviews) == 1 + MAX_REVIEWS * 3 // 5  # one push landed whole, the other not at all
+    assert sorted(r.returncode == 0 for r in results) == [False, True]
+    assert "Traceback" not in "".join(r.stderr for r in results)
+
+
 def test_a_review_branch_must_start_from_a_draft(clone: Clone, greeting: Store, actor: Actor) -> None:
     clone("checkout", "-q", "-b", "review/from-dev", "origin/dev")  # a clone checks out dev
     (clone.path / "prompt.yaml").write_text(prompt_text("Hi"))
