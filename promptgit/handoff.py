@@ -203,7 +203,8 @@ def start(store: Path) -> subprocess.Popen[bytes]:
     """Start the helper for `serve`'s store; returns its process (stop it with
     `.terminate()`). Its failure to start only means hooks run in their own process."""
     return subprocess.Popen(
-        [sys.executable, "-m", "promptgit.handoff", str(store), str(os.getpid())],
+        # absolute: a store folder named `run` is not the shims' `run HOOK PUSH`
+        [sys.executable, "-m", "promptgit.handoff", str(store.absolute()), str(os.getpid())],
         stdin=subprocess.DEVNULL,
     )
 
