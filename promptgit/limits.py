@@ -39,3 +39,4 @@ DIFF_CHARS = 100_000  # characters a side shown and compared; the rest is named,
 
 # --- review branches (policy.py)
 MAX_REVIEWS = 100  # review branches one prompt keeps: each is listed by every check and page
+MAX_NOTES = 20  # notes refs of its users' own (refs/notes/commits, ...) one prompt keeps

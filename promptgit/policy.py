@@ -21,7 +21,7 @@ from typing import Any
 from . import content, history, names
 from ._git import Commit, Person, RefUpdate, Repo
 from .errors import InvalidContent, InvalidName
-from .limits import MAX_REVIEWS
+from .limits import MAX_NOTES, MAX_REVIEWS
 from .names import ROLES, Version
 
 _RANK = {r: i for i, r in enumerate(ROLES)}
@@ -547,6 +547,23 @@ class _Check:
             self._reviews = kept | {r for r, u in mine.items() if u.new is not None}
         return self._reviews
 
+    def notes(self, u: RefUpdate) -> None:
+        """A notes ref of the users' own: editors write it; their number is bounded, as
+        every ref is read by each check and listing."""
+        self.need(u.ref, "notes")
+        if u.old is not None or u.new is None:
+            return
+        mine = {r: x for r, x in self.updates.items() if names.classify_ref(r)[0] == "notes"}
+        kept = {r for r in self.repo.refs("refs/notes/") if names.classify_ref(r)[0] == "notes"} - set(mine)
+        after = len(kept) + sum(1 for x in mine.values() if x.new is not None)
+        if after > MAX_NOTES:
+            self.bad(
+                u.ref,
+                f"{self.name} would have {after} notes refs, and a prompt keeps at most {MAX_NOTES}: "
+                "write your notes into the ones there are, or delete some first "
+                "('git push origin --delete refs/notes/NAME')",
+            )
+
     def review(self, u: RefUpdate, branch: str) -> None:
         """A review branch: editors push, force-push and delete it freely; every
         revision it adds is checked like a draft's, so it can land on its draft by
@@ -799,7 +816,7 @@ def check(
             assert isinstance(what, Version)
             c.tag(u, what)
         elif kind == "notes":
-            c.need(u.ref, "notes")
+            c.notes(u)
         elif kind == "tests" and library:
             c.need(u.ref, "test")
         elif kind == "approvals" and library:

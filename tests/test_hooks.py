@@ -371,6 +371,17 @@ def test_refs_outside_promptgits_namespace(clone: Clone) -> None:
     assert "recorded by 'promptgit test' only" in clone.rejected("origin/v1.0:refs/notes/promptgit-tests")
 
 
+def test_a_prompt_keeps_a_bounded_number_of_notes_refs(clone: Clone) -> None:
+    """Notes of the users' own are editors' to write, but every ref is read by each
+    check and listing: their number is bounded like review branches."""
+    from promptgit.limits import MAX_NOTES
+
+    clone.accepted(*(f"origin/v1.0:refs/notes/n{i}" for i in range(MAX_NOTES)))  # exactly the limit
+    err = clone.rejected("origin/v1.0:refs/notes/one-more")
+    assert f"greeting would have {MAX_NOTES + 1} notes refs, and a prompt keeps at most {MAX_NOTES}" in err
+    clone.accepted(":refs/notes/n0", "origin/v1.0:refs/notes/one-more")  # one goes, one comes
+
+
 def test_delete_a_draft_that_is_current_dev_or_was_in_tst(
     clone: Clone, greeting: Store, actor: Actor
 ) -> None:
