@@ -38,7 +38,14 @@ from pathlib import Path
 
 from .hooks import SOCKET, push_socket
 
-PRELOADED = ("receive", "store", "policy", "operations", "lifecycle", "content", "render", "prompt_tests")
+# Imported once, in the helper, for every child: the modules a hook runs, and what
+# they import only when first used (so that a command that only reads never pays
+# for them; a hook always does).
+PRELOADED = (
+    *(f"promptgit.{m}" for m in ("receive", "store", "policy", "operations", "lifecycle", "content")),
+    *(f"promptgit.{m}" for m in ("render", "parsing", "sandbox", "prompt_tests", "webhooks")),
+    *("pygit2", "yaml", "jinja2.sandbox", "jinja2.meta", "jsonschema", "sqlite3", "datetime", "getpass"),
+)
 MAX_FRAME = 64 * 1024 * 1024  # a push's ref lines and environment: far below this
 
 
@@ -47,8 +54,8 @@ def serve(store: Path, parent: int) -> None:
     this (single-threaded) process. Ends when `parent` (the server) is gone."""
     import importlib
 
-    for module in PRELOADED:  # imported once, here, for every child
-        importlib.import_module(f"promptgit.{module}")
+    for module in PRELOADED:
+        importlib.import_module(module)
 
     folder = (store / SOCKET).parent.resolve()
     folder.mkdir(parents=True, exist_ok=True)

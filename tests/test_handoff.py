@@ -262,3 +262,44 @@ def test_hooks_are_handed_over_in_a_store_whose_path_is_longer_than_a_socket_pat
     finally:
         server.stop()
     assert store.get("greeting", "dev").source == prompt_text("Deep")
+
+
+def test_a_handed_hook_imports_nothing_heavy_of_its_own(greeting: Store, tmp_path: Path) -> None:
+    """The helper imports, before it listens, what hooks import only when first used
+    (pygit2, YAML, Jinja2, jsonschema): a child it forks for a hook imports none of
+    them again. `-X importtime` reports every import, the helper's and its children's,
+    on the same stderr."""
+    import sys
+
+    log = tmp_path / "imports.txt"
+    with log.open("w") as err:
+        helper = subprocess.Popen(
+            [
+                sys.executable,
+                "-X",
+                "importtime",
+                "-m",
+                "promptgit.handoff",
+                str(greeting.path),
+                str(os.getpid()),
+            ],
+            stderr=err,
+        )
+    try:
+        wait_for_socket(greeting)
+        before = log.read_text()
+
+        def imported(text: str, names: tuple[str, ...]) -> list[str]:
+            return [line for line in text.splitlines() if line.split("|")[-1].strip().startswith(names)]
+
+        assert all(imported(before, (name,)) for name in ("pygit2.", "yaml.", "jinja2."))
+        clone = Clone(greeting, tmp_path / "work")
+        clone.commit("v1.0", prompt_text("Handed"))
+        out = push(clone, dict(os.environ), "v1.0")
+        assert out.returncode == 0, out.stderr
+        assert "dev now serves the tip of v1.0" in out.stderr
+        children = log.read_text()[len(before) :]
+        assert imported(children, ("pygit2", "yaml", "jinja2", "jsonschema", "promptgit")) == []
+    finally:
+        helper.terminate()
+        helper.wait(timeout=30)
