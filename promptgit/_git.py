@@ -768,7 +768,7 @@ PACK_EVERY = 5.0  # seconds: one start per repository while a repack may still r
 
 
 def pack_in_background(path: str) -> None:
-    """Start `git repack --geometric=2 -d` detached, and return at once: no write
+    """Start `git repack --geometric=2 -d` detached and niced, and return at once: no write
     waits for a repack. Geometric packs (each at least twice the next) keep their
     number logarithmic in the objects, so libgit2 never scans dozens of packs.
     `flock -n` on `promptgit/repack.lock` runs at most one per repository; the
@@ -781,9 +781,10 @@ def pack_in_background(path: str) -> None:
     repack = "git -c repack.writeBitmaps=false repack -d -q --geometric=2 && git prune-packed -q"
     lock = os.path.join(path, "promptgit", "repack.lock")
     command = f"flock -n {shlex.quote(lock)} sh -c {shlex.quote(repack)}" if _has_flock() else repack
-    # sh exits at once, leaving the repack to run on in its own session
+    # sh exits at once, leaving the repack to run on in its own session, at a lower
+    # priority: on a busy machine the writes it follows keep the processor first
     subprocess.run(
-        ["sh", "-c", f"cd {shlex.quote(path)} || exit; ({command}) >/dev/null 2>&1 &"],
+        ["sh", "-c", f"cd {shlex.quote(path)} || exit; (nice -n 10 {command}) >/dev/null 2>&1 &"],
         check=False,
         stdin=subprocess.DEVNULL,
         start_new_session=True,
