@@ -48,10 +48,7 @@ case "$1" in
   *) exit 0 ;;
 esac
 [ -f "$state.refs" ] || exit 0  # not a push that pre-receive checked
-input=$(cat)
-updates=$(printf '%s\\n' "$input" | grep -c .)
-# a push creating a review branch depends on how many others there are (limits.MAX_REVIEWS)
-creates_review=$(printf '%s\\n' "$input" | grep -c '^00* [0-9a-f]* refs/heads/review/')
+updates=$(printf '%s\\n' "$(cat)" | grep -c .)
 if [ -f "$state.atomic" ] && [ "$updates" -lt "$(grep -c . "$state.pushed")" ]; then
   echo "promptgit: these refs depend on each other: push them together with 'git push --atomic'" >&2
   exit 1
@@ -85,9 +82,9 @@ until ln "$tmp" "$lock" 2>/dev/null; do
 done
 rm -f "$tmp"
 changed=$(git for-each-ref --format='%(objectname) %(refname)' refs/heads refs/tags refs/notes |
-  awk -v reviews="$creates_review" '
+  awk -v reviews="$([ -f "$state.reviews" ] && echo 1 || echo 0)" '
   FILENAME == ARGV[1] {{ pushed[$0] = 1; next }}  # the pushed refs: git checks their old values
-  # other review branches: only their number is read, by a push that creates one
+  # other review branches: pre-receive kept them only when their number matters
   index($2, "refs/heads/review/") == 1 && reviews == 0 {{ next }}
   FILENAME == ARGV[2] {{ if (!($2 in pushed)) seen[$2] = $1; next }}
   !($2 in pushed) {{ if (seen[$2] != $1) print $2; delete seen[$2] }}

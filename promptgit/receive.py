@@ -192,9 +192,10 @@ def _record(
             old.stat().st_mtime < time.time() - STALE_SECONDS
         ):
             old.unlink(missing_ok=True)
-    state.with_suffix(".atomic").unlink(missing_ok=True)
-    if atomic:
-        state.with_suffix(".atomic").write_text("")
+    for marker, wanted in ((".atomic", atomic), (".reviews", reviews)):
+        state.with_suffix(marker).unlink(missing_ok=True)
+        if wanted:  # read by the reference-transaction shim
+            state.with_suffix(marker).write_text("")
     state.with_suffix(".pushed").write_text("".join(f"{ref}\n" for ref in pushed))
     # only what the rules read: a push logged meanwhile in promptgit's own records
     # (the audit log), or another review branch pushed meanwhile (unless this push
