@@ -270,7 +270,7 @@ class _Check:
         self.name = name
         self.require_tests = require_tests
         self.found: list[Violation] = []
-        self._reviews: set[str] | None = None  # see reviews_after
+        self._after: dict[str, set[str]] = {}  # see refs_after
 
     def bad(self, ref: str, message: str, kind: str = "rule") -> None:
         self.found.append(Violation(ref, message, kind))
@@ -539,30 +539,35 @@ class _Check:
             return False
         return True
 
-    def reviews_after(self) -> set[str]:
-        """The prompt's review branches once these updates land."""
-        if self._reviews is None:
-            mine = {r: u for r, u in self.updates.items() if r.startswith(names.REVIEW)}
-            kept = {r for r in self.repo.refs(names.REVIEW) if r not in mine}
-            self._reviews = kept | {r for r, u in mine.items() if u.new is not None}
-        return self._reviews
+    def refs_after(self, kind: str, prefix: str) -> set[str]:
+        """The prompt's refs of `kind` (names.classify_ref), all under `prefix`, once
+        these updates land."""
+        if kind not in self._after:
+            mine = {r: u for r, u in self.updates.items() if names.classify_ref(r)[0] == kind}
+            kept = {r for r in self.repo.refs(prefix) if r not in mine and names.classify_ref(r)[0] == kind}
+            self._after[kind] = kept | {r for r, u in mine.items() if u.new is not None}
+        return self._after[kind]
+
+    def bounded(self, u: RefUpdate, kind: str, prefix: str, limit: int, what: str, fix: str) -> bool:
+        """Whether creating `u` keeps the prompt's refs of `kind` within `limit` (else
+        says so): every ref is read by each check and listing."""
+        if u.old is not None or u.new is None:
+            return True
+        after = len(self.refs_after(kind, prefix))
+        if after > limit:
+            self.bad(
+                u.ref, f"{self.name} would have {after} {what}, and a prompt keeps at most {limit}: {fix}"
+            )
+        return after <= limit
 
     def notes(self, u: RefUpdate) -> None:
-        """A notes ref of the users' own: editors write it; their number is bounded, as
-        every ref is read by each check and listing."""
+        """A notes ref of the users' own: editors write it, up to MAX_NOTES of them."""
         self.need(u.ref, "notes")
-        if u.old is not None or u.new is None:
-            return
-        mine = {r: x for r, x in self.updates.items() if names.classify_ref(r)[0] == "notes"}
-        kept = {r for r in self.repo.refs("refs/notes/") if names.classify_ref(r)[0] == "notes"} - set(mine)
-        after = len(kept) + sum(1 for x in mine.values() if x.new is not None)
-        if after > MAX_NOTES:
-            self.bad(
-                u.ref,
-                f"{self.name} would have {after} notes refs, and a prompt keeps at most {MAX_NOTES}: "
-                "write your notes into the ones there are, or delete some first "
-                "('git push origin --delete refs/notes/NAME')",
-            )
+        fix = (
+            "write your notes into the ones there are, or delete some first "
+            "('git push origin --delete refs/notes/NAME')"
+        )
+        self.bounded(u, "notes", "refs/notes/", MAX_NOTES, "notes refs", fix)
 
     def review(self, u: RefUpdate, branch: str) -> None:
         """A review branch: editors push, force-push and delete it freely; every
@@ -576,13 +581,8 @@ class _Check:
         self.need(u.ref, "review")
         if u.new is None:
             return
-        if u.old is None and len(self.reviews_after()) > MAX_REVIEWS:
-            self.bad(
-                u.ref,
-                f"{self.name} would have {len(self.reviews_after())} review branches, and a prompt keeps "
-                f"at most {MAX_REVIEWS}: delete the landed or abandoned ones first "
-                "('git push origin --delete review/BRANCH')",
-            )
+        fix = "delete the landed or abandoned ones first ('git push origin --delete review/BRANCH')"
+        if not self.bounded(u, "review", names.REVIEW, MAX_REVIEWS, "review branches", fix):
             return
         fix = (
             f"start it from a draft's tip: 'git checkout -b review/{branch} origin/vX.Y', or "
