@@ -36,6 +36,7 @@ import sys
 import time
 from pathlib import Path
 
+from . import locks
 from .hooks import SOCKET, push_socket
 
 # Imported once, in the helper, for every child: the modules a hook runs, and what
@@ -126,7 +127,7 @@ def stay_for_post_receive(git_dir: str, push: str) -> None:
             os.dup2(null, fd)
         listener.settimeout(0.2)
         deadline = time.monotonic() + WAIT_FOR_POST_RECEIVE
-        while time.monotonic() < deadline and _alive(int(push)):
+        while time.monotonic() < deadline and locks.running(push):
             conn = _accept(listener)
             if conn is None:
                 continue
@@ -138,16 +139,6 @@ def stay_for_post_receive(git_dir: str, push: str) -> None:
             if os.stat(path).st_ino == ours:
                 path.unlink()
         os._exit(0)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _accept(listener: socket.socket) -> socket.socket | None:
