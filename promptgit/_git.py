@@ -650,21 +650,16 @@ def read_refs(path: str, refs: Sequence[str]) -> dict[str, str | None] | None:
                 listed[folder] = set()
             except OSError:
                 return None
-        text = None
-        if leaf in listed[folder]:
-            try:
-                with open(os.path.join(path, ref), "rb") as f:
-                    text = f.read(100).strip().decode("ascii", "replace")
-            except FileNotFoundError:
-                text = None  # packed meanwhile (pack-refs writes packed-refs first)
-            except OSError:
-                return None
+        try:
+            text = _loose(path, ref) if leaf in listed[folder] else None
+        except OSError:
+            return None
         if text is None:
             if packed is None:
                 packed = _packed_refs(path)
             out[ref] = packed.get(ref)
             continue
-        if len(text) not in (40, 64) or not _SHA.issuperset(text):
+        if not _is_sha(text):
             return None
         out[ref] = text
     return out
@@ -695,18 +690,29 @@ def list_refs(path: str) -> dict[str, str] | None:
             if leaf.endswith(".lock"):
                 continue
             try:
-                with open(os.path.join(path, ref), "rb") as f:
-                    text = f.read(100).strip().decode("ascii", "replace")
-            except FileNotFoundError:
-                continue  # packed meanwhile: packed-refs, read next, has it
+                text = _loose(path, ref)
             except OSError:
                 return None
-            if text.startswith("ref:"):
-                continue
-            if len(text) not in (40, 64) or not _SHA.issuperset(text):
+            if text is None or text.startswith("ref:"):
+                continue  # packed meanwhile (packed-refs, read next, has it), or symbolic
+            if not _is_sha(text):
                 return None
             loose[ref] = text
     return {**_packed_refs(path), **loose}
+
+
+def _loose(path: str, ref: str) -> str | None:
+    """What a loose ref file says, or None when it is gone: packed meanwhile, since
+    pack-refs writes packed-refs before it removes the file. OSError if unreadable."""
+    try:
+        with open(os.path.join(path, ref), "rb") as f:
+            return f.read(100).strip().decode("ascii", "replace")
+    except FileNotFoundError:
+        return None
+
+
+def _is_sha(text: str) -> bool:
+    return len(text) in (40, 64) and _SHA.issuperset(text)
 
 
 SETTLED_NS = 1_000_000_000  # a stamp is trusted once its files are this old (see refs_stamp)
@@ -753,7 +759,7 @@ def _packed_refs(path: str) -> dict[str, str]:
                 if line.startswith(("#", "^")):
                     continue
                 sha, _, ref = line.rstrip("\n").partition(" ")
-                if ref:
+                if ref and _is_sha(sha):
                     refs[ref] = sha
     except OSError:
         return {}
