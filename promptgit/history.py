@@ -527,11 +527,12 @@ _ENTRIES: dict[str, tuple[str | None, list[tuple[str, str | None, str | None, Pe
 REMEMBERED = 64  # repositories whose audit log a process keeps read
 
 
-def remember(cache: dict[str, Any], key: str, value: Any) -> None:
-    """Keep `value` for `key`, letting the oldest go past REMEMBERED repositories."""
+def remember(cache: dict[Any, Any], key: Any, value: Any, keep: int = REMEMBERED) -> None:
+    """Keep `value` for `key` in a cache shared by threads, letting the oldest go past
+    `keep` entries (memory stays bounded)."""
     cache.pop(key, None)
     cache[key] = value
-    while len(cache) > REMEMBERED:
+    while len(cache) > keep:
         try:
             cache.pop(next(iter(cache)), None)
         except (RuntimeError, StopIteration):  # another thread changed it meanwhile

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import bisect
 import builtins
-import contextlib
 import hashlib
 import itertools
 import os
@@ -249,10 +248,7 @@ class Reader:
         if d is None:
             raise RefNotFound(name, f"deployment at the tip of {stage}")
         prompt = self._prompt(repo, name, d.version, d.revision, stage=stage, deployment=tip)
-        if len(self._served) >= SERVED_KEPT:  # the oldest goes: memory stays bounded
-            with contextlib.suppress(RuntimeError, StopIteration):  # another thread changed it meanwhile
-                self._served.pop(next(iter(self._served)), None)
-        self._served[key] = (tip, prompt)
+        history.remember(self._served, key, (tip, prompt), SERVED_KEPT)
         return prompt
 
     def ready(self, name: str, stage: str) -> Prompt | None:
