@@ -127,7 +127,7 @@ class Endpoint:
         chunks, size = [], 0
         while True:
             if time.monotonic() > deadline:
-                raise TimeoutError(f"the answer took longer than {seconds:g} s")
+                raise Late(seconds)
             chunk = resp.read1(65536)  # what one recv brings: a trickle still meets the deadline
             if not chunk:
                 break
@@ -151,10 +151,17 @@ class Endpoint:
         self._local = threading.local()
 
 
+class Late(TimeoutError):
+    """A whole answer did not come within its deadline (each read may have been quick)."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"the answer took longer than {seconds:g} s")
+
+
 @contextlib.contextmanager
 def within(conn: http.client.HTTPConnection, seconds: float) -> Iterator[None]:
     """Cut `conn` off if what runs inside takes over `seconds` in all (connecting,
-    sending, the status line, the headers, the body), then raise TimeoutError: a peer
+    sending, the status line, the headers, the body), then raise `Late`: a peer
     that trickles a byte at a time meets every socket timeout but not this one."""
     fired = threading.Event()
 
@@ -165,7 +172,7 @@ def within(conn: http.client.HTTPConnection, seconds: float) -> Iterator[None]:
     timer = threading.Timer(seconds, cut)
     timer.daemon = True
     timer.start()
-    late = TimeoutError(f"the answer took longer than {seconds:g} s")
+    late = Late(seconds)
     try:
         yield
     except (OSError, http.client.HTTPException):

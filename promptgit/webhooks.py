@@ -81,10 +81,9 @@ def missing_secrets(config: Config, environ: Mapping[str, str]) -> list[str]:
 def post(url: str, body: bytes, headers: Mapping[str, str], timeout: float = TIMEOUT) -> tuple[int, bytes]:
     """POST `body` to `url`: (status, the answer's first MAX_ANSWER bytes). No redirect
     is followed and no proxy used; each step of the request times out."""
-    import base64
     import http.client
     import ssl
-    from urllib.parse import unquote, urlsplit
+    from urllib.parse import urlsplit
 
     from .client_http import within
 
@@ -95,10 +94,6 @@ def post(url: str, body: bytes, headers: Mapping[str, str], timeout: float = TIM
         conn = http.client.HTTPSConnection(host, port, timeout=timeout, context=ssl.create_default_context())
     else:
         conn = http.client.HTTPConnection(host, port, timeout=timeout)
-    headers = dict(headers)
-    if parts.username is not None:
-        pair = f"{unquote(parts.username)}:{unquote(parts.password or '')}".encode()
-        headers["Authorization"] = "Basic " + base64.b64encode(pair).decode()
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     try:
         with within(conn, DEADLINE):  # a receiver trickling its answer holds no thread longer
@@ -111,8 +106,12 @@ def post(url: str, body: bytes, headers: Mapping[str, str], timeout: float = TIM
 
 def failure(e: BaseException, url: str) -> str:
     """A request's failure, in words."""
+    from .client_http import Late
+
+    if isinstance(e, Late):
+        return str(e)
     if isinstance(e, TimeoutError):
-        return str(e) if str(e).startswith("the answer took") else f"no answer within {TIMEOUT:g} s"
+        return f"no answer within {TIMEOUT:g} s"
     if isinstance(e, ConnectionRefusedError):
         return "connection refused: is the receiver running?"
     if isinstance(e, OSError):
