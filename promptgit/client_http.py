@@ -19,7 +19,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from . import __version__
-from .errors import InvalidInput
+from .errors import DeadlinePassed, InvalidInput
 
 MAX_BODY = 8 << 20  # bytes of one answer: a prompt's files are at most 1 MiB each
 USER_AGENT = f"promptgit-client/{__version__}"
@@ -127,7 +127,7 @@ class Endpoint:
         chunks, size = [], 0
         while True:
             if time.monotonic() > deadline:
-                raise Late(seconds)
+                raise DeadlinePassed(seconds)
             chunk = resp.read1(65536)  # what one recv brings: a trickle still meets the deadline
             if not chunk:
                 break
@@ -151,17 +151,10 @@ class Endpoint:
         self._local = threading.local()
 
 
-class Late(TimeoutError):
-    """A whole answer did not come within its deadline (each read may have been quick)."""
-
-    def __init__(self, seconds: float) -> None:
-        super().__init__(f"the answer took longer than {seconds:g} s")
-
-
 @contextlib.contextmanager
 def within(conn: http.client.HTTPConnection, seconds: float) -> Iterator[None]:
     """Cut `conn` off if what runs inside takes over `seconds` in all (connecting,
-    sending, the status line, the headers, the body), then raise `Late`: a peer
+    sending, the status line, the headers, the body), then raise DeadlinePassed: a peer
     that trickles a byte at a time meets every socket timeout but not this one."""
     fired = threading.Event()
 
@@ -172,7 +165,7 @@ def within(conn: http.client.HTTPConnection, seconds: float) -> Iterator[None]:
     timer = threading.Timer(seconds, cut)
     timer.daemon = True
     timer.start()
-    late = Late(seconds)
+    late = DeadlinePassed(seconds)
     try:
         yield
     except (OSError, http.client.HTTPException):

@@ -27,6 +27,11 @@ statuses. Each message names the bad value and says how to fix it.
     ├── ServerUnavailable   502   promptgit.Client: no server answer and no copy to serve
     ├── PrimaryError        502   a mirror's primary did not answer as it should
     └── Busy                503   every render worker stayed busy (bounded.py): retry
+
+Beside them, one timeout that callers tell apart from a single slow read:
+
+    TimeoutError
+    └── DeadlinePassed      a whole HTTP answer took longer than it may (client_http.within)
 """
 
 from __future__ import annotations
@@ -266,3 +271,12 @@ class PrimaryError(PromptgitError):
 class Busy(PromptgitError):
     """Every worker that renders or tests stayed busy past the wait: nothing was
     wrong with the request, so try again (HTTP 503 with Retry-After)."""
+
+
+class DeadlinePassed(TimeoutError):
+    """A whole HTTP answer did not come within its deadline, though each read may have
+    been quick: a peer trickling bytes (client_http.within). Not a PromptgitError: a
+    client or a webhook delivery turns it into its own words."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"the answer took longer than {seconds:g} s")

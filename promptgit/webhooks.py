@@ -44,6 +44,7 @@ from typing import Any
 
 from . import webhook_events
 from .config import Config
+from .errors import DeadlinePassed
 from .model import WebhookDelivery
 
 FOLDER = ".promptgit/webhooks"
@@ -106,9 +107,7 @@ def post(url: str, body: bytes, headers: Mapping[str, str], timeout: float = TIM
 
 def failure(e: BaseException, url: str) -> str:
     """A request's failure, in words."""
-    from .client_http import Late
-
-    if isinstance(e, Late):
+    if isinstance(e, DeadlinePassed):
         return str(e)
     if isinstance(e, TimeoutError):
         return f"no answer within {TIMEOUT:g} s"
