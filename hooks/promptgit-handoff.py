@@ -1,12 +1,25 @@
-import json, os, socket, struct, sys
+import json
+import os
+import socket
+import struct
+import sys
+
 hook, push = sys.argv[1], sys.argv[2]
+
+
 def run_here():
     os.execv(sys.executable, [sys.executable, "-m", "promptgit.handoff", "run", hook, push])
+
+
 def refuse(why):
     outcome = "the push landed, but" if hook == "post-receive" else "push rejected: nothing was changed;"
-    sys.stderr.write("promptgit: %s the promptgit process it was handed to did not finish this hook "
-                     "(%s): push again\n" % (outcome, why))
+    sys.stderr.write(
+        f"promptgit: {outcome} the promptgit process it was handed to did not finish this "
+        f"hook ({why}): push again\n"
+    )
     sys.exit(1)
+
+
 def read(conn, n):
     data = b""
     while len(data) < n:
@@ -15,6 +28,8 @@ def read(conn, n):
             raise EOFError("the server closed the connection")
         data += chunk
     return data
+
+
 def connect(path):  # only a process of this user decides this user's push
     conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     conn.settimeout(2)
@@ -26,15 +41,17 @@ def connect(path):  # only a process of this user decides this user's push
         pass
     conn.close()
     return None
+
+
 here = os.path.realpath(os.environ.get("GIT_DIR", "."))
 conn = None
 if hook == "post-receive" and push.isdigit():
-    conn = connect(os.path.join(here, 'promptgit/push-%d.sock' % int(push)))
+    conn = connect(os.path.join(here, "promptgit/push-{}.sock".replace("{}", str(int(push)))))
 if conn is None:
     store = os.path.dirname(here)
     while not os.path.isfile(os.path.join(store, "promptgit.yaml")) and os.path.dirname(store) != store:
         store = os.path.dirname(store)
-    conn = connect(os.path.join(store, '.promptgit/hooks.sock'))
+    conn = connect(os.path.join(store, ".promptgit/hooks.sock"))
 if conn is None:
     run_here()
 stdin = sys.stdin.buffer.read()
@@ -44,6 +61,6 @@ try:
     conn.sendall(struct.pack(">I", len(header)) + header + struct.pack(">I", len(stdin)) + stdin)
     answer = json.loads(read(conn, struct.unpack(">I", read(conn, 4))[0]))
 except Exception as e:
-    refuse(type(e).__name__ + (": %s" % e if str(e) else ""))
+    refuse(type(e).__name__ + (f": {e}" if str(e) else ""))
 sys.stderr.write(answer["stderr"])
 sys.exit(answer["code"])

@@ -128,12 +128,12 @@ if [ -z "$py" ]; then
 
 CLIENT = "promptgit-handoff.py"  # beside the shims: hands a hook to `promptgit serve` (handoff.py)
 SOCKET = ".promptgit/hooks.sock"  # where `promptgit serve`'s helper listens, in the store
-PUSH_SOCKET = "promptgit/push-%d.sock"  # in the repository: a pre-receive staying for its post-receive
+PUSH_SOCKET = "promptgit/push-{}.sock"  # in the repository: a pre-receive staying for its post-receive
 
 
 def push_socket(push: str) -> str:
     """Where the pre-receive of push `push` (receive-pack's pid) waits for its post-receive."""
-    return PUSH_SOCKET % int(push)
+    return PUSH_SOCKET.format(int(push))
 
 
 # The shims' client: no site-packages, no promptgit import. A post-receive first
@@ -141,15 +141,28 @@ def push_socket(push: str) -> str:
 # then it finds the store (the folder above the repository holding promptgit.yaml),
 # and with a listening helper hands the hook over; without either it runs the hook itself.
 CLIENT_TEXT = """\
-import json, os, socket, struct, sys
+import json
+import os
+import socket
+import struct
+import sys
+
 hook, push = sys.argv[1], sys.argv[2]
+
+
 def run_here():
     os.execv(sys.executable, [sys.executable, "-m", "promptgit.handoff", "run", hook, push])
+
+
 def refuse(why):
     outcome = "the push landed, but" if hook == "post-receive" else "push rejected: nothing was changed;"
-    sys.stderr.write("promptgit: %s the promptgit process it was handed to did not finish this hook "
-                     "(%s): push again\\n" % (outcome, why))
+    sys.stderr.write(
+        f"promptgit: {outcome} the promptgit process it was handed to did not finish this "
+        f"hook ({why}): push again\\n"
+    )
     sys.exit(1)
+
+
 def read(conn, n):
     data = b""
     while len(data) < n:
@@ -158,6 +171,8 @@ def read(conn, n):
             raise EOFError("the server closed the connection")
         data += chunk
     return data
+
+
 def connect(path):  # only a process of this user decides this user's push
     conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     conn.settimeout(2)
@@ -169,10 +184,12 @@ def connect(path):  # only a process of this user decides this user's push
         pass
     conn.close()
     return None
+
+
 here = os.path.realpath(os.environ.get("GIT_DIR", "."))
 conn = None
 if hook == "post-receive" and push.isdigit():
-    conn = connect(os.path.join(here, PUSH_SOCKET % int(push)))
+    conn = connect(os.path.join(here, PUSH_SOCKET.replace("{}", str(int(push)))))
 if conn is None:
     store = os.path.dirname(here)
     while not os.path.isfile(os.path.join(store, "promptgit.yaml")) and os.path.dirname(store) != store:
@@ -187,10 +204,10 @@ try:
     conn.sendall(struct.pack(">I", len(header)) + header + struct.pack(">I", len(stdin)) + stdin)
     answer = json.loads(read(conn, struct.unpack(">I", read(conn, 4))[0]))
 except Exception as e:
-    refuse(type(e).__name__ + (": %s" % e if str(e) else ""))
+    refuse(type(e).__name__ + (f": {e}" if str(e) else ""))
 sys.stderr.write(answer["stderr"])
 sys.exit(answer["code"])
-""".replace("SOCKET_PATH", repr(SOCKET)).replace("PUSH_SOCKET", repr(PUSH_SOCKET))
+""".replace("SOCKET_PATH", f'"{SOCKET}"').replace("PUSH_SOCKET", f'"{PUSH_SOCKET}"')
 
 
 def shim(hook: str, python: str) -> str:
