@@ -158,15 +158,27 @@ def _actor() -> Actor:
 
 
 def _emit(data: Any) -> None:
-    """One JSON document: indented for a person at a terminal, compact for a program."""
+    click.echo(_json(data), nl=False)
+
+
+def _json(data: Any) -> str:
+    """One JSON document and its newline: indented for a person at a terminal, compact
+    for a program."""
     indent = 2 if sys.stdout.isatty() else None
-    click.echo(json.dumps(data, indent=indent, ensure_ascii=False))
+    return json.dumps(data, indent=indent, ensure_ascii=False) + "\n"
 
 
 def _table(rows: Sequence[Sequence[str]], header: Sequence[str]) -> None:
+    click.echo(_table_text(rows, header), nl=False)
+
+
+def _table_text(rows: Sequence[Sequence[str]], header: Sequence[str]) -> str:
+    """Rows under a header, in columns as wide as their widest cell; one line each."""
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    for row in [header, *rows]:
-        click.echo("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+    return "".join(
+        "  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() + "\n"
+        for row in [header, *rows]
+    )
 
 
 def _target(text: str) -> tuple[str, Any]:

@@ -3,11 +3,14 @@ loaded by cli.py when one of them runs: a read's start-up defines no other comma
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import json
+import sys
+from collections.abc import Callable, Iterable
 
 import click
 
-from .cli import _approvable, _emit, _reader, _store, _table, _target, cli, json_option
+from .cli import _approvable, _emit, _json, _reader, _store, _table, _table_text, _target, cli, json_option
+from .errors import InvalidInput
 from .names import STAGES
 
 
@@ -36,27 +39,31 @@ def list_(ctx: click.Context, archived: bool, as_json: bool) -> None:
 def show(ctx: click.Context, target: str, as_json: bool) -> None:
     """A version (or what a stage serves) and its content. No REF: prod if released, else dev."""
     name, ref = _target(target)
-    shown = _reader(ctx).show(name, ref)
-    if as_json:
-        _emit(shown.to_json())
-        return
-    p = shown.prompt
-    click.echo(f"{name}@{p.version}  {shown.stage}  revision {p.revision[:10]}")
-    if shown.info:
-        click.echo(f"name: {shown.info.name}")
-        if shown.info.description:
-            click.echo(f"description: {shown.info.description}")
-        if shown.info.deprecated:
-            click.echo(f"deprecated: {shown.info.deprecated}")
-    if shown.current_in:
-        click.echo(f"current in: {', '.join(shown.current_in)}")
-    if shown.deployment:
-        d = shown.deployment
-        click.echo(f"deployed: {d.action} by {d.stamp.by} at {d.stamp.at}")
-    for note in shown.notes:
-        click.echo(f"note: {note}")
-    click.echo("")
-    click.echo(p.source.rstrip())
+
+    def produce() -> str:
+        shown = _reader(ctx).show(name, ref)
+        if as_json:
+            return _json(shown.to_json())
+        p = shown.prompt
+        lines = [f"{name}@{p.version}  {shown.stage}  revision {p.revision[:10]}"]
+        if shown.info:
+            lines.append(f"name: {shown.info.name}")
+            if shown.info.description:
+                lines.append(f"description: {shown.info.description}")
+            if shown.info.deprecated:
+                lines.append(f"deprecated: {shown.info.deprecated}")
+        if shown.current_in:
+            lines.append(f"current in: {', '.join(shown.current_in)}")
+        if shown.deployment:
+            d = shown.deployment
+            lines.append(f"deployed: {d.action} by {d.stamp.by} at {d.stamp.at}")
+        lines += [f"note: {note}" for note in shown.notes]
+        return "\n".join([*lines, "", p.source.rstrip(), ""])
+
+    if ref is not None and ref.kind == "revision":
+        click.echo(produce(), nl=False)  # a sha no ref reaches may be pruned: read it each time
+    else:
+        _answer(ctx, name, ["show", target, as_json], produce)
 
 
 @cli.command()
@@ -65,23 +72,42 @@ def show(ctx: click.Context, target: str, as_json: bool) -> None:
 @click.pass_context
 def versions(ctx: click.Context, name: str, as_json: bool) -> None:
     """The version history: stage, current stages, created/updated, summary."""
-    infos = _reader(ctx).versions(name)
-    if as_json:
-        _emit([v.to_json() for v in infos])
-        return
-    rows = [
-        [
-            v.version,
-            v.name,
-            v.stage + (" (deprecated)" if v.deprecated else ""),
-            ",".join(v.current_in) or "-",
-            v.created.at[:16],
-            v.updated.at[:16],
-            v.summary,
+
+    def produce() -> str:
+        infos = _reader(ctx).versions(name)
+        if as_json:
+            return _json([v.to_json() for v in infos])
+        rows = [
+            [
+                v.version,
+                v.name,
+                v.stage + (" (deprecated)" if v.deprecated else ""),
+                ",".join(v.current_in) or "-",
+                v.created.at[:16],
+                v.updated.at[:16],
+                v.summary,
+            ]
+            for v in infos
         ]
-        for v in infos
-    ]
-    _table(rows, ["VERSION", "NAME", "STAGE", "CURRENT", "CREATED", "UPDATED", "LAST CHANGE"])
+        return _table_text(rows, ["VERSION", "NAME", "STAGE", "CURRENT", "CREATED", "UPDATED", "LAST CHANGE"])
+
+    _answer(ctx, name, ["versions", as_json], produce)
+
+
+def _answer(ctx: click.Context, name: str, query: list[object], produce: Callable[[], str]) -> None:
+    """Print what `produce` prints, or the index's answer to the same command about the
+    prompt as it is now (answers.py), without reading the prompt again."""
+    from .names import check_name
+
+    try:
+        check_name(name)
+    except InvalidInput:
+        click.echo(produce(), nl=False)  # which says what is wrong with the name
+        return
+    from . import answers
+
+    key = json.dumps([name, *query, sys.stdout.isatty()])
+    click.echo(answers.answered(ctx.find_root().obj, name, key, produce), nl=False)
 
 
 @cli.command()

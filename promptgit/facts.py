@@ -14,9 +14,13 @@ so reads need not walk history again. Never the source of truth.
 - per prompt.yaml (by the hash of its bytes), what it parses into, so a read of
   content the index has seen loads no YAML parser;
 - per prompt, the version each stage serves, with the stamp of the ref files the
-  stage tips were read from (`_git.refs_stamp`), so a listing stats two files a
+  stage tips were read from (`ref_files.refs_stamp`), so a listing stats two files a
   prompt instead of reading its refs; a stamp is only recorded once its files are
-  a second old, so a change cannot hide inside a timestamp's granularity.
+  a second old, so a change cannot hide inside a timestamp's granularity;
+- per read command and its arguments, the text it printed, with a digest of every
+  ref of the prompt's repository, the store's promptgit.yaml and promptgit's own
+  code (answers.py): while they read the same, the answer is the same, and a
+  `show` or `versions` prints it without loading libgit2.
 
 Every key is a commit sha (or a log whose remembered tip is checked by walking
 back to it), so a fact can only be missing, never stale: reads stay exactly as
@@ -39,7 +43,8 @@ from typing import Any
 PATH = ".promptgit/cache/facts.sqlite"
 # What the rows mean. A promptgit that stores other facts, or the same ones
 # differently, names another format, and its index is rebuilt, not misread.
-FORMAT = "promptgit-facts-3"
+FORMAT = "promptgit-facts-4"
+ANSWERS = 1000  # printed answers kept (the latest per query; the oldest written go first)
 RECALLED = 20_000  # parsed facts one process keeps (each a few hundred bytes)
 CHUNK = 500  # shas per query (SQLite's variable limit is higher; this keeps queries small)
 
@@ -52,6 +57,7 @@ CREATE TABLE IF NOT EXISTS contents (sha TEXT PRIMARY KEY, parsed TEXT NOT NULL)
 CREATE TABLE IF NOT EXISTS stage_versions (
     name TEXT PRIMARY KEY, stamp TEXT NOT NULL, versions TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS answers (query TEXT PRIMARY KEY, state TEXT NOT NULL, answer TEXT NOT NULL);
 """
 
 
@@ -159,6 +165,21 @@ class Facts:
             "INSERT OR REPLACE INTO stage_versions (name, stamp, versions) VALUES (?, ?, ?)",
             [(name, stamp, " ".join(v or "-" for v in versions)) for name, (stamp, versions) in rows.items()],
         )
+
+    # --- printed answers, by the state they were read from ---------------------------
+
+    def answer(self, query: str, state: str) -> str | None:
+        """The text remembered for `query` at `state` (answers.py), or None."""
+        rows = self._query("SELECT answer FROM answers WHERE query = ? AND state = ?", [query, state])
+        return str(rows[0][0]) if rows else None
+
+    def add_answer(self, query: str, state: str, text: str) -> None:
+        """Remember `text` as `query`'s answer at `state`, in place of any other state's;
+        only the ANSWERS written last are kept."""
+        self._write(
+            "INSERT OR REPLACE INTO answers (query, state, answer) VALUES (?, ?, ?)", [(query, state, text)]
+        )
+        self._write(f"DELETE FROM answers WHERE rowid <= (SELECT max(rowid) FROM answers) - {ANSWERS}", [()])
 
     # --- the file ----------------------------------------------------------------------
 

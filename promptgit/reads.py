@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
 
 from . import changes, config, content, history, names
-from ._git import Commit, Repo, read_refs, refs_stamp
+from ._git import Commit, Repo
 from .errors import InvalidInput, PromptNotFound, ReadOnlyStore, RefNotFound, RenderError, StoreNotFound
 from .facts import Facts
 from .history import Deployment
@@ -40,6 +40,7 @@ from .model import (
     VersionInfo,
 )
 from .names import STAGES, RefSpec, Version
+from .ref_files import read_refs, refs_stamp
 
 if TYPE_CHECKING:
     from . import policy

@@ -114,3 +114,16 @@ def test_a_warm_show_parses_no_yaml(greeting: Store) -> None:
     cold = imported("--store", str(greeting.path), "show", "greeting", "--json")
     assert "yaml" in cold  # nothing remembered yet: it parsed
     assert loaded(imported("--store", str(greeting.path), "show", "greeting", "--json"), {"yaml"}) == set()
+
+
+@pytest.mark.parametrize("command", [["show", "greeting", "--json"], ["versions", "greeting"]])
+def test_a_read_the_index_holds_the_answer_to_loads_not_even_libgit2(
+    greeting: Store, command: list[str]
+) -> None:
+    """Once the index keeps the answer for the prompt's refs as they read now
+    (answers.py), the same command prints it without reading the prompt."""
+    args = ("--store", str(greeting.path), *command)
+    assert "pygit2" in imported(*args)  # nothing kept yet: it read
+    warm = imported(*args)
+    assert loaded(warm, {"pygit2", "promptgit.reads", "promptgit.model", "promptgit._git", "yaml"}) == set()
+    assert "promptgit.answers" in warm

@@ -2,22 +2,26 @@
 
 After every step: stages only moved forward, tags never changed, prod serves a
 release, every deployment's tree is its revision's tree, a refused operation
-changed no ref, and the derived-facts index changed no answer. `git fsck` runs at the end of every sequence.
+changed no ref, and the derived-facts index changed no answer (nor did the
+answers the CLI prints from it). `git fsck` runs at the end of every sequence.
 """
 
 from __future__ import annotations
 
+import json
 import shutil
 import tempfile
 from pathlib import Path
 
 import pygit2
+from click.testing import CliRunner
 from conftest import PROMPT, git
 from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
 from promptgit import Actor, Store
+from promptgit.cli import cli
 from promptgit.errors import PromptgitError
 from promptgit.names import trailers
 
@@ -183,6 +187,21 @@ class PromptLifecycle(RuleBasedStateMachine):
             assert self.store.version("greeting", v) == walked.version("greeting", v)
             assert self.store.show("greeting", v) == walked.show("greeting", v)
         assert self.store.actions("greeting", "admin") == walked.actions("greeting", "admin")
+
+    @invariant()
+    def the_cli_never_prints_an_answer_kept_for_another_state(self) -> None:
+        """`show` and `versions` print the index's answer while the prompt's refs read
+        the same (answers.py); after every step, what they print is the store's answer."""
+        walked = Store(self.store.path, index=False)
+
+        def printed(*args: str) -> object:
+            result = CliRunner().invoke(cli, ["--store", str(self.store.path), *args, "--json"])
+            assert result.exit_code == 0, result.output
+            return json.loads(result.output)
+
+        assert printed("versions", "greeting") == [v.to_json() for v in walked.versions("greeting")]
+        for v in walked.version_ids("greeting"):
+            assert printed("show", f"greeting@{v}") == walked.show("greeting", v).to_json()
 
 
 TestPromptLifecycle = PromptLifecycle.TestCase

@@ -1,0 +1,158 @@
+"""The answers `show` and `versions` print, kept in the index by the state they were
+read from (answers.py): printed again only while every ref of the prompt, the
+store's promptgit.yaml and promptgit's code read the same."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import PROMPT, git, prompt_text
+
+from promptgit import Actor, Store, answers, facts
+
+ADMIN = Actor("Owner", "owner@example.com", "admin")
+PLANTED = "planted in the index\n"
+
+
+def cli(store: Store, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "promptgit", "--store", str(store.path), *args],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def plant(store: Store) -> int:
+    """Put PLANTED in place of every kept answer: what a read prints from the index."""
+    with sqlite3.connect(store.path / facts.PATH) as db:
+        return db.execute("UPDATE answers SET answer = ?", [PLANTED]).rowcount
+
+
+@pytest.fixture
+def released(store: Store) -> Store:
+    store.create("greeting", {"prompt.yaml": PROMPT}, "first", actor=ADMIN)
+    store.promote("greeting", "v1.0", actor=ADMIN)
+    store.promote("greeting", "v1.0", actor=ADMIN)
+    store.new_version("greeting", "v1.0", actor=ADMIN)
+    return store
+
+
+COMMANDS = [["show", "greeting", "--json"], ["show", "greeting@dev"], ["versions", "greeting"]]
+
+
+def unkept(store: Store, *command: str) -> str:
+    """What the command prints when the index keeps no answer: read from git."""
+    with sqlite3.connect(store.path / facts.PATH) as db:
+        db.execute("DELETE FROM answers")
+    return cli(store, *command).stdout
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_an_answer_is_printed_from_the_index_only_while_nothing_it_reads_changed(
+    released: Store, command: list[str]
+) -> None:
+    first = cli(released, *command)
+    assert first.returncode == 0, first.stderr
+    assert cli(released, *command).stdout == first.stdout
+    assert plant(released) == 1
+    assert cli(released, *command).stdout == PLANTED  # the same state: the kept answer
+
+    config = released.path / "promptgit.yaml"
+    config.write_text(config.read_text() + "# a comment changes the state\n")
+    assert cli(released, *command).stdout == first.stdout
+
+    repo = released.path / "greeting.git"
+    changes = [
+        lambda: released.edit(
+            "greeting", "v1.1", {"prompt.yaml": prompt_text("Fresh")}, "fresh", actor=ADMIN
+        ),
+        lambda: released.promote("greeting", "v1.1", actor=ADMIN),
+        # any ref, even one promptgit never reads, written by git itself
+        lambda: git(
+            repo, "update-ref", "refs/notes/elsewhere", git(repo, "rev-parse", "refs/heads/dev").strip()
+        ),
+    ]
+    for change in changes:
+        plant(released)
+        change()
+        printed = cli(released, *command).stdout
+        assert printed != PLANTED
+        assert printed == unkept(released, *command)
+
+
+def test_what_is_printed_is_what_a_read_without_the_index_prints(released: Store) -> None:
+    for command in COMMANDS:
+        cold = cli(released, *command).stdout
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{released.path / facts.PATH}{suffix}").unlink(missing_ok=True)
+        assert cli(released, *command).stdout == cold  # read again, from git
+        (released.path / facts.PATH).write_bytes(b"garbage, not a database" * 100)
+        damaged = cli(released, *command)
+        assert (damaged.returncode, damaged.stdout, damaged.stderr) == (0, cold, "")
+
+
+def test_an_answer_read_while_the_refs_moved_is_not_kept(released: Store) -> None:
+    store = str(released.path)
+    before = answers.state(store, "greeting")
+    assert before is not None
+
+    def produce() -> str:
+        released.edit("greeting", "v1.1", {"prompt.yaml": prompt_text("Meanwhile")}, "meanwhile", actor=ADMIN)
+        return "read across a write\n"
+
+    assert answers.answered(store, "greeting", "query", produce) == "read across a write\n"
+    index = facts.Facts(store)
+    assert index.answer("query", before) is None
+    now = answers.state(store, "greeting")
+    assert now is not None and now != before
+    assert answers.answered(store, "greeting", "query", lambda: "steady\n") == "steady\n"
+    assert index.answer("query", now) == "steady\n"
+    assert answers.answered(store, "greeting", "query", lambda: "never asked\n") == "steady\n"
+
+
+def test_kept_answers_are_bounded_in_number_and_size(
+    released: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = str(released.path)
+    monkeypatch.setattr(facts, "ANSWERS", 3)
+    for i in range(6):
+        answers.answered(store, "greeting", f"query {i}", lambda i=i: f"answer {i}\n")
+    big = "x" * (answers.MAX_ANSWER + 1)
+    assert answers.answered(store, "greeting", "big", lambda: big) == big
+    with sqlite3.connect(released.path / facts.PATH) as db:
+        kept = [q for (q,) in db.execute("SELECT query FROM answers ORDER BY rowid")]
+    assert kept == ["query 3", "query 4", "query 5"]
+
+
+@pytest.mark.parametrize("name", ["../outside", "/etc/passwd", "greeting/../../x", "missing"])
+def test_a_bad_or_unknown_name_is_refused_as_before_and_nothing_is_kept(released: Store, name: str) -> None:
+    for command in (["show", name], ["versions", name]):
+        result = cli(released, *command)
+        assert result.returncode == 1
+        assert result.stderr.startswith("error: ") and "Traceback" not in result.stderr
+    index = released.path / facts.PATH
+    if index.exists():
+        with sqlite3.connect(index) as db:
+            assert db.execute("SELECT count(*) FROM answers").fetchone() == (0,)
+
+
+def test_a_renamed_prompt_is_explained_not_answered_from_the_index(released: Store) -> None:
+    shown = cli(released, "show", "greeting")
+    assert shown.returncode == 0
+    released.rename("greeting", "hello", actor=ADMIN)
+    moved = cli(released, "show", "greeting")
+    assert moved.returncode == 1 and "renamed" in moved.stderr
+    assert cli(released, "show", "hello").stdout.replace("hello@", "greeting@") == shown.stdout
+
+
+def test_a_read_by_revision_sha_is_never_kept(released: Store) -> None:
+    """A revision no ref reaches can be pruned without any ref changing."""
+    sha = git(released.path / "greeting.git", "rev-parse", "refs/heads/dev").strip()
+    for _ in range(2):
+        assert cli(released, "show", f"greeting@{sha[:10]}").returncode == 0
+    assert plant(released) == 0
