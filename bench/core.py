@@ -18,6 +18,7 @@ import math
 import os
 import random
 import shutil
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -32,6 +33,7 @@ import pygit2
 from pygit2.enums import ConfigLevel, FileMode
 
 import promptgit
+from promptgit import facts
 from promptgit.model import Actor
 from promptgit.store import Store
 
@@ -432,10 +434,13 @@ def bench_writes(ours_dir: Path, floor_dir: Path, draft: str) -> list[Row]:
     ]
 
 
-def command(argv: list[str]) -> Callable[[int], None]:
-    """A subprocess run to time; a failing command stops the bench with its stderr."""
+def command(argv: list[str], before: Callable[[], None] | None = None) -> Callable[[int], None]:
+    """A subprocess run to time (after `before`, if given); a failing command stops the
+    bench with its stderr."""
 
     def run(_: int) -> None:
+        if before is not None:
+            before()
         done = subprocess.run(argv, capture_output=True, check=False)
         if done.returncode != 0:
             raise RuntimeError(f"{' '.join(argv)} exited {done.returncode}: {done.stderr.decode()[-500:]}")
@@ -450,12 +455,22 @@ def promptgit_command() -> str:
 
 
 def bench_cli(store_dir: Path) -> list[Row]:
+    """Each command as it runs again at the same state (its answer kept in the index,
+    answers.py), and as it runs after any change (nothing kept: it reads the prompt)."""
     cli = promptgit_command()
     floor = command([sys.executable, "-c", "import pygit2"])
+
+    def forget() -> None:  # ~1 ms, inside the timing
+        with sqlite3.connect(store_dir / facts.PATH) as db:
+            db.execute("DELETE FROM answers")
+
     rows = []
     for words in (["show", NAME, "--json"], ["versions", NAME, "--json"]):
-        timings = measure_pair(command([cli, "--store", str(store_dir), *words]), floor, runs=15, warmup=2)
-        rows.append(Row(f"CLI {' '.join(words[:1] + words[2:])}", *timings, max_ratio=1.3))
+        argv = [cli, "--store", str(store_dir), *words]
+        label = f"CLI {' '.join(words[:1] + words[2:])}"
+        rows.append(Row(label, *measure_pair(command(argv), floor, runs=15, warmup=2), max_ratio=1.3))
+        timings = measure_pair(command(argv, forget), floor, runs=15, warmup=2)
+        rows.append(Row(f"{label}, nothing kept", *timings, max_ratio=1.3))
     return rows
 
 
