@@ -2,60 +2,93 @@
 
 What `show` and `versions` print is a function of the prompt's refs (git objects
 never change), the store's promptgit.yaml (its approval rules) and promptgit's own
-code. `state` digests all three, reading the refs straight from the files: so a
-command whose answer the index holds for the state it reads now prints it without
-loading libgit2, and any change to a ref, the configuration or the code is a new
-state, never a stale answer. An answer is only kept when the state read after it
-was produced is the one read before, so it was read from that state alone.
+code; `prompt_state` digests all three, reading the refs straight from the files.
+What `list` prints is a function of the prompts' names and their stage tips, which
+`listing_state` digests as the stamps of the files those are read from
+(ref_files.refs_stamp), with the code. So a command whose answer the index holds
+for the state it reads now prints it without loading libgit2, and any change is a
+new state, never a stale answer. An answer is kept only when the state read after
+it was produced is the one read before, so it was read from that state alone.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterable
 
 from .facts import Facts
-from .ref_files import list_refs
+from .names import store_names
+from .ref_files import list_refs, refs_stamp
 
-MAX_ANSWER = 1 << 20  # characters: a longer answer is printed, not kept
+MAX_ANSWER = 2 << 20  # characters (a listing of 10,000 prompts is ~750 KB): longer is printed, not kept
 
 _code: bytes | None = None
 
 
-def answered(store: str, name: str, query: str, produce: Callable[[], str]) -> str:
-    """The answer to `query` about prompt `name`: the index's for the state read now,
-    else `produce()`'s (kept for that state). `name` has passed names.check_name."""
+def answered(store: str, query: str, state: Callable[[str], str | None], produce: Callable[[], str]) -> str:
+    """The answer to `query`: the index's for `state(store)` now, else `produce()`'s,
+    kept for that state (None: nothing is kept or looked up)."""
     index = Facts(store)
-    before = state(store, name)
+    before = state(store)
     if before is not None:
         text = index.answer(query, before)
         if text is not None:
             return text
     text = produce()
-    if before is not None and len(text) <= MAX_ANSWER and state(store, name) == before:
+    if before is not None and len(text) <= MAX_ANSWER and state(store) == before:
         index.add_answer(query, before, text)
     return text
 
 
-def state(store: str, name: str) -> str | None:
-    """A digest of every ref of prompt `name`'s repository, the store's promptgit.yaml
-    and promptgit's code; None when the repository is not there or not plain files
-    (then the command reads, and nothing is kept)."""
-    path = os.path.join(store, f"{name}.git")
-    if not os.path.isfile(os.path.join(path, "HEAD")):
-        return None  # archived, renamed or unknown: the read says which
-    refs = list_refs(path)
-    if not refs:
-        return None
+def prompt_state(name: str) -> Callable[[str], str | None]:
+    """The state of prompt `name` (passed names.check_name): a digest of every ref of
+    its repository, the store's promptgit.yaml and promptgit's code; None when the
+    repository is not there or not plain files (then the command reads it)."""
+
+    def state(store: str) -> str | None:
+        path = os.path.join(store, f"{name}.git")
+        if not os.path.isfile(os.path.join(path, "HEAD")):
+            return None  # archived, renamed or unknown: the read says which
+        refs = list_refs(path)
+        config = _config(store)
+        if not refs or config is None:
+            return None
+        return _digest(
+            [hashlib.sha256(config).digest(), *(f"{r} {s}\n".encode() for r, s in sorted(refs.items()))]
+        )
+
+    return state
+
+
+def listing_state(store: str) -> str | None:
+    """The state of the store's listing: every prompt's name and the stamp of its ref
+    files, with promptgit's code; None unless every stamp is settled (a change
+    within a timestamp's tick could leave the same stamp)."""
+    if _config(store) is None:
+        return None  # no store here: the read says so
+    now, parts = time.time_ns(), []
+    for name in store_names(store):
+        stamp = refs_stamp(os.path.join(store, f"{name}.git"), now)
+        if stamp is None or not stamp[1]:
+            return None
+        parts.append(f"{name} {stamp[0]}\n".encode())
+    return _digest(parts)
+
+
+def _config(store: str) -> bytes | None:
     try:
         with open(os.path.join(store, "promptgit.yaml"), "rb") as f:
-            config = f.read()
+            return f.read()
     except OSError:
         return None
+
+
+def _digest(parts: Iterable[bytes]) -> str:
     digest = hashlib.sha256(_fingerprint())
-    digest.update(hashlib.sha256(config).digest())
-    digest.update("".join(f"{ref} {sha}\n" for ref, sha in sorted(refs.items())).encode())
+    for part in parts:
+        digest.update(part)
     return digest.hexdigest()
 
 

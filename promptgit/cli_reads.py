@@ -22,14 +22,19 @@ def list_(ctx: click.Context, archived: bool, as_json: bool) -> None:
     """Every prompt with the version current in each stage."""
     if archived:
         return _list_archived(ctx, as_json)
-    prompts = _reader(ctx).list()
-    if as_json:
-        _emit([p.to_json() for p in prompts])
-    elif not prompts:
-        click.echo("no prompts yet: promptgit create NAME -f prompt.yaml")
-    else:
-        _table([[p.name, *(p.current[s] or "-" for s in STAGES)] for p in prompts],
-               ["NAME", *(s.upper() for s in STAGES)])  # fmt: skip
+
+    def produce() -> str:
+        prompts = _reader(ctx).list()
+        if as_json:
+            return _json([p.to_json() for p in prompts])
+        if not prompts:
+            return "no prompts yet: promptgit create NAME -f prompt.yaml\n"
+        return _table_text([[p.name, *(p.current[s] or "-" for s in STAGES)] for p in prompts],
+                           ["NAME", *(s.upper() for s in STAGES)])  # fmt: skip
+
+    from . import answers
+
+    _print_answer(ctx, ["list", as_json], answers.listing_state, produce)
 
 
 @cli.command()
@@ -106,8 +111,16 @@ def _answer(ctx: click.Context, name: str, query: list[object], produce: Callabl
         return
     from . import answers
 
-    key = json.dumps([name, *query, sys.stdout.isatty()])
-    click.echo(answers.answered(ctx.find_root().obj, name, key, produce), nl=False)
+    _print_answer(ctx, [name, *query], answers.prompt_state(name), produce)
+
+
+def _print_answer(
+    ctx: click.Context, query: list[object], state: Callable[[str], str | None], produce: Callable[[], str]
+) -> None:
+    from . import answers
+
+    key = json.dumps([*query, sys.stdout.isatty()])
+    click.echo(answers.answered(ctx.find_root().obj, key, state, produce), nl=False)
 
 
 @cli.command()

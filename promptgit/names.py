@@ -7,6 +7,7 @@ the library and the hooks can never disagree about what `v2.3` or `prod` means.
 from __future__ import annotations
 
 import functools
+import os
 import re
 from dataclasses import dataclass
 from typing import Literal, get_args
@@ -335,3 +336,24 @@ def check_description(text: str) -> str:
             "(say the rest in the prompt's tests or its repository)"
         )
     return text
+
+
+def store_names(store: str) -> list[str]:
+    """Every prompt in a store's folder, collections as `folder/name`, in name order:
+    each `NAME.git` folder, in folders entered unless they are links or their names
+    start with `.` (the store's own files) or `_` (the archive)."""
+    found: list[str] = []
+
+    def walk(folder: str, prefix: str) -> None:
+        with os.scandir(folder) as entries:
+            dirs = [(e.name, e.is_symlink()) for e in entries if e.is_dir()]
+        for name, link in dirs:
+            if name.startswith((".", "_")):
+                continue
+            if name.endswith(".git"):
+                found.append(prefix + name[:-4])
+            elif not link:  # as os.walk: a linked folder is listed, not entered
+                walk(os.path.join(folder, name), f"{prefix}{name}/")
+
+    walk(store, "")
+    return sorted(found)

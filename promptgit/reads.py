@@ -158,21 +158,7 @@ class Reader:
     def names(self) -> builtins.list[str]:
         """Every prompt in the store, collections as `folder/name`."""
         self.check()
-        found: list[str] = []
-
-        def walk(folder: str, prefix: str) -> None:
-            with os.scandir(folder) as entries:
-                dirs = sorted((e.name, e.is_symlink()) for e in entries if e.is_dir())
-            for name, link in dirs:
-                if name.startswith((".", "_")):
-                    continue
-                if name.endswith(".git"):
-                    found.append(prefix + name[:-4])
-                elif not link:  # as os.walk: a linked folder is listed, not entered
-                    walk(os.path.join(folder, name), f"{prefix}{name}/")
-
-        walk(str(self.path), "")
-        return sorted(found)
+        return names.store_names(str(self.path))
 
     def list(self, after: str | None = None, limit: int | None = None) -> builtins.list[PromptSummary]:
         """Prompts with the version current in each stage, in name order: those after

@@ -4,9 +4,11 @@ store's promptgit.yaml and promptgit's code read the same."""
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -98,21 +100,28 @@ def test_what_is_printed_is_what_a_read_without_the_index_prints(released: Store
 
 def test_an_answer_read_while_the_refs_moved_is_not_kept(released: Store) -> None:
     store = str(released.path)
-    before = answers.state(store, "greeting")
+    before = answers.prompt_state("greeting")(store)
     assert before is not None
 
     def produce() -> str:
         released.edit("greeting", "v1.1", {"prompt.yaml": prompt_text("Meanwhile")}, "meanwhile", actor=ADMIN)
         return "read across a write\n"
 
-    assert answers.answered(store, "greeting", "query", produce) == "read across a write\n"
+    assert (
+        answers.answered(store, "query", answers.prompt_state("greeting"), produce) == "read across a write\n"
+    )
     index = facts.Facts(store)
     assert index.answer("query", before) is None
-    now = answers.state(store, "greeting")
+    now = answers.prompt_state("greeting")(store)
     assert now is not None and now != before
-    assert answers.answered(store, "greeting", "query", lambda: "steady\n") == "steady\n"
+    assert (
+        answers.answered(store, "query", answers.prompt_state("greeting"), lambda: "steady\n") == "steady\n"
+    )
     assert index.answer("query", now) == "steady\n"
-    assert answers.answered(store, "greeting", "query", lambda: "never asked\n") == "steady\n"
+    assert (
+        answers.answered(store, "query", answers.prompt_state("greeting"), lambda: "never asked\n")
+        == "steady\n"
+    )
 
 
 def test_kept_answers_are_bounded_in_number_and_size(
@@ -121,9 +130,9 @@ def test_kept_answers_are_bounded_in_number_and_size(
     store = str(released.path)
     monkeypatch.setattr(facts, "ANSWERS", 3)
     for i in range(6):
-        answers.answered(store, "greeting", f"query {i}", lambda i=i: f"answer {i}\n")
+        answers.answered(store, f"query {i}", answers.prompt_state("greeting"), lambda i=i: f"answer {i}\n")
     big = "x" * (answers.MAX_ANSWER + 1)
-    assert answers.answered(store, "greeting", "big", lambda: big) == big
+    assert answers.answered(store, "big", answers.prompt_state("greeting"), lambda: big) == big
     with sqlite3.connect(released.path / facts.PATH) as db:
         kept = [q for (q,) in db.execute("SELECT query FROM answers ORDER BY rowid")]
     assert kept == ["query 3", "query 4", "query 5"]
@@ -156,3 +165,41 @@ def test_a_read_by_revision_sha_is_never_kept(released: Store) -> None:
     for _ in range(2):
         assert cli(released, "show", f"greeting@{sha[:10]}").returncode == 0
     assert plant(released) == 0
+
+
+def settle(store: Store, seconds: int = -60) -> None:
+    """Age every prompt's ref files past a timestamp's tick (ref_files.refs_stamp), or
+    with seconds > 0, date them later than now: not settled."""
+    for repo in store.path.rglob("*.git"):
+        for f in (repo / "refs" / "heads", repo / "packed-refs"):
+            if f.exists():
+                os.utime(f, ns=(time.time_ns() + seconds * 10**9,) * 2)
+
+
+@pytest.mark.parametrize("command", [["list", "--json"], ["list"]])
+def test_a_listing_is_printed_from_the_index_only_while_every_stamp_holds(
+    released: Store, command: list[str]
+) -> None:
+    released.create("team/faq", {"prompt.yaml": PROMPT}, "first", actor=ADMIN)
+    settle(released, seconds=60)
+    first = cli(released, *command)
+    assert first.returncode == 0 and "team/faq" in first.stdout
+    assert plant(released) == 0  # files changed within the last second: nothing kept
+    settle(released)
+    assert cli(released, *command).stdout == first.stdout
+    assert plant(released) == 1
+    assert cli(released, *command).stdout == PLANTED
+
+    changes = [
+        lambda: released.promote("greeting", "v1.1", actor=ADMIN),
+        lambda: released.create("team/new", {"prompt.yaml": PROMPT}, "first", actor=ADMIN),
+        lambda: released.archive("team/new", actor=ADMIN, reason="done"),
+    ]
+    for change in changes:
+        settle(released)
+        cli(released, *command)
+        assert plant(released) == 1
+        change()
+        printed = cli(released, *command).stdout
+        assert printed != PLANTED
+        assert printed == unkept(released, *command)

@@ -127,3 +127,17 @@ def test_a_read_the_index_holds_the_answer_to_loads_not_even_libgit2(
     warm = imported(*args)
     assert loaded(warm, {"pygit2", "promptgit.reads", "promptgit.model", "promptgit._git", "yaml"}) == set()
     assert "promptgit.answers" in warm
+
+
+def test_a_listing_the_index_holds_loads_no_reads(greeting: Store) -> None:
+    import os
+    import time
+
+    for repo in greeting.path.rglob("*.git"):
+        for f in (repo / "refs" / "heads", repo / "packed-refs"):
+            if f.exists():
+                os.utime(f, ns=(time.time_ns() - 60 * 10**9,) * 2)
+    args = ("--store", str(greeting.path), "list", "--json")
+    assert "promptgit.reads" in imported(*args)
+    warm = imported(*args)
+    assert loaded(warm, {"pygit2", "promptgit.reads", "promptgit.model", "promptgit._git", "yaml"}) == set()
