@@ -32,6 +32,9 @@ _SHIMS = {
   echo "promptgit: push rejected: nothing was changed" >&2
   exit 1
 fi
+{find_store}
+# no `promptgit serve` to hand it to: run it here, without the client's start
+[ -S "$store/{socket}" ] || exec "$py" -m promptgit.handoff run pre-receive "$PPID"
 exec "$py" -S "${{0%/*}}/{client}" pre-receive "$PPID"
 """,
     "reference-transaction": """\
@@ -103,9 +106,20 @@ exit 1
   echo "promptgit: the push landed, but no stage followed it and the audit log missed it" >&2
   exit 1
 fi
+{find_store}
+# neither this push's pre-receive staying for it nor `promptgit serve`: run it here
+[ -S "$here/{push_socket}" ] || [ -S "$store/{socket}" ] ||
+  exec "$py" -m promptgit.handoff run post-receive "$PPID"
 exec "$py" -S "${{0%/*}}/{client}" post-receive "$PPID"
 """,
 }
+
+# Where the client looks for a process to hand the hook to (see CLIENT_TEXT): the
+# repository, and the store, the nearest folder above it holding promptgit.yaml.
+_FIND_STORE = """\
+here=$(cd "${GIT_DIR:-.}" && pwd -P)
+store=${here%/*}
+while [ -n "$store" ] && [ ! -f "$store/promptgit.yaml" ]; do store=${store%/*}; done"""
 
 # Shared by the two Python shims. Only the fallback costs a Python start: while the
 # installing Python exists, finding it is one shell builtin.
@@ -141,9 +155,9 @@ def push_socket(push: str) -> str:
 # then it finds the store (the folder above the repository holding promptgit.yaml),
 # and with a listening helper hands the hook over; without either it runs the hook itself.
 CLIENT_TEXT = """\
+import _socket as socket  # the socket module's C core: the module itself takes 15 ms to import
 import json
 import os
-import socket
 import struct
 import sys
 
@@ -214,7 +228,13 @@ def shim(hook: str, python: str) -> str:
     """The text of a hook shim that runs `python` (already shell-quoted)."""
     if hook == "reference-transaction":  # sh and awk only: its braces are the shell's
         return _SHIMS[hook].format(python=python)
-    return _SHIMS[hook].format(find_python=_FIND_PYTHON.format(python=python), client=CLIENT)
+    return _SHIMS[hook].format(
+        find_python=_FIND_PYTHON.format(python=python),
+        find_store=_FIND_STORE,
+        socket=SOCKET,
+        push_socket=PUSH_SOCKET.replace("{}", "$PPID"),
+        client=CLIENT,
+    )
 
 
 def _quote(path: str) -> str:
