@@ -93,12 +93,16 @@ def _digest(parts: Iterable[bytes]) -> str:
 
 
 def _fingerprint() -> bytes:
-    """promptgit's code as installed: each module's name, size and time, so that an
-    upgrade (or an edit in a development checkout) never prints an older answer."""
+    """promptgit's code as installed: each module's name, size, inode and times, so
+    that an upgrade (or an edit in a development checkout) never prints an older
+    answer. The change time too: packagers that set every file's modification time
+    (Nix, SOURCE_DATE_EPOCH) cannot set it, and a file written anew gets a new one."""
     global _code
     if _code is None:
         here = os.path.dirname(os.path.abspath(__file__))
         with os.scandir(here) as entries:
             files = sorted((e.name, e.stat()) for e in entries if e.name.endswith(".py"))
-        _code = "".join(f"{n} {st.st_size} {st.st_mtime_ns}\n" for n, st in files).encode()
+        _code = "".join(
+            f"{n} {st.st_size} {st.st_ino} {st.st_mtime_ns} {st.st_ctime_ns}\n" for n, st in files
+        ).encode()
     return _code

@@ -43,7 +43,7 @@ from typing import Any
 PATH = ".promptgit/cache/facts.sqlite"
 # What the rows mean. A promptgit that stores other facts, or the same ones
 # differently, names another format, and its index is rebuilt, not misread.
-FORMAT = "promptgit-facts-4"
+FORMAT = "promptgit-facts-5"
 ANSWERS = 1000  # printed answers kept (the latest per query; the oldest written go first)
 RECALLED = 20_000  # parsed facts one process keeps (each a few hundred bytes)
 CHUNK = 500  # shas per query (SQLite's variable limit is higher; this keeps queries small)
@@ -57,7 +57,9 @@ CREATE TABLE IF NOT EXISTS contents (sha TEXT PRIMARY KEY, parsed TEXT NOT NULL)
 CREATE TABLE IF NOT EXISTS stage_versions (
     name TEXT PRIMARY KEY, stamp TEXT NOT NULL, versions TEXT NOT NULL
 );
-CREATE TABLE IF NOT EXISTS answers (query TEXT PRIMARY KEY, state TEXT NOT NULL, answer TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS answers (
+    query TEXT PRIMARY KEY, state TEXT NOT NULL, digest TEXT NOT NULL, answer TEXT NOT NULL
+);
 """
 
 
@@ -169,15 +171,21 @@ class Facts:
     # --- printed answers, by the state they were read from ---------------------------
 
     def answer(self, query: str, state: str) -> str | None:
-        """The text remembered for `query` at `state` (answers.py), or None."""
-        rows = self._query("SELECT answer FROM answers WHERE query = ? AND state = ?", [query, state])
-        return str(rows[0][0]) if rows else None
+        """The text remembered for `query` at `state` (answers.py), or None; None too
+        when it is not the text that was written (the file is written without syncs,
+        so a machine's crash may leave a page half written)."""
+        rows = self._query("SELECT digest, answer FROM answers WHERE query = ? AND state = ?", [query, state])
+        for digest, text in rows:
+            if isinstance(text, str) and _digest(text) == digest:
+                return text
+        return None
 
     def add_answer(self, query: str, state: str, text: str) -> None:
         """Remember `text` as `query`'s answer at `state`, in place of any other state's;
         only the ANSWERS written last are kept."""
         self._write(
-            "INSERT OR REPLACE INTO answers (query, state, answer) VALUES (?, ?, ?)", [(query, state, text)]
+            "INSERT OR REPLACE INTO answers (query, state, digest, answer) VALUES (?, ?, ?, ?)",
+            [(query, state, _digest(text), text)],
         )
         self._write(f"DELETE FROM answers WHERE rowid <= (SELECT max(rowid) FROM answers) - {ANSWERS}", [()])
 
@@ -301,3 +309,9 @@ class Facts:
             for suffix in ("", "-wal", "-shm"):
                 with contextlib.suppress(OSError):
                     os.unlink(f"{self.path}{suffix}")
+
+
+def _digest(text: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(text.encode()).hexdigest()
