@@ -172,10 +172,10 @@ def test_a_kept_langfuse_body_follows_every_change(both: tuple[Store, httpx.Clie
     store, real, fastapi = both
 
     def same() -> dict[str, object]:
-        for label in ("dev", "staging", "latest"):
-            path = LANGFUSE + f"greeting?label={label}"
+        for query in ("label=dev", "label=staging", "label=latest", "version=1000", "version=1001"):
+            path = LANGFUSE + f"greeting?{query}"
             got = real.get(path)
-            assert answer(got) == answer(fastapi.get(path)), label
+            assert answer(got) == answer(fastapi.get(path)), query
         return dict(real.get(LANGFUSE + "greeting?label=latest").json())
 
     assert same()["version"] == 1000
@@ -187,6 +187,23 @@ def test_a_kept_langfuse_body_follows_every_change(both: tuple[Store, httpx.Clie
     assert same()["labels"] == ["latest"]
     store.delete("greeting", "v1.1", actor=ADMIN)  # no stage tip moves
     assert same()["version"] == 1000
+
+
+def test_a_kept_langfuse_version_body_follows_its_own_branch(
+    both: tuple[Store, httpx.Client, TestClient],
+) -> None:
+    store, real, fastapi = both
+    store.new_version("greeting", actor=ADMIN)  # v1.1
+    store.new_version("greeting", "v1.0", actor=ADMIN)  # v1.2, the latest, served by dev
+    path = LANGFUSE + "greeting?version=1001"  # v1.1, which no stage serves
+    for _ in range(2):  # the second from the kept body
+        assert answer(real.get(path)) == answer(fastapi.get(path))
+    store.edit(
+        "greeting", "v1.1", {"prompt.yaml": prompt_text("Yo")}, "casual", actor=ADMIN
+    )  # no stage moves
+    got = real.get(path)
+    assert answer(got) == answer(fastapi.get(path))
+    assert "Yo" in str(got.json()["prompt"])
 
 
 def test_langfuse_reads_are_answered_in_front_of_fastapi_and_errors_are_not(
@@ -211,11 +228,15 @@ def test_langfuse_reads_are_answered_in_front_of_fastapi_and_errors_are_not(
     assert ask(LANGFUSE + "greeting", b"label=tst") == (True, 200)
     assert ask(LANGFUSE + "greeting", b"label=tst") == (True, 200)  # kept
     assert ask(LANGFUSE + "greeting", b"label=tst", "POST") == (False, None)
-    assert ask(LANGFUSE + "greeting", b"version=1000") == (False, None)  # the route's own
+    assert ask(LANGFUSE + "greeting", b"version=1000") == (True, 200)
+    assert ask(LANGFUSE + "greeting", b"version=1000") == (True, 200)  # kept
     for path, query in [
         (LANGFUSE + "greeting", b""),  # nothing in prod
         (LANGFUSE + "nosuch", b"label=dev"),
         (LANGFUSE + "greeting", b"label=qa"),
+        (LANGFUSE + "greeting", b"version=1001"),  # no such version
+        (LANGFUSE + "greeting", b"version=1000&label=dev"),
+        (LANGFUSE + "greeting", b"version=v1.0"),
         (LANGFUSE + "old", b"label=dev"),
     ]:
         assert ask(path, query) == (False, None), (path, query)

@@ -199,7 +199,8 @@ def mount_langfuse(app: FastAPI, store: Store, auth: Auth) -> None:
 
     def read(name: str, label: str | None, version: str | None) -> tuple[dict[str, Any], bool]:
         """One prompt's body for `label` or `version`, and whether it holds for as long
-        as the three stage tips do (dev serves the latest version: see `latest`)."""
+        as the three stage tips do (dev serves the latest version: see `latest`) and,
+        for a version, its own branch and tag."""
         if label and version:
             raise PublicApiError(
                 400,
@@ -230,7 +231,7 @@ def mount_langfuse(app: FastAPI, store: Store, auth: Auth) -> None:
                 f"{KNOWN_LABELS}",
             )
         dev = current["dev"]
-        holds = number is None and dev is not None and str(latest(name, current)) == dev.version
+        holds = dev is not None and str(latest(name, current)) == dev.version
         return body(name, v, revision, current), holds
 
     @app.get(
@@ -247,8 +248,8 @@ def mount_langfuse(app: FastAPI, store: Store, auth: Auth) -> None:
         version: Annotated[str | None, Query(description="An integer: v2.3 is 2003")] = None,
     ) -> JSONResponse:
         """One prompt as Langfuse's SDKs read it: by label (a stage, or latest; default
-        production) or by version (an integer), never both. (A successful read by label
-        is answered in front of this route: `LangfuseReads`.)"""
+        production) or by version (an integer), never both. (A successful read is
+        answered in front of this route: `LangfuseReads`.)"""
         try:
             return JSONResponse(read(name, label, version)[0])
         except PromptgitError as e:
@@ -313,16 +314,17 @@ def mount_langfuse(app: FastAPI, store: Store, auth: Auth) -> None:
 
 
 class LangfuseReads:
-    """`GET /api/public/v2/prompts/NAME` (no query, or one `label=`), the read the SDKs
-    repeat, answered in raw ASGI in front of FastAPI, as server/fastpath.py does the
-    stage read: the route's own `read`, its body kept with the three stage tips it was
-    read at (a stage tip never comes back) while dev serves the latest version (then
-    no version can be added or deleted without moving dev). A request it cannot answer
-    (any error, any other query) goes on to the route, so every error is the route's."""
+    """`GET /api/public/v2/prompts/NAME` (no query, one `label=` or one `version=`), the
+    read the SDKs repeat, answered in raw ASGI in front of FastAPI, as
+    server/fastpath.py does the stage read: the route's own `read`, its body kept with
+    the three stage tips it was read at (a stage tip never comes back), and for a
+    version its branch and tag, while dev serves the latest version (then no version
+    can be added or deleted without moving dev). A request it cannot answer (any
+    error, any other query) goes on to the route, so every error is the route's."""
 
     def __init__(self, store: Store, auth: Auth, read: Any) -> None:
         self.store, self.auth, self.read = store, auth, read
-        # (name, label) -> (the stage tips it was read at, the body)
+        # (name, label or "version=N") -> (the refs it was read at, the body)
         self._bodies: OrderedDict[tuple[str, str | None], tuple[tuple[Any, ...], bytes]] = OrderedDict()
 
     async def __call__(self, scope: MutableMapping[str, Any], send: Any) -> bool:
@@ -330,8 +332,16 @@ class LangfuseReads:
         path, query = scope["path"], scope["query_string"]
         if scope["method"] != "GET" or not path.startswith(PROMPTS + "/") or len(path) == len(PROMPTS) + 1:
             return False
-        label = query.removeprefix(b"label=").decode("latin-1") if query else None
-        if query and not (query.startswith(b"label=") and (label in LABELS or label == LATEST)):
+        label = version = None
+        if query.startswith(b"label="):
+            label = query.removeprefix(b"label=").decode("latin-1")
+            if not (label in LABELS or label == LATEST):
+                return False
+        elif query.startswith(b"version="):
+            version = query.removeprefix(b"version=").decode("latin-1")
+            if not (version.isascii() and version.isdigit() and len(version) <= MAX_NUMBER_DIGITS):
+                return False
+        elif query:
             return False
         name = path[len(PROMPTS) + 1 :]
         header = next((v for k, v in scope["headers"] if k == b"authorization"), b"").decode("latin-1")
@@ -341,17 +351,21 @@ class LangfuseReads:
                 return False
             self.auth.actor(token, "reader")
             tips = tuple(self.store.tips(name).values())  # the key: read before the body
-            hit = self._bodies.get((name, label))
+            if version is not None:
+                v, repo = version_of(int(version)), self.store.repository(name)
+                tips += (repo.ref(v.branch), repo.ref(v.tag))
+            key = (name, label if version is None else f"version={version}")
+            hit = self._bodies.get(key)
             if hit is not None and hit[0] == tips:
-                self._bodies.move_to_end((name, label))
+                self._bodies.move_to_end(key)
                 body = hit[1]
             else:
-                content, holds = await run_in_threadpool(self.read, name, label, None)
+                content, holds = await run_in_threadpool(self.read, name, label, version)
                 body = json.dumps(  # as Starlette's JSONResponse renders it, byte for byte
                     content, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":")
                 ).encode()
                 if holds:
-                    self._bodies[(name, label)] = (tips, body)
+                    self._bodies[key] = (tips, body)
                     if len(self._bodies) > CACHED:
                         self._bodies.popitem(last=False)
         except Exception:  # the route answers it, with its own error for it
