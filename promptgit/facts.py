@@ -17,10 +17,9 @@ so reads need not walk history again. Never the source of truth.
   stage tips were read from (`ref_files.refs_stamp`), so a listing stats two files a
   prompt instead of reading its refs; a stamp is only recorded once its files are
   a second old, so a change cannot hide inside a timestamp's granularity;
-- per read command and its arguments, the text it printed, with a digest of every
-  ref of the prompt's repository, the store's promptgit.yaml and promptgit's own
-  code (answers.py): while they read the same, the answer is the same, and a
-  `show` or `versions` prints it without loading libgit2.
+- per read command and its arguments (`show`, `versions`, `list`), the text it
+  printed, with a digest of everything it was read from (answers.py): while that
+  reads the same, so does the answer, printed without loading libgit2.
 
 Every key is a commit sha (or a log whose remembered tip is checked by walking
 back to it), so a fact can only be missing, never stale: reads stay exactly as
