@@ -212,3 +212,32 @@ def test_a_kept_answer_that_is_not_the_text_written_is_read_again(released: Stor
     first = cli(released, "show", "greeting")
     assert plant(released, digest="0" * 64) == 1
     assert cli(released, "show", "greeting").stdout == first.stdout
+
+
+def test_reads_racing_writes_leave_no_answer_older_than_the_refs(released: Store) -> None:
+    """Commands print while another process edits and promotes; once it stops, what
+    they print is what a read without kept answers prints."""
+    import threading
+
+    stop = threading.Event()
+
+    def write() -> None:
+        writer = Store(released.path)
+        i = 0
+        while not stop.is_set():
+            writer.edit("greeting", "v1.1", {"prompt.yaml": prompt_text(f"Hi {i}")}, f"edit {i}", actor=ADMIN)
+            if i % 3 == 0:
+                writer.promote("greeting", "v1.1", to="tst", actor=ADMIN)
+            i += 1
+
+    thread = threading.Thread(target=write)
+    thread.start()
+    try:
+        for _ in range(8):
+            for command in COMMANDS:
+                assert cli(released, *command).returncode == 0
+    finally:
+        stop.set()
+        thread.join()
+    for command in COMMANDS:
+        assert cli(released, *command).stdout == unkept(released, *command)
