@@ -4,7 +4,7 @@ import os
 import struct
 import sys
 
-hook, push = sys.argv[1], sys.argv[2]
+hook, push, sockets = sys.argv[1], sys.argv[2], sys.argv[3:]
 
 
 def run_here():
@@ -43,15 +43,7 @@ def connect(path):  # only a process of this user decides this user's push
     return None
 
 
-here = os.path.realpath(os.environ.get("GIT_DIR", "."))
-conn = None
-if hook == "post-receive" and push.isdigit():
-    conn = connect(os.path.join(here, "promptgit/push-{}.sock".replace("{}", str(int(push)))))
-if conn is None:
-    store = os.path.dirname(here)
-    while not os.path.isfile(os.path.join(store, "promptgit.yaml")) and os.path.dirname(store) != store:
-        store = os.path.dirname(store)
-    conn = connect(os.path.join(store, ".promptgit/hooks.sock"))
+conn = next((c for c in map(connect, sockets) if c is not None), None)
 if conn is None:
     run_here()
 stdin = sys.stdin.buffer.read()

@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Iterable
 
 from .facts import Facts
-from .names import store_names
+from .names import CONFIG_FILE, store_names
 from .ref_files import list_refs, refs_stamp
 
 MAX_ANSWER = 2 << 20  # characters (a listing of 10,000 prompts is ~750 KB): longer is printed, not kept
@@ -79,7 +79,7 @@ def listing_state(store: str) -> str | None:
 
 def _config(store: str) -> bytes | None:
     try:
-        with open(os.path.join(store, "promptgit.yaml"), "rb") as f:
+        with open(os.path.join(store, CONFIG_FILE), "rb") as f:
             return f.read()
     except OSError:
         return None

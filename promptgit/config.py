@@ -33,9 +33,10 @@ from urllib.parse import urlsplit
 
 from .content import line_of, mapping_of
 from .errors import InvalidContent
-from .names import PROMOTION_STAGES, STAGES
+from .names import CONFIG_FILE, PROMOTION_STAGES, STAGES
 
-FILE = "promptgit.yaml"
+FILE = CONFIG_FILE  # defined in names.py, which the hook shims and kept reads load without this module
+
 PROVIDERS = ("render", "openai")
 TOP_KEYS = {
     "version": "1",

@@ -21,6 +21,8 @@ import os
 import sys
 from pathlib import Path
 
+from .names import CONFIG_FILE
+
 HOOKS = ("pre-receive", "post-receive", "reference-transaction")
 RULED = ("refs/heads/", "refs/tags/", "refs/notes/")  # what the rules read, so what a push re-checks
 
@@ -33,9 +35,10 @@ _SHIMS = {
   exit 1
 fi
 {find_store}
+set -- "$store/{socket}"
 # no `promptgit serve` to hand it to: run it here, without the client's start
-[ -S "$store/{socket}" ] || exec "$py" -m promptgit.handoff run pre-receive "$PPID"
-exec "$py" -S "${{0%/*}}/{client}" pre-receive "$PPID"
+[ -S "$1" ] || exec "$py" -m promptgit.handoff run pre-receive "$PPID"
+exec "$py" -S "${{0%/*}}/{client}" pre-receive "$PPID" "$@"
 """,
     "reference-transaction": """\
 #!/bin/sh
@@ -107,19 +110,20 @@ exit 1
   exit 1
 fi
 {find_store}
+set -- "$here/{push_socket}" "$store/{socket}"
 # neither this push's pre-receive staying for it nor `promptgit serve`: run it here
-[ -S "$here/{push_socket}" ] || [ -S "$store/{socket}" ] ||
-  exec "$py" -m promptgit.handoff run post-receive "$PPID"
-exec "$py" -S "${{0%/*}}/{client}" post-receive "$PPID"
+[ -S "$1" ] || [ -S "$2" ] || exec "$py" -m promptgit.handoff run post-receive "$PPID"
+exec "$py" -S "${{0%/*}}/{client}" post-receive "$PPID" "$@"
 """,
 }
 
-# Where the client looks for a process to hand the hook to (see CLIENT_TEXT): the
-# repository, and the store, the nearest folder above it holding promptgit.yaml.
-_FIND_STORE = """\
-here=$(cd "${GIT_DIR:-.}" && pwd -P)
-store=${here%/*}
-while [ -n "$store" ] && [ ! -f "$store/promptgit.yaml" ]; do store=${store%/*}; done"""
+# Where a shim looks for a process to hand its hook to, and tells the client (the
+# sockets it passes): the repository, and the store, the nearest folder above it
+# holding promptgit.yaml (as receive.py finds it).
+_FIND_STORE = f"""\
+here=$(cd "${{GIT_DIR:-.}}" && pwd -P)
+store=${{here%/*}}
+while [ -n "$store" ] && [ ! -f "$store/{CONFIG_FILE}" ]; do store=${{store%/*}}; done"""
 
 # Shared by the two Python shims. Only the fallback costs a Python start: while the
 # installing Python exists, finding it is one shell builtin.
@@ -150,10 +154,10 @@ def push_socket(push: str) -> str:
     return PUSH_SOCKET.format(int(push))
 
 
-# The shims' client: no site-packages, no promptgit import. A post-receive first
-# looks for its own push's pre-receive staying for it (handoff.stay_for_post_receive);
-# then it finds the store (the folder above the repository holding promptgit.yaml),
-# and with a listening helper hands the hook over; without either it runs the hook itself.
+# The shims' client: no site-packages, no promptgit import. It tries the sockets its
+# shim names, in order (for a post-receive, its own push's pre-receive staying for it,
+# handoff.stay_for_post_receive; then `promptgit serve`'s helper) and hands the hook
+# to the first that answers; with none, it runs the hook itself.
 CLIENT_TEXT = """\
 import _socket as socket  # the socket module's C core: the module itself takes 15 ms to import
 import json
@@ -161,7 +165,7 @@ import os
 import struct
 import sys
 
-hook, push = sys.argv[1], sys.argv[2]
+hook, push, sockets = sys.argv[1], sys.argv[2], sys.argv[3:]
 
 
 def run_here():
@@ -200,15 +204,7 @@ def connect(path):  # only a process of this user decides this user's push
     return None
 
 
-here = os.path.realpath(os.environ.get("GIT_DIR", "."))
-conn = None
-if hook == "post-receive" and push.isdigit():
-    conn = connect(os.path.join(here, PUSH_SOCKET.replace("{}", str(int(push)))))
-if conn is None:
-    store = os.path.dirname(here)
-    while not os.path.isfile(os.path.join(store, "promptgit.yaml")) and os.path.dirname(store) != store:
-        store = os.path.dirname(store)
-    conn = connect(os.path.join(store, SOCKET_PATH))
+conn = next((c for c in map(connect, sockets) if c is not None), None)
 if conn is None:
     run_here()
 stdin = sys.stdin.buffer.read()
@@ -221,7 +217,7 @@ except Exception as e:
     refuse(type(e).__name__ + (f": {e}" if str(e) else ""))
 sys.stderr.write(answer["stderr"])
 sys.exit(answer["code"])
-""".replace("SOCKET_PATH", f'"{SOCKET}"').replace("PUSH_SOCKET", f'"{PUSH_SOCKET}"')
+"""
 
 
 def shim(hook: str, python: str) -> str:

@@ -30,6 +30,7 @@ RECORDS = "refs/promptgit/"  # logs only promptgit writes: never pushed, never f
 AUDIT_REF = RECORDS + "audit"  # who really changed which refs, and when
 EVENTS_REF = RECORDS + "events"  # a prompt's events: deprecations (who, when, why)
 LIFECYCLE_REF = RECORDS + "lifecycle"  # a prompt's archive, restore and rename events
+CONFIG_FILE = "promptgit.yaml"  # the store's settings, in its top folder: what makes a folder a store
 ARCHIVE = "_archive"  # <store>/_archive/NAME.git: archived prompts, out of every listing
 MAX_NAME = 200
 

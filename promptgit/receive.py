@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 
 from . import locks
 from .hooks import HOOKS, RULED
-from .names import REVIEW
+from .names import CONFIG_FILE, REVIEW
 
 if TYPE_CHECKING:
     from .model import Actor
@@ -57,7 +57,7 @@ def _store_and_name(git_dir: str) -> tuple[Path, str]:
     """The store holding this repository, and the prompt's name in it."""
     repo = Path(git_dir).resolve()
     for parent in repo.parents:
-        if (parent / "promptgit.yaml").is_file():
+        if (parent / CONFIG_FILE).is_file():
             rel = repo.relative_to(parent).as_posix()
             return parent, rel.removesuffix(".git")
     return repo.parent, repo.name.removesuffix(".git")
