@@ -339,8 +339,6 @@ class LangfuseReads:
                 return False
         elif query.startswith(b"version="):
             version = query.removeprefix(b"version=").decode("latin-1")
-            if not (version.isascii() and version.isdigit() and len(version) <= MAX_NUMBER_DIGITS):
-                return False
         elif query:
             return False
         name = path[len(PROMPTS) + 1 :]
@@ -351,8 +349,9 @@ class LangfuseReads:
                 return False
             self.auth.actor(token, "reader")
             tips = tuple(self.store.tips(name).values())  # the key: read before the body
-            if version is not None:
-                v, repo = version_of(int(version)), self.store.repository(name)
+            if version is not None:  # not a whole number: the route's 400
+                v = version_of(_integer("version", version, MAX_NUMBER_DIGITS))
+                repo = self.store.repository(name)
                 tips += (repo.ref(v.branch), repo.ref(v.tag))
             key = (name, label if version is None else f"version={version}")
             hit = self._bodies.get(key)
