@@ -69,7 +69,11 @@ def listing_state(store: str) -> str | None:
     if _config(store) is None:
         return None  # no store here: the read says so
     now, parts = time.time_ns(), []
-    for name in store_names(store):
+    try:
+        listed = store_names(store)
+    except OSError:
+        return None  # a folder unreadable, or removed meanwhile: the read says what it finds
+    for name in listed:
         stamp = refs_stamp(os.path.join(store, f"{name}.git"), now)
         if stamp is None or not stamp[1]:
             return None
