@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -90,3 +91,12 @@ def assert_unchanged(store: Store) -> Iterator[None]:
     before = snapshot(store.path)
     yield
     assert snapshot(store.path) == before
+
+
+def settle(store: Store, seconds: int = -60) -> None:
+    """Date every repository's ref files a minute ago, as a quiet store's are: past a
+    timestamp's tick (ref_files.refs_stamp). With seconds > 0, later than now: not settled."""
+    for repo in store.path.rglob("*.git"):
+        for f in (repo / "refs" / "heads", repo / "packed-refs"):
+            if f.exists():
+                os.utime(f, ns=(time.time_ns() + seconds * 10**9,) * 2)

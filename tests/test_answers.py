@@ -5,15 +5,13 @@ store's promptgit.yaml and promptgit's code read the same."""
 from __future__ import annotations
 
 import hashlib
-import os
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
-from conftest import PROMPT, git, prompt_text
+from conftest import PROMPT, git, prompt_text, settle
 
 from promptgit import Actor, Store, answers, facts
 
@@ -167,15 +165,6 @@ def test_a_read_by_revision_sha_is_never_kept(released: Store) -> None:
     for _ in range(2):
         assert cli(released, "show", f"greeting@{sha[:10]}").returncode == 0
     assert plant(released) == 0
-
-
-def settle(store: Store, seconds: int = -60) -> None:
-    """Age every prompt's ref files past a timestamp's tick (ref_files.refs_stamp), or
-    with seconds > 0, date them later than now: not settled."""
-    for repo in store.path.rglob("*.git"):
-        for f in (repo / "refs" / "heads", repo / "packed-refs"):
-            if f.exists():
-                os.utime(f, ns=(time.time_ns() + seconds * 10**9,) * 2)
 
 
 @pytest.mark.parametrize("command", [["list", "--json"], ["list"]])

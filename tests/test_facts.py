@@ -3,15 +3,13 @@ never changes an answer, and reads stay exactly as fresh as git."""
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import PROMPT, git, prompt_text
+from conftest import PROMPT, git, prompt_text, settle
 
 from promptgit import Actor, Store, facts
 
@@ -248,14 +246,6 @@ def test_a_listing_reads_packed_refs_and_sees_every_write(busy: Store) -> None:
     listed = {p.name: p.current for p in busy.list()}
     assert listed["greeting"]["tst"] == "v1.3"
     assert busy.list() == Store(busy.path, index=False).list()
-
-
-def settle(store: Store) -> None:
-    """Make every repository's ref files look a minute old, as a quiet store's are."""
-    for repo in store.path.rglob("*.git"):
-        for f in (repo / "refs" / "heads", repo / "packed-refs"):
-            if f.exists():
-                os.utime(f, ns=(time.time_ns() - 60 * 10**9,) * 2)
 
 
 def remembered_tips(store: Store) -> dict[str, str]:

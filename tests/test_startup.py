@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import pytest
+from conftest import settle
 
 from promptgit import Actor, Store
 
@@ -93,19 +94,15 @@ def test_the_application_client_loads_no_store_server_or_templates() -> None:
 
 
 def test_a_warm_listing_opens_no_repository(greeting: Store) -> None:
-    """Once the index remembers each prompt's stages with the stamp of its (settled)
-    ref files, `list` reads two stamps a prompt: libgit2 is not even loaded."""
-    import os
-    import time
-
+    """Once the index keeps the listing for the stamps of every prompt's (settled) ref
+    files (answers.py), `list` reads two stamps a prompt and prints it: neither
+    libgit2 nor the reads are loaded."""
     greeting.create("team/faq", {"prompt.yaml": "template: Hi\n"}, "first", actor=ADMIN)
-    for repo in greeting.path.rglob("*.git"):
-        for f in (repo / "refs" / "heads", repo / "packed-refs"):
-            if f.exists():
-                os.utime(f, ns=(time.time_ns() - 60 * 10**9,) * 2)
-    cold = imported("--store", str(greeting.path), "list", "--json")
-    assert "pygit2" in cold  # it read the deployments
-    assert "pygit2" not in imported("--store", str(greeting.path), "list", "--json")
+    settle(greeting)
+    args = ("--store", str(greeting.path), "list", "--json")
+    assert "pygit2" in imported(*args)  # it read the deployments
+    warm = imported(*args)
+    assert loaded(warm, {"pygit2", "promptgit.reads", "promptgit.model", "promptgit._git", "yaml"}) == set()
 
 
 def test_a_warm_show_parses_no_yaml(greeting: Store) -> None:
@@ -127,17 +124,3 @@ def test_a_read_the_index_holds_the_answer_to_loads_not_even_libgit2(
     warm = imported(*args)
     assert loaded(warm, {"pygit2", "promptgit.reads", "promptgit.model", "promptgit._git", "yaml"}) == set()
     assert "promptgit.answers" in warm
-
-
-def test_a_listing_the_index_holds_loads_no_reads(greeting: Store) -> None:
-    import os
-    import time
-
-    for repo in greeting.path.rglob("*.git"):
-        for f in (repo / "refs" / "heads", repo / "packed-refs"):
-            if f.exists():
-                os.utime(f, ns=(time.time_ns() - 60 * 10**9,) * 2)
-    args = ("--store", str(greeting.path), "list", "--json")
-    assert "promptgit.reads" in imported(*args)
-    warm = imported(*args)
-    assert loaded(warm, {"pygit2", "promptgit.reads", "promptgit.model", "promptgit._git", "yaml"}) == set()
