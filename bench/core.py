@@ -29,6 +29,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import _records
 import pygit2
 from pygit2.enums import ConfigLevel, FileMode
 
@@ -322,15 +323,20 @@ class Timing:
 
 def measure(fn: Callable[[int], object], runs: int, warmup: int) -> Timing:
     """Call fn(i) `warmup` times untimed, then `runs` times, timing each call."""
-    return measure_pair(fn, None, runs, warmup)[0]
+    return measure_interleaved([fn], runs, warmup)[0]
 
 
 def measure_pair(
-    ours: Callable[[int], object], floor: Callable[[int], object] | None, runs: int, warmup: int
-) -> tuple[Timing, Timing | None]:
+    ours: Callable[[int], object], floor: Callable[[int], object], runs: int, warmup: int
+) -> tuple[Timing, Timing]:
     """Like `measure`, alternating ours and its floor call by call, so that both
     see the same machine (caches, disk, other load) and drift cancels out."""
-    fns = [ours] if floor is None else [ours, floor]
+    timed_ours, timed_floor = measure_interleaved([ours, floor], runs, warmup)
+    return timed_ours, timed_floor
+
+
+def measure_interleaved(fns: list[Callable[[int], object]], runs: int, warmup: int) -> list[Timing]:
+    """Each of `fns` timed, taking turns call by call."""
     samples: list[list[float]] = [[] for _ in fns]
     for i in range(warmup + runs):
         for fn, out in zip(fns, samples, strict=True):
@@ -338,8 +344,7 @@ def measure_pair(
             fn(i)
             if i >= warmup:
                 out.append(time.perf_counter() - start)
-    timings = [Timing(tuple(out)) for out in samples]
-    return timings[0], timings[1] if floor is not None else None
+    return [Timing(tuple(out)) for out in samples]
 
 
 @dataclass(frozen=True)
@@ -425,12 +430,19 @@ def bench_writes(ours_dir: Path, floor_dir: Path, draft: str) -> list[Row]:
         store.promote(NAME, draft, to="tst", actor=ACTOR)
 
     floor_repo = pygit2.Repository(str(floor_dir / f"{NAME}.git"))
-    floor = raw_commit(floor_repo, f"refs/heads/{draft}")
-    edits = measure_pair(edit, floor, runs=300, warmup=30)
-    promotions = measure_pair(promote, floor, runs=300, warmup=30)
+    branch = f"refs/heads/{draft}"
+    floor = raw_commit(floor_repo, branch)
+    # each beside the same records in raw pygit2 (on the floor's copy), sharing one
+    # floor: how much of the ratio is the model's records, and how much promptgit's code
+    edit_records = _records.edit(floor_repo, SIGNATURE, branch, "refs/heads/dev")
+    promote_records = _records.promote(floor_repo, SIGNATURE, branch, "refs/heads/tst")
+    edits, edit_raw, edit_floor = measure_interleaved([edit, edit_records, floor], runs=300, warmup=30)
+    promotions, promote_raw, promote_floor = measure_interleaved([promote, promote_records, floor], 300, 30)
     return [
-        Row(f"edit() {draft}, dev serves it", *edits, max_ratio=3),
-        Row(f"promote() {draft} to tst", *promotions, max_ratio=3),
+        Row(f"edit() {draft}, dev serves it", edits, edit_floor, max_ratio=3),
+        Row("  its records alone, raw pygit2", edit_raw, edit_floor, max_ratio=3),
+        Row(f"promote() {draft} to tst", promotions, promote_floor, max_ratio=3),
+        Row("  its records alone, raw pygit2", promote_raw, promote_floor, max_ratio=3),
     ]
 
 
