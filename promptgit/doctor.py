@@ -31,7 +31,18 @@ def examine(store: Operations, prompts: Sequence[str], *, repair: bool, actor: A
     if repair and any(f.check == "leftover" for f in found):
         gone = set(store.sweep_creations())
         found = [f.repaired_if(f.problem.split()[0] in gone) for f in found]
-    for name in prompts or store.names():
+    strays: list[str] = []
+    every = [] if prompts else names.store_names(str(store.path), strays)
+    for stray in strays:
+        problem = (
+            f"{stray} is in the store, but {stray[:-4]!r} is no valid prompt name, so promptgit leaves it out"
+        )
+        found.append(
+            _finding(
+                "", "stray", problem, f"move it out of the store, or rename it: {names.NAME_RULE}", False
+            )
+        )
+    for name in prompts or every:
         found.extend(_prompt(store, name, repair, actor))
     return found
 

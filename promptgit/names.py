@@ -56,10 +56,18 @@ def check_name(name: str) -> str:
     """
     if not isinstance(name, str) or not name or len(name) > MAX_NAME:
         raise InvalidName("prompt name", str(name), f"1 to {MAX_NAME} characters; {NAME_RULE}")
-    for segment in name.split("/"):
-        if not _SEGMENT.fullmatch(segment) or segment in RESERVED or segment.endswith((".git", ".lock")):
-            raise InvalidName("prompt name", name, NAME_RULE)
+    if not all(_segment_ok(segment) for segment in name.split("/")):
+        raise InvalidName("prompt name", name, NAME_RULE)
     return name
+
+
+def _segment_ok(segment: str) -> bool:
+    """Whether `segment` may be one part of a prompt name (NAME_RULE)."""
+    return (
+        bool(_SEGMENT.fullmatch(segment))
+        and segment not in RESERVED
+        and not segment.endswith((".git", ".lock"))
+    )
 
 
 _TOKEN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
@@ -339,22 +347,29 @@ def check_description(text: str) -> str:
     return text
 
 
-def store_names(store: str) -> list[str]:
+def store_names(store: str, strays: list[str] | None = None) -> list[str]:
     """Every prompt in a store's folder, collections as `folder/name`, in name order:
     each `NAME.git` folder, in folders entered unless they are links or their names
-    start with `.` (the store's own files) or `_` (the archive)."""
-    found: list[str] = []
+    start with `.` (the store's own files) or `_` (the archive).
 
-    def walk(folder: str, prefix: str) -> None:
+    A `.git` folder whose path is no valid prompt name (made by hand: `Upper.git`, a
+    name over MAX_NAME) is no prompt: it is left out, and its path relative to the
+    store added to `strays` if given (`promptgit doctor` names them)."""
+    found: list[str] = []
+    todo = [(store, "", True)]  # a stack, not recursion: any depth of folders made by hand
+    while todo:
+        folder, prefix, valid = todo.pop()
         with os.scandir(folder) as entries:
             dirs = [(e.name, e.is_symlink()) for e in entries if e.is_dir()]
         for name, link in dirs:
             if name.startswith((".", "_")):
                 continue
             if name.endswith(".git"):
-                found.append(prefix + name[:-4])
+                ok = valid and _segment_ok(name[:-4]) and len(prefix) + len(name) - 4 <= MAX_NAME
+                if ok:
+                    found.append(prefix + name[:-4])
+                elif strays is not None:
+                    strays.append(prefix + name)
             elif not link:  # as os.walk: a linked folder is listed, not entered
-                walk(os.path.join(folder, name), f"{prefix}{name}/")
-
-    walk(store, "")
+                todo.append((os.path.join(folder, name), f"{prefix}{name}/", valid and _segment_ok(name)))
     return sorted(found)

@@ -5,6 +5,7 @@ Every refused operation is checked to leave the store byte for byte unchanged.
 
 from __future__ import annotations
 
+import os
 import re
 
 import pytest
@@ -24,6 +25,7 @@ from promptgit.errors import (
     StoreNotFound,
     VersionExists,
 )
+from promptgit.names import store_names
 
 
 def files(greeting: str = "Hello") -> dict[str, str]:
@@ -445,3 +447,40 @@ def test_operations_finish_a_half_landed_release_first(greeting: Store, actor: A
         greeting.edit("greeting", "v1.0", files("Hi"), "x", actor=actor)
     greeting.new_version("greeting", "v1.0", actor=actor)
     assert "refs/heads/v1.0" not in refs(repo)
+
+
+def test_folders_nested_deeper_than_recursion_goes_are_walked(greeting: Store) -> None:
+    """Folders made by hand in the store, 1,500 deep: the store walk still finishes (a
+    recursive one stops at Python's recursion limit, about 1,000), and the repository
+    at the bottom, whose path is too long for a prompt name, is no prompt."""
+    deep = str(greeting.path)
+    for _ in range(1500):  # one level at a time: mkdir(parents=True) recurses too
+        deep = os.path.join(deep, "a")
+        os.mkdir(deep)
+    git(greeting.path, "init", "-q", "--bare", os.path.join(deep, "lost.git"))
+    strays: list[str] = []
+    assert store_names(str(greeting.path), strays) == ["greeting"]
+    assert strays == ["a/" * 1500 + "lost.git"]
+    assert [p.name for p in greeting.list()] == ["greeting"]
+
+
+def test_a_repository_with_no_valid_prompt_name_is_left_out_of_listings(
+    greeting: Store, actor: Actor
+) -> None:
+    """`git init --bare prompts/Upper.git` by hand: listings skip it (they do not fail
+    on it), and doctor names it with the fix."""
+    greeting.create("support/faq", files(), "x", actor=actor)
+    for stray in ("Upper.git", "support/Bad Name.git", "My Folder/inner.git", "ui.git"):
+        git(greeting.path, "init", "-q", "--bare", str(greeting.path / stray))
+    assert greeting.names() == ["greeting", "support/faq"]
+    assert [p.name for p in greeting.list()] == ["greeting", "support/faq"]
+    found = sorted((f.problem, f.fix) for f in greeting.doctor(actor=actor) if f.check == "stray")
+    assert [p.split(" is in the store")[0] for p, _fix in found] == [
+        "My Folder/inner.git",
+        "Upper.git",
+        "support/Bad Name.git",
+        "ui.git",
+    ]
+    assert all(
+        "no valid prompt name" in p and "move it out of the store, or rename it" in f for p, f in found
+    )
