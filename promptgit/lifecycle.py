@@ -89,14 +89,16 @@ class Lifecycle(Operations):
 
     def archived(self) -> builtins.list[ArchivedPrompt]:
         """Every archived prompt, with who archived it, when and why."""
-        self.check()
         root = self.path / names.ARCHIVE
-        return [ArchivedPrompt(n, last(Repo(str(root / f"{n}.git")), "archive")) for n in _repos(root)]
+        return [
+            ArchivedPrompt(n, last(Repo(str(root / f"{n}.git")), "archive")) for n in self.archived_names()
+        ]
 
     def archived_names(self) -> builtins.list[str]:
         """Every archived prompt's name (folders only: no repository is opened)."""
         self.check()
-        return _repos(self.path / names.ARCHIVE)
+        root = self.path / names.ARCHIVE
+        return names.store_names(str(root)) if root.is_dir() else []
 
     def archive(self, name: str, *, actor: Actor, reason: str = "") -> PromptEvent:
         """Move the prompt, whole, into the archive area: out of every listing and read
@@ -398,22 +400,6 @@ def _open_up(repo: Path) -> None:
             record.unlink(missing_ok=True)
     (repo / locks.FENCE).unlink(missing_ok=True)
     _sweep((repo / locks.FENCE).parent)
-
-
-def _repos(root: Path) -> builtins.list[str]:
-    """The prompt repositories under `root`, as names (like Reader.names)."""
-    found = []
-    for folder, dirs, _files in os.walk(root):
-        keep = []
-        for d in sorted(dirs):
-            if d.startswith((".", "_")):
-                continue
-            if d.endswith(".git"):
-                found.append(os.path.relpath(os.path.join(folder, d[:-4]), root).replace(os.sep, "/"))
-            else:
-                keep.append(d)
-        dirs[:] = keep
-    return sorted(found)
 
 
 def _busy(repo: Path) -> str | None:

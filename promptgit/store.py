@@ -20,7 +20,7 @@ from typing import Any
 from . import names, tokens
 from ._git import Repo
 from .errors import PromptNotFound
-from .lifecycle import Lifecycle, _repos
+from .lifecycle import Lifecycle
 from .model import Actor, Collected, Finding, WebhookDelivery
 
 __all__ = ["Store"]
@@ -111,8 +111,7 @@ class Store(Lifecycle):
     def replicas(self) -> builtins.list[str]:
         """Every repository a mirror copies: each prompt, and each archived one as
         `_archive/NAME` (no prompt name starts with '_')."""
-        archived = [f"{names.ARCHIVE}/{a}" for a in _repos(self.path / names.ARCHIVE)]
-        return self.names() + archived
+        return self.names() + [f"{names.ARCHIVE}/{a}" for a in self.archived_names()]
 
     def replica_state(self, name: str) -> dict[str, str | None]:
         """A repository `replicas` names, as a mirror compares it: the stage tips, and

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import re
+import subprocess
 
 import pytest
 from conftest import PROMPT, assert_unchanged, git, prompt_text, refs
@@ -453,15 +454,19 @@ def test_folders_nested_deeper_than_recursion_goes_are_walked(greeting: Store) -
     """Folders made by hand in the store, 1,500 deep: the store walk still finishes (a
     recursive one stops at Python's recursion limit, about 1,000), and the repository
     at the bottom, whose path is too long for a prompt name, is no prompt."""
-    deep = str(greeting.path)
-    for _ in range(1500):  # one level at a time: mkdir(parents=True) recurses too
-        deep = os.path.join(deep, "a")
-        os.mkdir(deep)
-    git(greeting.path, "init", "-q", "--bare", os.path.join(deep, "lost.git"))
-    strays: list[str] = []
-    assert store_names(str(greeting.path), strays) == ["greeting"]
-    assert strays == ["a/" * 1500 + "lost.git"]
-    assert [p.name for p in greeting.list()] == ["greeting"]
+    deep = top = str(greeting.path / "a")
+    try:
+        os.mkdir(top)
+        for _ in range(1499):  # one level at a time: mkdir(parents=True) recurses too
+            deep = os.path.join(deep, "a")
+            os.mkdir(deep)
+        git(greeting.path, "init", "-q", "--bare", os.path.join(deep, "lost.git"))
+        strays: list[str] = []
+        assert store_names(str(greeting.path), strays) == ["greeting"]
+        assert strays == ["a/" * 1500 + "lost.git"]
+        assert [p.name for p in greeting.list()] == ["greeting"]
+    finally:  # rm, not shutil.rmtree (pytest's clean-up), which recurses as deep
+        subprocess.run(["rm", "-rf", top], check=True)
 
 
 def test_a_repository_with_no_valid_prompt_name_is_left_out_of_listings(
