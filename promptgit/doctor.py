@@ -13,7 +13,7 @@ from pathlib import Path
 
 from . import history, hooks, locks, names, policy
 from ._git import Repo
-from .errors import PromptgitError
+from .errors import DamagedRepository, PromptgitError, PromptNotFound, damage
 from .model import Actor, Finding
 from .operations import CREATING, REPO_CONFIG, Operations
 
@@ -43,8 +43,26 @@ def examine(store: Operations, prompts: Sequence[str], *, repair: bool, actor: A
             )
         )
     for name in prompts or every:
-        found.extend(_prompt(store, name, repair, actor))
+        try:
+            found.extend(_prompt(store, name, repair, actor))
+        except Exception as e:  # git cannot read it: say so, and go on to the next prompt
+            unreadable = _unreadable(name, e, walked=not prompts)
+            if unreadable is None:
+                raise
+            found.append(unreadable)
     return found
+
+
+def _unreadable(name: str, e: Exception, walked: bool) -> Finding | None:
+    """The finding for a prompt git cannot read (`e` says why; `walked`: its name came
+    from the store's folders, not from the user), or None if `e` is not that."""
+    fix = f"restore {name}.git in the store from a clone or backup (git fetch from a mirror)"
+    hurt = e if isinstance(e, DamagedRepository) else damage(name, e)
+    if hurt is not None:
+        return _finding(name, "damaged", f"git cannot read the repository: {hurt.detail}", fix, False)
+    if walked and isinstance(e, PromptNotFound):  # a NAME.git folder with no HEAD file
+        return _finding(name, "damaged", f"{name}.git in the store holds no git repository", fix, False)
+    return None
 
 
 def _finding(name: str, check: str, problem: str, fix: str, repairable: bool = True) -> Finding:

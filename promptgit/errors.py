@@ -36,12 +36,14 @@ Beside them, one timeout that callers tell apart from a single slow read:
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 
 __all__ = [
     "Busy",
     "ConcurrentUpdate",
     "Conflict",
+    "DamagedRepository",
     "Forbidden",
     "InvalidContent",
     "InvalidInput",
@@ -220,6 +222,34 @@ class RenderError(InvalidInput):
     def __init__(self, message: str, missing: str | None = None) -> None:
         super().__init__(message)
         self.missing = missing
+
+
+class DamagedRepository(PromptgitError):
+    """git could not read the prompt's repository: a file in it is damaged (a ref file
+    holding no sha, a missing object) or cannot be read. Nothing promptgit writes
+    leaves that; a disk, or a hand, does."""
+
+    def __init__(self, name: str, detail: str) -> None:
+        super().__init__(
+            f"the repository of prompt '{name}' is damaged or unreadable ({detail}): run "
+            f"'promptgit doctor {name}' on the store to see what is wrong, then restore what "
+            "is damaged from a clone or a mirror"
+        )
+        self.name = name
+        self.detail = detail
+
+
+def damage(name: str, e: BaseException) -> DamagedRepository | None:
+    """DamagedRepository if `e` is libgit2 failing to read `name`'s repository (not
+    a bug of promptgit's: its files are not what git writes), else None."""
+    pygit2 = sys.modules.get("pygit2")  # not imported yet: then `e` is no GitError
+    return DamagedRepository(name, str(e)) if pygit2 is not None and isinstance(e, pygit2.GitError) else None
+
+
+def raise_if_damaged(name: str, e: BaseException) -> None:
+    hurt = damage(name, e)
+    if hurt is not None:
+        raise hurt from e
 
 
 class Forbidden(PromptgitError):

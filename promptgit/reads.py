@@ -20,7 +20,16 @@ from typing import TYPE_CHECKING, Any, Self
 
 from . import changes, config, content, history, names
 from ._git import Commit, Repo
-from .errors import InvalidInput, PromptNotFound, ReadOnlyStore, RefNotFound, RenderError, StoreNotFound
+from .errors import (
+    DamagedRepository,
+    InvalidInput,
+    PromptNotFound,
+    ReadOnlyStore,
+    RefNotFound,
+    RenderError,
+    StoreNotFound,
+    raise_if_damaged,
+)
 from .facts import Facts
 from .history import Deployment
 from .model import (
@@ -146,7 +155,10 @@ class Reader:
         if not (path / "HEAD").is_file():
             self.check()
             raise PromptNotFound(name, self.names())
-        repo = Repo(str(path), beacon=self.path / changes.BEACON)
+        try:
+            repo = Repo(str(path), beacon=self.path / changes.BEACON)
+        except InvalidInput:  # its HEAD is there, yet git cannot open it
+            raise DamagedRepository(name, "git cannot open it as a repository") from None
         repo.facts = self._facts
         repos[name] = repo
         return repo
@@ -195,8 +207,12 @@ class Reader:
                 continue
             refs = read_refs(path, [f"refs/heads/{s}" for s in STAGES])  # after the stamp
             if refs is None:  # not plain files, or moved: libgit2 reads it (or says where it went)
-                repo = self._open(name)
-                refs = {f"refs/heads/{s}": repo.ref(f"refs/heads/{s}") for s in STAGES}
+                try:
+                    repo = self._open(name)
+                    refs = {f"refs/heads/{s}": repo.ref(f"refs/heads/{s}") for s in STAGES}
+                except Exception as e:  # one damaged prompt: a listing says which
+                    raise_if_damaged(name, e)
+                    raise
                 stamp = None
             read[name] = (stamp, {s: refs[f"refs/heads/{s}"] for s in STAGES})
         shas = {sha for _stamp, tips in read.values() for sha in tips.values() if sha}
@@ -208,7 +224,11 @@ class Reader:
             for stage, sha in tips.items():
                 version = None if sha is None else deployed.get(sha) or found.get(sha)
                 if sha is not None and version is None:
-                    d = history.current(self._open(name), stage, sha)
+                    try:
+                        d = history.current(self._open(name), stage, sha)
+                    except Exception as e:
+                        raise_if_damaged(name, e)
+                        raise
                     if d is not None:
                         version = found[sha] = str(d.version)
                 current[stage] = version

@@ -25,7 +25,14 @@ from typing import Any
 
 from . import names, prompt_events
 from ._git import Repo
-from .errors import ConcurrentUpdate, PromptArchived, PromptgitError, PromptNotFound, PromptRenamed
+from .errors import (
+    ConcurrentUpdate,
+    PromptArchived,
+    PromptgitError,
+    PromptNotFound,
+    PromptRenamed,
+    raise_if_damaged,
+)
 from .model import PromptSummary
 from .reads import Reader
 
@@ -189,6 +196,7 @@ def _noticing(method: Callable[..., Any], check_answer: bool) -> Callable[..., A
             except Exception as e:
                 moved = self._moved(name)
                 if moved is None:
+                    raise_if_damaged(name, e)
                     raise
                 if again and isinstance(moved, ConcurrentUpdate):
                     continue

@@ -100,3 +100,29 @@ def test_leftovers_of_a_killed_create_are_swept(store: Store, actor: Actor) -> N
 def test_doctor_names_an_unknown_prompt(store: Store) -> None:
     code, out = doctor(store, "nope")
     assert code == 1 and "no prompt named 'nope'" in out
+
+
+def test_damaged_repositories_are_named_with_their_fix_and_the_rest_still_checked(
+    greeting: Store, actor: Actor
+) -> None:
+    """Files git cannot read (a ref file holding no sha, a NAME.git folder with no
+    repository in it): doctor names each and goes on; a read of one names the prompt
+    and doctor, never "a bug in promptgit"."""
+    greeting.create("broken", {"prompt.yaml": prompt_text("Hi")}, "x", actor=actor)
+    (greeting.path / "broken.git" / "refs" / "heads" / "dev").write_text("garbage\n")
+    (greeting.path / "empty.git").mkdir()
+    (greeting.path / "plain.git").mkdir()
+    (greeting.path / "plain.git" / "HEAD").write_text("")
+    (greeting.path / "greeting.git" / "hooks" / "pre-receive").unlink()  # checked after them all
+    code, out = doctor(greeting)
+    assert code == 1
+    assert "broken: damaged: git cannot read the repository: refs/heads/dev: corrupted loose reference" in out
+    assert "empty: damaged: empty.git in the store holds no git repository" in out
+    assert "plain: damaged: git cannot read the repository: git cannot open it as a repository" in out
+    assert "fix: restore broken.git in the store from a clone or backup (git fetch from a mirror)" in out
+    assert "greeting: hooks: hook pre-receive is missing" in out
+    for args in (["show", "broken"], ["versions", "broken"], ["list"], ["show", "plain"]):
+        result = CliRunner().invoke(cli, ["--store", str(greeting.path), *args])
+        assert result.exit_code == 1, args
+        assert "is damaged or unreadable" in result.output and "bug" not in result.output, args
+        assert f"run 'promptgit doctor {'plain' if 'plain' in args else 'broken'}'" in result.output, args

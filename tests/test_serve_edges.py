@@ -216,3 +216,23 @@ def test_serve_without_the_server_extra_says_what_to_install(store: Store) -> No
     assert first == "error: 'promptgit serve' needs the server extra, and this Python lacks fastapi, uvicorn"
     assert second.startswith(f"error: install it with: {sys.executable} -m pip install ")
     assert second.endswith("[server]'")
+
+
+def test_a_damaged_repository_answers_500_naming_it_and_the_others_still_serve(tmp_path: Path) -> None:
+    store = Store.init(tmp_path / "prompts")
+    owner = Actor("Owner", "owner@example.com")
+    for name in ("greeting", "broken"):
+        store.create(name, {"prompt.yaml": PROMPT}, "first", actor=owner)
+    (store.path / "broken.git" / "refs" / "heads" / "dev").write_text("garbage\n")
+    server = Server(store.path, {"HOME": str(tmp_path / "home")})
+    try:
+        for path in ("/prompts/broken/stages/dev", "/prompts/broken/versions", "/prompts/broken"):
+            r = httpx.get(server.url + path)
+            assert r.status_code == 500, path
+            error = r.json()["error"]
+            assert error["code"] == "damaged", path
+            assert "prompt 'broken' is damaged or unreadable" in error["message"], path
+            assert str(tmp_path) not in error["message"], path  # no server paths
+        assert httpx.get(server.url + "/prompts/greeting/stages/dev").status_code == 200
+    finally:
+        server.stop()

@@ -31,6 +31,7 @@ from ..errors import (
     Busy,
     ConcurrentUpdate,
     Conflict,
+    DamagedRepository,
     Forbidden,
     InvalidInput,
     NotFound,
@@ -62,6 +63,7 @@ STATUS: list[tuple[type[PromptgitError], int, str]] = [
     (ServerUnavailable, 502, "unavailable"),  # raised by promptgit.Client, never by the server
     (PrimaryError, 502, "primary"),  # a mirror's upstream, were a server ever to sync one
     (Busy, 503, "busy"),
+    (DamagedRepository, 500, "damaged"),  # the store's files, not the request: the operator's to mend
 ]
 
 
