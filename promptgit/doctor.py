@@ -13,7 +13,7 @@ from pathlib import Path
 
 from . import history, hooks, locks, names, policy
 from ._git import Repo
-from .errors import DamagedRepository, PromptgitError, PromptNotFound, damage
+from .errors import DamagedRepository, PromptgitError, damage
 from .model import Actor, Finding
 from .operations import CREATING, REPO_CONFIG, Operations
 
@@ -46,23 +46,21 @@ def examine(store: Operations, prompts: Sequence[str], *, repair: bool, actor: A
         try:
             found.extend(_prompt(store, name, repair, actor))
         except Exception as e:  # git cannot read it: say so, and go on to the next prompt
-            unreadable = _unreadable(name, e, walked=not prompts)
+            unreadable = _unreadable(store, name, e)
             if unreadable is None:
                 raise
             found.append(unreadable)
     return found
 
 
-def _unreadable(name: str, e: Exception, walked: bool) -> Finding | None:
-    """The finding for a prompt git cannot read (`e` says why; `walked`: its name came
-    from the store's folders, not from the user), or None if `e` is not that."""
+def _unreadable(store: Operations, name: str, e: Exception) -> Finding | None:
+    """The finding for a prompt git cannot read (`e` says why), or None if `e` is
+    not that."""
+    hurt = e if isinstance(e, DamagedRepository) else damage(name, e, str(store.path))
+    if hurt is None:
+        return None
     fix = f"restore {name}.git in the store from a clone or backup (git fetch from a mirror)"
-    hurt = e if isinstance(e, DamagedRepository) else damage(name, e)
-    if hurt is not None:
-        return _finding(name, "damaged", f"git cannot read the repository: {hurt.detail}", fix, False)
-    if walked and isinstance(e, PromptNotFound):  # a NAME.git folder with no HEAD file
-        return _finding(name, "damaged", f"{name}.git in the store holds no git repository", fix, False)
-    return None
+    return _finding(name, "damaged", f"git cannot read the repository: {hurt.detail}", fix, False)
 
 
 def _finding(name: str, check: str, problem: str, fix: str, repairable: bool = True) -> Finding:
@@ -86,7 +84,9 @@ def _prompt(store: Operations, name: str, repair: bool, actor: Actor) -> Iterato
             if repair and finding.repairable:
                 try:
                     mend()
-                except PromptgitError as e:
+                except Exception as e:  # ours, or git's (a lock another process holds)
+                    if not isinstance(e, PromptgitError) and damage(name, e, str(store.path)) is None:
+                        raise
                     yield Finding(
                         name,
                         finding.check,

@@ -26,7 +26,8 @@ statuses. Each message names the bad value and says how to fix it.
     ├── ProviderError       502   a test run's model server gave no answer (a failed case)
     ├── ServerUnavailable   502   promptgit.Client: no server answer and no copy to serve
     ├── PrimaryError        502   a mirror's primary did not answer as it should
-    └── Busy                503   every render worker stayed busy (bounded.py): retry
+    ├── Busy                503   every render worker stayed busy (bounded.py): retry
+    └── DamagedRepository   500   git cannot read a prompt's repository: doctor names it
 
 Beside them, one timeout that callers tell apart from a single slow read:
 
@@ -36,6 +37,8 @@ Beside them, one timeout that callers tell apart from a single slow read:
 
 from __future__ import annotations
 
+import os
+import re
 import sys
 from collections.abc import Sequence
 
@@ -225,11 +228,16 @@ class RenderError(InvalidInput):
 
 
 class DamagedRepository(PromptgitError):
-    """git could not read the prompt's repository: a file in it is damaged (a ref file
-    holding no sha, a missing object) or cannot be read. Nothing promptgit writes
-    leaves that; a disk, or a hand, does."""
+    """git cannot read the prompt's repository: a file in it is damaged (a ref file
+    holding no sha, a config that does not parse), missing, or not readable by this
+    user. Nothing promptgit writes leaves that; a disk, or a hand, does. `detail` is
+    git's reason, with the path up to the repository's folder left out (an HTTP
+    answer says no server paths)."""
 
-    def __init__(self, name: str, detail: str) -> None:
+    def __init__(self, name: str, detail: str, store: str = "") -> None:
+        for folder in {store, os.path.realpath(store)} if store else ():
+            detail = detail.replace(folder.rstrip("/") + "/", "")
+        detail = re.sub(r"[^\s'\"(]*/" + re.escape(f"{name}.git"), f"{name}.git", detail)  # else
         super().__init__(
             f"the repository of prompt '{name}' is damaged or unreadable ({detail}): run "
             f"'promptgit doctor {name}' on the store to see what is wrong, then restore what "
@@ -239,15 +247,17 @@ class DamagedRepository(PromptgitError):
         self.detail = detail
 
 
-def damage(name: str, e: BaseException) -> DamagedRepository | None:
-    """DamagedRepository if `e` is libgit2 failing to read `name`'s repository (not
-    a bug of promptgit's: its files are not what git writes), else None."""
+def damage(name: str, e: BaseException, store: str) -> DamagedRepository | None:
+    """DamagedRepository if `e` is libgit2 failing to read `name`'s repository in
+    `store` (not a bug of promptgit's: its files are not what git writes), else None."""
     pygit2 = sys.modules.get("pygit2")  # not imported yet: then `e` is no GitError
-    return DamagedRepository(name, str(e)) if pygit2 is not None and isinstance(e, pygit2.GitError) else None
+    if pygit2 is None or not isinstance(e, pygit2.GitError):
+        return None
+    return DamagedRepository(name, str(e), store)
 
 
-def raise_if_damaged(name: str, e: BaseException) -> None:
-    hurt = damage(name, e)
+def raise_if_damaged(name: str, e: BaseException, store: str) -> None:
+    hurt = damage(name, e, store)
     if hurt is not None:
         raise hurt from e
 

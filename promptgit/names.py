@@ -371,5 +371,9 @@ def store_names(store: str, strays: list[str] | None = None) -> list[str]:
                 elif strays is not None:
                     strays.append(prefix + name)
             elif not link:  # as os.walk: a linked folder is listed, not entered
-                todo.append((os.path.join(folder, name), f"{prefix}{name}/", valid and _segment_ok(name)))
+                inside = valid and _segment_ok(name) and len(prefix) + len(name) + 2 <= MAX_NAME
+                if inside or strays is not None:  # else nothing in it can be a prompt
+                    todo.append((os.path.join(folder, name), f"{prefix}{name}/", inside))
+    if strays is not None:
+        strays.sort()
     return sorted(found)

@@ -154,11 +154,13 @@ class Reader:
         path = self._repo_path(name)
         if not (path / "HEAD").is_file():
             self.check()
+            if path.is_dir():  # promptgit only ever moves a repository whole, by rename
+                raise DamagedRepository(name, f"{name}.git has no HEAD file: no git repository is in it")
             raise PromptNotFound(name, self.names())
         try:
             repo = Repo(str(path), beacon=self.path / changes.BEACON)
-        except InvalidInput:  # its HEAD is there, yet git cannot open it
-            raise DamagedRepository(name, "git cannot open it as a repository") from None
+        except InvalidInput as e:  # its HEAD is there, yet git cannot open it
+            raise DamagedRepository(name, str(e), str(self.path)) from None
         repo.facts = self._facts
         repos[name] = repo
         return repo
@@ -211,7 +213,7 @@ class Reader:
                     repo = self._open(name)
                     refs = {f"refs/heads/{s}": repo.ref(f"refs/heads/{s}") for s in STAGES}
                 except Exception as e:  # one damaged prompt: a listing says which
-                    raise_if_damaged(name, e)
+                    raise_if_damaged(name, e, store)
                     raise
                 stamp = None
             read[name] = (stamp, {s: refs[f"refs/heads/{s}"] for s in STAGES})
@@ -227,7 +229,7 @@ class Reader:
                     try:
                         d = history.current(self._open(name), stage, sha)
                     except Exception as e:
-                        raise_if_damaged(name, e)
+                        raise_if_damaged(name, e, store)
                         raise
                     if d is not None:
                         version = found[sha] = str(d.version)

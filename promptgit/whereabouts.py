@@ -27,6 +27,7 @@ from . import names, prompt_events
 from ._git import Repo
 from .errors import (
     ConcurrentUpdate,
+    DamagedRepository,
     PromptArchived,
     PromptgitError,
     PromptNotFound,
@@ -66,9 +67,9 @@ class Whereabouts(Reader):
         if hit is not None:
             return hit[0]
         path = self._repo_path(name)
-        if not (path / "HEAD").is_file():
+        if not (path / "HEAD").is_file() and not path.is_dir():
             raise self.whereabouts(name)
-        repo = super()._open(name)
+        repo = super()._open(name)  # a folder with no HEAD in it: DamagedRepository
         opened = self._opened()
         try:
             opened[name] = (repo, os.stat(repo.path).st_ino)
@@ -127,6 +128,10 @@ class Whereabouts(Reader):
             try:
                 found = super().list(after, limit)
             except (PromptArchived, PromptRenamed, PromptNotFound):
+                continue
+            except DamagedRepository as e:  # or moved while git read it
+                if self._moved(e.name) is None:
+                    raise
                 continue
             if not any(self._moved(p.name) for p in found):
                 return found
@@ -196,7 +201,7 @@ def _noticing(method: Callable[..., Any], check_answer: bool) -> Callable[..., A
             except Exception as e:
                 moved = self._moved(name)
                 if moved is None:
-                    raise_if_damaged(name, e)
+                    raise_if_damaged(name, e, str(self.path))
                     raise
                 if again and isinstance(moved, ConcurrentUpdate):
                     continue

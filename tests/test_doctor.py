@@ -105,11 +105,13 @@ def test_doctor_names_an_unknown_prompt(store: Store) -> None:
 def test_damaged_repositories_are_named_with_their_fix_and_the_rest_still_checked(
     greeting: Store, actor: Actor
 ) -> None:
-    """Files git cannot read (a ref file holding no sha, a NAME.git folder with no
-    repository in it): doctor names each and goes on; a read of one names the prompt
-    and doctor, never "a bug in promptgit"."""
-    greeting.create("broken", {"prompt.yaml": prompt_text("Hi")}, "x", actor=actor)
+    """Files git cannot read (a ref file holding no sha, a config that does not parse,
+    a NAME.git folder with nothing or only a blank HEAD in it): doctor names each and
+    goes on; a read of one names the prompt and doctor, never "a bug in promptgit"."""
+    for name in ("broken", "badconfig"):
+        greeting.create(name, {"prompt.yaml": prompt_text("Hi")}, "x", actor=actor)
     (greeting.path / "broken.git" / "refs" / "heads" / "dev").write_text("garbage\n")
+    (greeting.path / "badconfig.git" / "config").write_text("[core\n")
     (greeting.path / "empty.git").mkdir()
     (greeting.path / "plain.git").mkdir()
     (greeting.path / "plain.git" / "HEAD").write_text("")
@@ -117,12 +119,17 @@ def test_damaged_repositories_are_named_with_their_fix_and_the_rest_still_checke
     code, out = doctor(greeting)
     assert code == 1
     assert "broken: damaged: git cannot read the repository: refs/heads/dev: corrupted loose reference" in out
-    assert "empty: damaged: empty.git in the store holds no git repository" in out
-    assert "plain: damaged: git cannot read the repository: git cannot open it as a repository" in out
+    assert "badconfig: damaged: git cannot read the repository:" in out
+    assert "empty: damaged: git cannot read the repository: empty.git has no HEAD file" in out
+    assert "plain: damaged: git cannot read the repository: cannot open repository plain.git" in out
     assert "fix: restore broken.git in the store from a clone or backup (git fetch from a mirror)" in out
     assert "greeting: hooks: hook pre-receive is missing" in out
-    for args in (["show", "broken"], ["versions", "broken"], ["list"], ["show", "plain"]):
-        result = CliRunner().invoke(cli, ["--store", str(greeting.path), *args])
-        assert result.exit_code == 1, args
-        assert "is damaged or unreadable" in result.output and "bug" not in result.output, args
-        assert f"run 'promptgit doctor {'plain' if 'plain' in args else 'broken'}'" in result.output, args
+    for name in ("broken", "badconfig", "empty", "plain"):
+        for args in (["show", name], ["versions", name]):
+            result = CliRunner().invoke(cli, ["--store", str(greeting.path), *args])
+            assert result.exit_code == 1, args
+            assert f"prompt '{name}' is damaged or unreadable" in result.output, args
+            assert f"run 'promptgit doctor {name}'" in result.output and "bug" not in result.output, args
+            assert str(greeting.path) not in result.output, args  # git's own paths left out
+    listing = CliRunner().invoke(cli, ["--store", str(greeting.path), "list"])
+    assert listing.exit_code == 1 and "is damaged or unreadable" in listing.output

@@ -219,20 +219,26 @@ def test_serve_without_the_server_extra_says_what_to_install(store: Store) -> No
 
 
 def test_a_damaged_repository_answers_500_naming_it_and_the_others_still_serve(tmp_path: Path) -> None:
+    """A ref file holding no sha, a config that does not parse: reads of those prompts
+    answer 500 `damaged`, naming the prompt with no server path in it, the operator's
+    log says so too, and every other prompt is served."""
     store = Store.init(tmp_path / "prompts")
     owner = Actor("Owner", "owner@example.com")
-    for name in ("greeting", "broken"):
+    for name in ("greeting", "broken", "badconfig"):
         store.create(name, {"prompt.yaml": PROMPT}, "first", actor=owner)
     (store.path / "broken.git" / "refs" / "heads" / "dev").write_text("garbage\n")
+    (store.path / "badconfig.git" / "config").write_text("[core\n")
     server = Server(store.path, {"HOME": str(tmp_path / "home")})
     try:
-        for path in ("/prompts/broken/stages/dev", "/prompts/broken/versions", "/prompts/broken"):
-            r = httpx.get(server.url + path)
-            assert r.status_code == 500, path
-            error = r.json()["error"]
-            assert error["code"] == "damaged", path
-            assert "prompt 'broken' is damaged or unreadable" in error["message"], path
-            assert str(tmp_path) not in error["message"], path  # no server paths
+        for name in ("broken", "badconfig"):
+            for path in (f"/prompts/{name}/stages/dev", f"/prompts/{name}/versions", f"/prompts/{name}"):
+                r = httpx.get(server.url + path)
+                assert r.status_code == 500, path
+                error = r.json()["error"]
+                assert error["code"] == "damaged", path
+                assert f"prompt '{name}' is damaged or unreadable" in error["message"], path
+                assert str(tmp_path) not in error["message"], path  # no server paths
         assert httpx.get(server.url + "/prompts/greeting/stages/dev").status_code == 200
     finally:
         server.stop()
+    assert "prompt 'broken' is damaged or unreadable" in server.log.read_text()

@@ -68,7 +68,10 @@ STATUS: list[tuple[type[PromptgitError], int, str]] = [
 
 
 def status_of(exc: PromptgitError) -> tuple[int, str]:
-    """The HTTP status and error code of a library error."""
+    """The HTTP status and error code of a library error. A damaged repository is
+    also logged: the operator, not the client, is the one to mend it."""
+    if isinstance(exc, DamagedRepository):
+        log.warning("%s", exc)
     for cls, status, code in STATUS:
         if isinstance(exc, cls):
             return status, code
