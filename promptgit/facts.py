@@ -42,8 +42,9 @@ from typing import Any
 PATH = ".promptgit/cache/facts.sqlite"
 # What the rows mean. A promptgit that stores other facts, or the same ones
 # differently, names another format, and its index is rebuilt, not misread.
-FORMAT = "promptgit-facts-5"
+FORMAT = "promptgit-facts-6"
 ANSWERS = 1000  # printed answers kept (the latest per query; the oldest written go first)
+ANSWER_BYTES = 32 << 20  # and at most this many characters of them in all
 RECALLED = 20_000  # parsed facts one process keeps (each a few hundred bytes)
 CHUNK = 500  # shas per query (SQLite's variable limit is higher; this keeps queries small)
 
@@ -57,7 +58,8 @@ CREATE TABLE IF NOT EXISTS stage_versions (
     name TEXT PRIMARY KEY, stamp TEXT NOT NULL, versions TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS answers (
-    query TEXT PRIMARY KEY, state TEXT NOT NULL, digest TEXT NOT NULL, answer TEXT NOT NULL
+    query TEXT PRIMARY KEY, state TEXT NOT NULL, digest TEXT NOT NULL, size INTEGER NOT NULL,
+    answer TEXT NOT NULL
 );
 """
 
@@ -181,12 +183,17 @@ class Facts:
 
     def add_answer(self, query: str, state: str, text: str) -> None:
         """Remember `text` as `query`'s answer at `state`, in place of any other state's;
-        only the ANSWERS written last are kept."""
+        only the latest written are kept, at most ANSWERS of them and ANSWER_BYTES in all."""
         self._write(
-            "INSERT OR REPLACE INTO answers (query, state, digest, answer) VALUES (?, ?, ?, ?)",
-            [(query, state, _digest(text), text)],
+            "INSERT OR REPLACE INTO answers (query, state, digest, size, answer) VALUES (?, ?, ?, ?, ?)",
+            [(query, state, _digest(text), len(text), text)],
+            then=(
+                "DELETE FROM answers WHERE rowid IN (SELECT rowid FROM (SELECT rowid,"
+                " count(*) OVER newest AS n, sum(size) OVER newest AS total FROM answers"
+                " WINDOW newest AS (ORDER BY rowid DESC)) WHERE n > ? OR total > ?)",
+                [(ANSWERS, ANSWER_BYTES)],
+            ),
         )
-        self._write(f"DELETE FROM answers WHERE rowid <= (SELECT max(rowid) FROM answers) - {ANSWERS}", [()])
 
     # --- the file ----------------------------------------------------------------------
 
@@ -212,7 +219,11 @@ class Facts:
             self._set_aside()
             return []
 
-    def _write(self, sql: str, rows: list[tuple[str, ...]]) -> None:
+    def _write(
+        self, sql: str, rows: list[tuple[Any, ...]], then: tuple[str, list[tuple[Any, ...]]] | None = None
+    ) -> None:
+        """`sql` for each of `rows`, then `then`'s statement for each of its rows, in one
+        transaction."""
         import sqlite3
 
         db = self._db()
@@ -221,6 +232,8 @@ class Facts:
         try:
             with db:
                 db.executemany(sql, rows)
+                if then is not None:
+                    db.executemany(*then)
         except sqlite3.OperationalError:  # busy (another writer): this read's facts wait
             pass
         except sqlite3.DatabaseError:

@@ -136,6 +136,11 @@ def test_kept_answers_are_bounded_in_number_and_size(
     with sqlite3.connect(released.path / facts.PATH) as db:
         kept = [q for (q,) in db.execute("SELECT query FROM answers ORDER BY rowid")]
     assert kept == ["query 3", "query 4", "query 5"]
+    monkeypatch.setattr(facts, "ANSWER_BYTES", 25)  # "answer N\n" is 9: the newest two fit
+    answers.answered(store, "query 6", answers.prompt_state("greeting"), lambda: "answer 6\n")
+    with sqlite3.connect(released.path / facts.PATH) as db:
+        kept = [q for (q,) in db.execute("SELECT query FROM answers ORDER BY rowid")]
+    assert kept == ["query 5", "query 6"]
 
 
 @pytest.mark.parametrize("name", ["../outside", "/etc/passwd", "greeting/../../x", "missing"])
