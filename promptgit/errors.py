@@ -40,7 +40,8 @@ from __future__ import annotations
 import os
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 __all__ = [
     "Busy",
@@ -260,6 +261,16 @@ def raise_if_damaged(name: str, e: BaseException, store: str) -> None:
     hurt = damage(name, e, store)
     if hurt is not None:
         raise hurt from e
+
+
+@contextmanager
+def reading(name: str, store: str) -> Iterator[None]:
+    """libgit2 failing to read `name`'s repository, inside, is DamagedRepository."""
+    try:
+        yield
+    except Exception as e:
+        raise_if_damaged(name, e, store)
+        raise
 
 
 class Forbidden(PromptgitError):

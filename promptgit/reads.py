@@ -28,7 +28,7 @@ from .errors import (
     RefNotFound,
     RenderError,
     StoreNotFound,
-    raise_if_damaged,
+    reading,
 )
 from .facts import Facts
 from .history import Deployment
@@ -209,12 +209,9 @@ class Reader:
                 continue
             refs = read_refs(path, [f"refs/heads/{s}" for s in STAGES])  # after the stamp
             if refs is None:  # not plain files, or moved: libgit2 reads it (or says where it went)
-                try:
+                with reading(name, store):  # one damaged prompt: a listing says which
                     repo = self._open(name)
                     refs = {f"refs/heads/{s}": repo.ref(f"refs/heads/{s}") for s in STAGES}
-                except Exception as e:  # one damaged prompt: a listing says which
-                    raise_if_damaged(name, e, store)
-                    raise
                 stamp = None
             read[name] = (stamp, {s: refs[f"refs/heads/{s}"] for s in STAGES})
         shas = {sha for _stamp, tips in read.values() for sha in tips.values() if sha}
@@ -226,11 +223,8 @@ class Reader:
             for stage, sha in tips.items():
                 version = None if sha is None else deployed.get(sha) or found.get(sha)
                 if sha is not None and version is None:
-                    try:
+                    with reading(name, store):
                         d = history.current(self._open(name), stage, sha)
-                    except Exception as e:
-                        raise_if_damaged(name, e, store)
-                        raise
                     if d is not None:
                         version = found[sha] = str(d.version)
                 current[stage] = version
