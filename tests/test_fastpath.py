@@ -14,6 +14,7 @@ from server_helpers import Server
 from promptgit import Actor, Store
 from promptgit.server.api import create_api
 from promptgit.server.auth import Auth
+from promptgit.server.bodies import LARGEST, Bodies
 
 ADMIN = Actor("Owner", "owner@example.com", "admin")
 COMPARED = ("etag", "content-type", "content-length", "location")
@@ -230,6 +231,10 @@ def test_langfuse_reads_are_answered_in_front_of_fastapi_and_errors_are_not(
     assert ask(LANGFUSE + "greeting", b"label=tst", "POST") == (False, None)
     assert ask(LANGFUSE + "greeting", b"version=1000") == (True, 200)
     assert ask(LANGFUSE + "greeting", b"version=1000") == (True, 200)  # kept
+    kept = len(reads._bodies)
+    for spelled in (b"version=01000", b"version=000001000"):  # the same version: the same body
+        assert ask(LANGFUSE + "greeting", spelled) == (True, 200)
+    assert len(reads._bodies) == kept
     for path, query in [
         (LANGFUSE + "greeting", b""),  # nothing in prod
         (LANGFUSE + "nosuch", b"label=dev"),
@@ -240,3 +245,20 @@ def test_langfuse_reads_are_answered_in_front_of_fastapi_and_errors_are_not(
         (LANGFUSE + "old", b"label=dev"),
     ]:
         assert ask(path, query) == (False, None), (path, query)
+
+
+def test_kept_bodies_are_bounded_in_number_and_bytes() -> None:
+    bodies = Bodies(count=3, size=100)
+    for i in range(5):
+        bodies.put(("p", i), "tip", b"x" * 10)
+    assert (
+        len(bodies) == 3 and bodies.get(("p", 1), "tip") is None and bodies.get(("p", 4), "tip") == b"x" * 10
+    )
+    assert bodies.get(("p", 4), "another tip") is None  # read at other refs: not this body
+    bodies.put(("p", 5), "tip", b"y" * 90)  # 100 bytes at most: the least recently used go
+    assert [bodies.get(("p", i), "tip") is not None for i in (2, 3, 4, 5)] == [False, False, True, True]
+    bodies.put(("p", 5), "tip", b"z" * 101)  # too large to keep: sent, and the older body gone
+    assert len(bodies) == 1 and bodies.get(("p", 5), "tip") is None
+    large = Bodies()
+    large.put("p", "tip", b"w" * (LARGEST + 1))
+    assert len(large) == 0

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections import OrderedDict
 from collections.abc import MutableMapping
 from typing import Any
 
@@ -22,15 +21,15 @@ from starlette.concurrency import run_in_threadpool
 
 from ..store import Store
 from .api import etag, matches
+from .bodies import Bodies
 
 STAGE_READ = re.compile(r"/prompts/(.+)/stages/(dev|tst|prod)")
-CACHED = 1024  # bodies kept (one per prompt and stage read lately)
 
 
 class StageReads:
     def __init__(self, store: Store) -> None:
         self.store = store
-        self._bodies: OrderedDict[tuple[str, str], tuple[str, bytes]] = OrderedDict()
+        self._bodies = Bodies()  # (name, stage) -> the body, by the deployment it serves
 
     async def __call__(self, scope: MutableMapping[str, Any], send: Any) -> bool:
         """Answer the request if it is a stage read that succeeds; whether it did."""
@@ -63,15 +62,11 @@ class StageReads:
         return True
 
     def _body(self, key: tuple[str, str], deployment: str, render: Any) -> bytes:
-        hit = self._bodies.get(key)
-        if hit is not None and hit[0] == deployment:
-            self._bodies.move_to_end(key)
-            return hit[1]
-        # as Starlette's JSONResponse renders it, byte for byte
-        body = json.dumps(
-            render(), ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":")
-        ).encode()
-        self._bodies[key] = (deployment, body)
-        if len(self._bodies) > CACHED:
-            self._bodies.popitem(last=False)
+        body = self._bodies.get(key, deployment)
+        if body is None:
+            # as Starlette's JSONResponse renders it, byte for byte
+            body = json.dumps(
+                render(), ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":")
+            ).encode()
+            self._bodies.put(key, deployment, body)
         return body

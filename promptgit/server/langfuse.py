@@ -22,7 +22,6 @@ at run time.
 """
 
 import json
-from collections import OrderedDict
 from collections.abc import Mapping, MutableMapping
 from functools import lru_cache
 from typing import Annotated, Any, Literal
@@ -39,6 +38,7 @@ from ..model import Actor, Prompt
 from ..names import STAGES, RefSpec, Version
 from ..store import Store
 from .auth import Auth, basic_password, bearer
+from .bodies import Bodies
 from .errors import AuthError, PublicApiError, challenge, public_error_body, status_of
 
 PROMPTS = "/api/public/v2/prompts"
@@ -54,7 +54,6 @@ KNOWN_LABELS = "production (prod), staging (tst), dev, tst, prod, latest (the hi
 MINORS = 1000  # v2.3 -> 2 * MINORS + 3
 MAX_NUMBER_DIGITS = 9  # major has at most 6 digits (names.py): 999999 * 1000 + 999 has 9
 MAX_LIMIT, DEFAULT_LIMIT, MAX_PAGE = 100, 10, 1_000_000
-CACHED = 1024  # bodies the raw read keeps (one per prompt and label read lately)
 
 
 def number(version: Version) -> int | None:
@@ -324,8 +323,7 @@ class LangfuseReads:
 
     def __init__(self, store: Store, auth: Auth, read: Any) -> None:
         self.store, self.auth, self.read = store, auth, read
-        # (name, label or "version=N") -> (the refs it was read at, the body)
-        self._bodies: OrderedDict[tuple[str, str | None], tuple[tuple[Any, ...], bytes]] = OrderedDict()
+        self._bodies = Bodies()  # (name, label or version number) -> the body, by the refs read
 
     async def __call__(self, scope: MutableMapping[str, Any], send: Any) -> bool:
         """Answer the request if it is such a read and succeeds; whether it did."""
@@ -348,25 +346,22 @@ class LangfuseReads:
             if token is None and not self.auth.open:
                 return False
             self.auth.actor(token, "reader")
-            tips = tuple(self.store.tips(name).values())  # the key: read before the body
+            tips = tuple(self.store.tips(name).values())  # the stamp: read before the body
+            key: tuple[str, str | int | None] = (name, label)
             if version is not None:  # not a whole number: the route's 400
-                v = version_of(_integer("version", version, MAX_NUMBER_DIGITS))
+                number = _integer("version", version, MAX_NUMBER_DIGITS)
+                v = version_of(number)
                 repo = self.store.repository(name)
                 tips += (repo.ref(v.branch), repo.ref(v.tag))
-            key = (name, label if version is None else f"version={version}")
-            hit = self._bodies.get(key)
-            if hit is not None and hit[0] == tips:
-                self._bodies.move_to_end(key)
-                body = hit[1]
-            else:
+                key = (name, number)  # 1000 and 01000 are one version, and one body
+            body = self._bodies.get(key, tips)
+            if body is None:
                 content, holds = await run_in_threadpool(self.read, name, label, version)
                 body = json.dumps(  # as Starlette's JSONResponse renders it, byte for byte
                     content, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":")
                 ).encode()
                 if holds:
-                    self._bodies[key] = (tips, body)
-                    if len(self._bodies) > CACHED:
-                        self._bodies.popitem(last=False)
+                    self._bodies.put(key, tips, body)
         except Exception:  # the route answers it, with its own error for it
             return False
         headers = [(b"content-length", str(len(body)).encode()), (b"content-type", b"application/json")]
