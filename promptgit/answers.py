@@ -89,24 +89,32 @@ def _config(store: str) -> bytes | None:
         return None
 
 
-def _digest(parts: Iterable[bytes]) -> str:
-    digest = hashlib.sha256(_fingerprint())
+def _digest(parts: Iterable[bytes]) -> str | None:
+    code = _fingerprint()
+    if not code:
+        return None  # promptgit's own files cannot be told apart from an older install's
+    digest = hashlib.sha256(code)
     for part in parts:
         digest.update(part)
     return digest.hexdigest()
 
 
 def _fingerprint() -> bytes:
-    """promptgit's code as installed: each module's name, size, inode and times, so
-    that an upgrade (or an edit in a development checkout) never prints an older
-    answer. The change time too: packagers that set every file's modification time
-    (Nix, SOURCE_DATE_EPOCH) cannot set it, and a file written anew gets a new one."""
+    """promptgit's code as installed: where it is, and each module's name, size, inode
+    and times, so that an upgrade (or an edit in a development checkout) never prints
+    an older answer. The change time too: packagers that set every file's modification
+    time (Nix, SOURCE_DATE_EPOCH) cannot set it, and a file written anew gets a new one.
+    Empty when there are no module files to read (run from a zip): then nothing is kept."""
     global _code
     if _code is None:
         here = os.path.dirname(os.path.abspath(__file__))
-        with os.scandir(here) as entries:
-            files = sorted((e.name, e.stat()) for e in entries if e.name.endswith(".py"))
+        try:
+            with os.scandir(here) as entries:
+                files = sorted((e.name, e.stat()) for e in entries if e.name.endswith((".py", ".pyc")))
+        except OSError:
+            files = []
         _code = "".join(
             f"{n} {st.st_size} {st.st_ino} {st.st_mtime_ns} {st.st_ctime_ns}\n" for n, st in files
         ).encode()
+        _code = (here + "\n").encode() + _code if files else b""
     return _code

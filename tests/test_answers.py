@@ -235,3 +235,30 @@ def test_reads_racing_writes_leave_no_answer_older_than_the_refs(released: Store
         thread.join()
     for command in COMMANDS:
         assert cli(released, *command).stdout == unkept(released, *command)
+
+
+def test_promptgit_run_from_a_zip_reads_and_keeps_nothing(released: Store, tmp_path: Path) -> None:
+    """No module files to fingerprint (a zipped install): an upgrade could not be told
+    from the code that kept an answer, so every command reads, and none fails."""
+    import os
+    import zipfile
+
+    package = Path(answers.__file__).parent
+    with zipfile.ZipFile(tmp_path / "promptgit.zip", "w") as z:
+        for file in package.rglob("*"):
+            if file.is_file() and "__pycache__" not in file.parts:
+                z.write(file, str(file.relative_to(package.parent)))
+    env = {**os.environ, "PYTHONPATH": str(tmp_path / "promptgit.zip")}
+    for *args, printed in (
+        ["show", "greeting", "greeting@"],
+        ["versions", "greeting", "v1.0"],
+        ["list", "greeting"],
+    ):
+        for _ in range(2):
+            run = subprocess.run(
+                [sys.executable, "-m", "promptgit", "--store", str(released.path), *args],
+                capture_output=True, text=True, check=False, env=env, cwd=tmp_path,
+            )  # fmt: skip
+            assert run.returncode == 0 and printed in run.stdout, (args, run.stderr)
+    with sqlite3.connect(released.path / facts.PATH) as db:
+        assert list(db.execute("SELECT query FROM answers")) == []
