@@ -12,10 +12,14 @@ def run_here():
 
 
 def refuse(why):
-    outcome = "the push landed, but" if hook == "post-receive" else "push rejected: nothing was changed;"
+    outcome, then = "push rejected: nothing was changed;", "push again"
+    if hook == "post-receive":  # pushing the same again runs no hook: say what finishes it
+        outcome = "the push landed, but"
+        then = "stages may not follow it yet: 'promptgit doctor --repair' on the store, or the next "
+        then += "push or edit, finishes that"
     sys.stderr.write(
         f"promptgit: {outcome} the promptgit process it was handed to did not finish this "
-        f"hook ({why}): push again\n"
+        f"hook ({why}): {then}\n"
     )
     sys.exit(1)
 

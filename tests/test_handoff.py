@@ -138,6 +138,40 @@ def test_a_server_that_takes_the_hook_and_never_answers_refuses_the_push(
         path.unlink()
 
 
+def test_a_post_receive_nobody_finished_says_what_finishes_it(greeting: Store) -> None:
+    """The push has landed: pushing the same again runs no hook, so the client names
+    what does finish it (doctor --repair, or the next push or edit)."""
+    import sys
+
+    from promptgit import hooks
+
+    path = greeting.path / handoff.SOCKET
+    path.parent.mkdir(parents=True, exist_ok=True)
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(str(path))
+    listener.listen(1)
+
+    def hang_up() -> None:
+        conn, _ = listener.accept()
+        conn.recv(1 << 20)
+        conn.close()  # took the hook, and gone without an answer
+
+    threading.Thread(target=hang_up, daemon=True).start()
+    client = greeting.path / "greeting.git" / "hooks" / hooks.CLIENT
+    try:
+        out = subprocess.run(
+            [sys.executable, "-S", str(client), "post-receive", "12345", str(path)],
+            input="", capture_output=True, text=True, timeout=30, check=False,
+        )  # fmt: skip
+    finally:
+        listener.close()
+        path.unlink()
+    assert out.returncode == 1
+    assert out.stderr.startswith("promptgit: the push landed, but the promptgit process it was handed to")
+    assert "'promptgit doctor --repair' on the store, or the next push or edit, finishes that" in out.stderr
+    assert "push again" not in out.stderr
+
+
 def test_the_helper_goes_with_its_server_and_pushes_fall_back(greeting: Store, tmp_path: Path) -> None:
     server = Server(greeting.path)
     wait_for_socket(greeting)
