@@ -318,7 +318,7 @@ class Facts:
         if guard is None:
             return  # another process is doing it (or creating a new one): leave it to it
         with guard:
-            for suffix in ("", "-wal", "-shm"):
+            for suffix in ("-wal", "-shm", ""):  # its WAL first: never a WAL left for a new file
                 with contextlib.suppress(OSError):
                     os.unlink(f"{self.path}{suffix}")
 
