@@ -31,6 +31,8 @@ def answered(store: str, query: str, state: Callable[[str], str | None], produce
     """The answer to `query`: the index's for `state(store)` now, else `produce()`'s,
     kept for that state (None: nothing is kept or looked up)."""
     index = Facts(store)
+    if not index.usable():
+        return produce()  # nothing to look up or keep: no state to read, twice
     before = state(store)
     if before is not None:
         text = index.answer(query, before)

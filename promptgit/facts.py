@@ -171,6 +171,10 @@ class Facts:
 
     # --- printed answers, by the state they were read from ---------------------------
 
+    def usable(self) -> bool:
+        """Whether the index can be read and written here now (else reads walk git)."""
+        return self._db() is not None
+
     def answer(self, query: str, state: str) -> str | None:
         """The text remembered for `query` at `state` (answers.py), or None; None too
         when it is not the text that was written (the file is written without syncs,

@@ -262,3 +262,22 @@ def test_promptgit_run_from_a_zip_reads_and_keeps_nothing(released: Store, tmp_p
             assert run.returncode == 0 and printed in run.stdout, (args, run.stderr)
     with sqlite3.connect(released.path / facts.PATH) as db:
         assert list(db.execute("SELECT query FROM answers")) == []
+
+
+def test_an_index_that_cannot_be_used_reads_no_state(released: Store) -> None:
+    """Nothing can be looked up or kept (here, a file where the cache folder goes):
+    the command reads, without digesting the prompt's state for nothing."""
+    import shutil
+
+    cache = (released.path / facts.PATH).parent
+    shutil.rmtree(cache, ignore_errors=True)
+    cache.write_text("not a folder")
+    asked: list[str] = []
+
+    def state(store: str) -> str | None:
+        asked.append(store)
+        return "a state"
+
+    assert answers.answered(str(released.path), "query", state, lambda: "read\n") == "read\n"
+    assert asked == []
+    assert cli(released, "show", "greeting").returncode == 0
