@@ -10,6 +10,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -102,11 +103,10 @@ def test_a_refusal_reads_the_same_handed_over_or_not(greeting: Store, tmp_path: 
         server.stop()
 
 
-def test_a_server_that_takes_the_hook_and_never_answers_refuses_the_push(
-    greeting: Store, tmp_path: Path
-) -> None:
-    """Fail closed: a helper that accepted the hook and then died decides nothing."""
-    path = greeting.path / handoff.SOCKET
+@contextmanager
+def hanging_up(path: Path) -> Iterator[None]:
+    """A process listening at `path` that takes each hook handed to it and goes
+    without an answer."""
     path.parent.mkdir(parents=True, exist_ok=True)
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(str(path))
@@ -123,6 +123,17 @@ def test_a_server_that_takes_the_hook_and_never_answers_refuses_the_push(
 
     threading.Thread(target=hang_up, daemon=True).start()
     try:
+        yield
+    finally:
+        listener.close()
+        path.unlink()
+
+
+def test_a_server_that_takes_the_hook_and_never_answers_refuses_the_push(
+    greeting: Store, tmp_path: Path
+) -> None:
+    """Fail closed: a helper that accepted the hook and then died decides nothing."""
+    with hanging_up(greeting.path / handoff.SOCKET):
         clone = Clone(greeting, tmp_path / "work")
         clone.commit("v1.0", prompt_text("Nobody answers"))
         before = git(clone.remote, "rev-parse", "v1.0")
@@ -133,9 +144,6 @@ def test_a_server_that_takes_the_hook_and_never_answers_refuses_the_push(
             "this hook" in out.stderr
         )
         assert git(clone.remote, "rev-parse", "v1.0") == before
-    finally:
-        listener.close()
-        path.unlink()
 
 
 def test_a_post_receive_nobody_finished_says_what_finishes_it(greeting: Store) -> None:
@@ -146,26 +154,12 @@ def test_a_post_receive_nobody_finished_says_what_finishes_it(greeting: Store) -
     from promptgit import hooks
 
     path = greeting.path / handoff.SOCKET
-    path.parent.mkdir(parents=True, exist_ok=True)
-    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    listener.bind(str(path))
-    listener.listen(1)
-
-    def hang_up() -> None:
-        conn, _ = listener.accept()
-        conn.recv(1 << 20)
-        conn.close()  # took the hook, and gone without an answer
-
-    threading.Thread(target=hang_up, daemon=True).start()
     client = greeting.path / "greeting.git" / "hooks" / hooks.CLIENT
-    try:
+    with hanging_up(path):
         out = subprocess.run(
             [sys.executable, "-S", str(client), "post-receive", "12345", str(path)],
             input="", capture_output=True, text=True, timeout=30, check=False,
         )  # fmt: skip
-    finally:
-        listener.close()
-        path.unlink()
     assert out.returncode == 1
     assert out.stderr.startswith("promptgit: the push landed, but the promptgit process it was handed to")
     assert "'promptgit doctor --repair' on the store, or the next push or edit, finishes that" in out.stderr
